@@ -1,0 +1,1 @@
+"""Prefect flows: thin wiring of harness_evals library functions into tasks."""

@@ -1,0 +1,73 @@
+"""The nightly flow: ingest new traces, take in labels, emit the suite, mine, export the queue.
+
+Labels are emitted before mining, so tonight's mining already counts yesterday's labels as
+covered. Tasks open the store themselves: a DuckDB connection does not travel between tasks.
+Only the I/O tasks retry; none is cached, since each reads or writes the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from harness_evals.config import MineSettings, Settings, Source
+from harness_evals.emit import EmitReport, emit_suite
+from harness_evals.ingest import IngestReport, ingest_file
+from harness_evals.labelling import LabelReport, export_queue, import_labels
+from harness_evals.pipeline import MineReport, mine
+from harness_evals.store import Store, resolve_db_path
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def ingest_source(db: str, source: Source) -> IngestReport:
+    with Store(db) as store:
+        return ingest_file(store, source.path, kind=source.kind, format=source.format)
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def import_label_file(db: str, path: str) -> LabelReport:
+    with Store(db) as store:
+        return import_labels(store, path)
+
+
+@task(cache_policy=NO_CACHE)
+def emit(db: str, out_dir: str, name: str) -> EmitReport:
+    with Store(db) as store:
+        return emit_suite(store, out_dir, name=name)
+
+
+@task(cache_policy=NO_CACHE)
+def mine_store(db: str, settings: MineSettings) -> MineReport:
+    with Store(db) as store:
+        return mine(store, **settings.model_dump())
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def export(db: str, out: str) -> int:
+    with Store(db) as store:
+        return export_queue(store, out)
+
+
+@dataclass(frozen=True)
+class NightlyReport:
+    db: str
+    ingested: list[IngestReport]
+    labels: list[LabelReport]
+    emitted: EmitReport
+    mined: MineReport
+    queue_path: str
+    queued: int
+
+
+@flow(name="harness-evals-nightly", log_prints=True)
+def nightly(settings: Settings | None = None, db: str | None = None) -> NightlyReport:
+    settings = settings or Settings()
+    db_path = str(resolve_db_path(db or settings.db))
+    ingested = [ingest_source(db_path, source) for source in settings.sources]
+    labels = [import_label_file(db_path, str(path)) for path in settings.labels]
+    emitted = emit(db_path, str(settings.suite_dir), settings.suite_name)
+    mined = mine_store(db_path, settings.mine)
+    queued = export(db_path, str(settings.queue_out))
+    return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued)

@@ -1,0 +1,229 @@
+"""The harness-evals command line. Heavy imports happen inside the commands that need them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness_evals.errors import UserError
+
+app = typer.Typer(
+    help="Mine production agent traces for what the eval set misses.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True)
+app.add_typer(queue_app, name="queue")
+console = Console()
+errors = Console(stderr=True)
+
+Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
+Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]
+
+
+MINING_MODULES = {"duckdb", "pyarrow", "numpy", "sklearn", "hdbscan", "prefect", "sentence_transformers", "torch"}
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Errors a user can fix become one red line and exit code 2, not a traceback."""
+    try:
+        yield
+    except UserError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(code=2) from None
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in MINING_MODULES:
+            raise
+        errors.print(
+            f"[bold red]error:[/] this command needs {error.name}, part of the mining extra: "
+            "pip install 'harness-evals[mine]'",
+            highlight=False,
+        )
+        raise typer.Exit(code=2) from None
+
+
+def _print_ingest(report) -> None:
+    colour = "yellow" if report.quarantined else "green"
+    console.print(
+        f"[{colour}]{report.source}[/] ({report.kind}, {report.format}): {report.stored} stored, "
+        f"{report.unchanged} unchanged, {len(report.quarantined)} quarantined",
+        highlight=False,
+    )
+    for item in report.quarantined:
+        errors.print(f"  line {item.line}: {item.reason}", highlight=False, markup=False)
+
+
+def _print_mine(report, limit: int = 10) -> None:
+    console.print(
+        f"mine run {report.run_id}: {report.traces} traces, {report.eval_cases} eval cases; "
+        f"embedded {report.embedded} new texts ({report.cached} cached); {report.clusters} clusters, "
+        f"{report.noise} traces in no cluster; eval set covers {report.covered_traffic:.0%} of traffic",
+        highlight=False,
+    )
+    table = Table(title="Largest coverage gaps")
+    for column in ("cluster", "production", "eval cases", "covered", "gap", "queued now"):
+        table.add_column(column, justify="right")
+    queued = {}
+    for pick in report.picks:
+        queued[pick.cluster_id] = queued.get(pick.cluster_id, 0) + 1
+    for row in report.coverage[:limit]:
+        name = "noise" if row.cluster_id == -1 else str(row.cluster_id)
+        table.add_row(name, str(row.production_count), str(row.eval_count), f"{row.coverage:.0%}",
+                      f"{row.gap_score:.1f}", str(queued.get(row.cluster_id, 0)))
+    console.print(table)
+    console.print(f"queued {len(report.picks)} traces for labelling", highlight=False)
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A JSONL file")],
+    kind: Annotated[str, typer.Option(help="production (traces) or eval (existing eval cases)")] = "production",
+    format: Annotated[str, typer.Option("--format", help="auto, canonical or openai-chat (production only)")] = "auto",
+    db: Db = None,
+) -> None:
+    """Load a JSONL file; broken lines are quarantined with their reason, the rest is stored."""
+    with _reported_errors():
+        from harness_evals.ingest import ingest_file
+        from harness_evals.store import Store
+
+        with Store(db) as store:
+            _print_ingest(ingest_file(store, path, kind=kind, format=format))
+
+
+@app.command(name="mine")
+def mine_command(
+    budget: Annotated[int, typer.Option(help="At most this many traces are queued for labelling")] = 20,
+    db: Db = None,
+    embedder: Annotated[str, typer.Option(help="minilm (the packaged model) or hashing (fast, for dry runs)")] = "minilm",
+    view: Annotated[str, typer.Option(help="Which text of a trace to embed")] = "intent",
+    min_cluster_size: Annotated[int, typer.Option(help="HDBSCAN's smallest cluster")] = 5,
+    covered_similarity: Annotated[float, typer.Option(help="Cosine to the nearest eval case that counts as covered")] = 0.6,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice")] = 0,
+) -> None:
+    """Embed, cluster, score coverage against the eval set and fill the labelling queue."""
+    with _reported_errors():
+        from rich.progress import Progress
+        from harness_evals.pipeline import mine
+        from harness_evals.store import Store
+
+        with Store(db) as store, Progress(console=errors, transient=True) as bar:
+            task = bar.add_task("embedding", total=None)
+            report = mine(
+                store, budget=budget, embedder=embedder, view=view, min_cluster_size=min_cluster_size,
+                covered_similarity=covered_similarity, seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    _print_mine(report)
+
+
+@queue_app.command("export")
+def queue_export(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write")],
+    db: Db = None,
+) -> None:
+    """Write the queued traces as JSONL, with expected/verdict/notes left for the labeller."""
+    with _reported_errors():
+        from harness_evals.labelling import export_queue
+        from harness_evals.store import Store
+
+        with Store(db) as store:
+            count = export_queue(store, out)
+    console.print(f"wrote {count} queued traces to {out}", highlight=False)
+
+
+@queue_app.command("import")
+def queue_import(
+    path: Annotated[Path, typer.Argument(help="JSONL: trace_id, expected, and optionally verdict, notes, labeller")],
+    labeller: Annotated[Optional[str], typer.Option(help="Recorded on labels that name no labeller")] = None,
+    db: Db = None,
+) -> None:
+    """Take labels in. Lines left blank are skipped; refused lines are listed with the reason."""
+    with _reported_errors():
+        from harness_evals.labelling import import_labels
+        from harness_evals.store import Store
+
+        with Store(db) as store:
+            report = import_labels(store, path, labeller=labeller)
+    console.print(
+        f"{path}: {report.applied} labels applied, {report.unchanged} unchanged, "
+        f"{report.skipped_blank} blank, {len(report.refused)} refused",
+        highlight=False,
+    )
+    for item in report.refused:
+        errors.print(f"  line {item.line}: {item.reason}", highlight=False, markup=False)
+    if report.refused:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def emit(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the suite and its manifest")] = Path("data/suites"),
+    name: Annotated[str, typer.Option(help="Suite name: <out>/<name>.jsonl")] = "regression",
+    db: Db = None,
+) -> None:
+    """Write labelled traces as a versioned regression suite."""
+    with _reported_errors():
+        from harness_evals.emit import emit_suite
+        from harness_evals.store import Store
+
+        with Store(db) as store:
+            report = emit_suite(store, out, name=name)
+    _print_emit(report)
+
+
+def _print_emit(report) -> None:
+    manifest = report.manifest
+    console.print(
+        f"suite {manifest.name} v{manifest.version}: {manifest.cases} cases ({report.new_cases} new, "
+        f"{report.skipped_duplicates} already in the eval set) -> {report.suite_path}",
+        highlight=False,
+    )
+
+
+@app.command()
+def run(db: Db = None, config: Config = None) -> None:
+    """Run the nightly flow once on the configured sources (the bundled sample by default)."""
+    with _reported_errors():
+        from flows.nightly import nightly
+        from harness_evals.config import load_settings
+
+        settings = load_settings(config)
+        report = nightly(settings=settings, db=str(db) if db else None)
+    for ingested in report.ingested:
+        _print_ingest(ingested)
+    for labels in report.labels:
+        console.print(f"labels: {labels.applied} applied, {labels.unchanged} unchanged, {len(labels.refused)} refused")
+    _print_emit(report.emitted)
+    _print_mine(report.mined)
+    console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)
+
+
+@app.command()
+def serve(
+    cron: Annotated[Optional[str], typer.Option(help="Cron schedule [default: settings' schedule, 0 2 * * *]")] = None,
+    db: Db = None,
+    config: Config = None,
+) -> None:
+    """Serve the nightly flow on a cron schedule (Ctrl-C stops it)."""
+    with _reported_errors():
+        from flows.nightly import nightly
+        from harness_evals.config import load_settings
+
+        settings = load_settings(config)
+    nightly.serve(
+        name="nightly",
+        cron=cron or settings.schedule,
+        parameters={"settings": settings.model_dump(mode="json"), "db": str(db) if db else None},
+        pause_on_shutdown=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

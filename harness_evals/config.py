@@ -1,0 +1,71 @@
+"""Settings for the nightly run, from harness-evals.toml (or built-in defaults on the sample)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from harness_evals.errors import UserError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONFIG_FILE = Path("harness-evals.toml")
+CONFIG_ENV_VAR = "HARNESS_EVALS_CONFIG"
+
+
+class ConfigError(UserError):
+    """The settings file is unreadable or invalid; the message names the file and the field."""
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    kind: Literal["production", "eval"]
+    format: str = "auto"
+
+
+class MineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    budget: int = Field(default=20, ge=0)
+    embedder: str = "minilm"
+    view: str = "intent"
+    min_cluster_size: int = Field(default=5, ge=2)
+    dimensions: int = Field(default=16, ge=2)
+    covered_similarity: float = Field(default=0.6, gt=-1, le=1)
+    seed: int = 0
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    db: Path | None = None  # None: --db, then $HARNESS_EVALS_DB, then data/harness.duckdb
+    sources: list[Source] = [
+        Source(path=Path("data/sample/traces.jsonl"), kind="production"),
+        Source(path=Path("data/sample/chat_traces.jsonl"), kind="production"),
+        Source(path=Path("data/sample/evals.jsonl"), kind="eval"),
+    ]
+    labels: list[Path] = [Path("data/sample/labels.jsonl")]
+    queue_out: Path = Path("data/queue.jsonl")
+    suite_dir: Path = Path("data/suites")
+    suite_name: str = "regression"
+    schedule: str = "0 2 * * *"
+    mine: MineSettings = MineSettings()
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """--config wins, then $HARNESS_EVALS_CONFIG, then ./harness-evals.toml, then the defaults."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or CONFIG_FILE)
+    if not chosen.exists():
+        if path or os.environ.get(CONFIG_ENV_VAR):
+            raise ConfigError(f"{chosen}: no such settings file")
+        return Settings()
+    try:
+        return Settings.model_validate(tomllib.loads(chosen.read_text()))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{chosen}: not valid TOML: {error}") from error
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"{chosen}: {problems}") from error

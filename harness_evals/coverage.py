@@ -1,0 +1,55 @@
+"""How well the eval set covers each region of production traffic."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness_evals.records import NOISE, ClusterCoverage
+
+
+def nearest_eval_similarity(production: np.ndarray, evals: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+    """Cosine similarity of each production vector to its nearest eval case (-1 with no eval set).
+
+    Vectors are unit length, so a dot product is the cosine. Chunked to bound memory.
+    """
+    if evals.shape[0] == 0:
+        return np.full(production.shape[0], -1.0, dtype=np.float32)
+    out = np.empty(production.shape[0], dtype=np.float32)
+    for start in range(0, production.shape[0], chunk):
+        out[start : start + chunk] = (production[start : start + chunk] @ evals.T).max(axis=1)
+    return out
+
+
+def score_coverage(
+    production_labels: np.ndarray,
+    eval_labels: np.ndarray,
+    nearest_similarity: np.ndarray,
+    *,
+    covered_similarity: float,
+) -> list[ClusterCoverage]:
+    """Per cluster (noise included as NOISE): counts, coverage and gap, largest gap first.
+
+    A production trace is covered when an eval case is at least `covered_similarity` close to
+    it. A cluster's coverage is the share of its traces that are covered; its gap is the
+    uncovered traffic, production_count * (1 - coverage).
+    """
+    covered = nearest_similarity >= covered_similarity
+    eval_counts = dict(zip(*np.unique(eval_labels, return_counts=True), strict=True))
+    rows = []
+    for cluster_id in np.unique(production_labels):
+        members = production_labels == cluster_id
+        count = int(members.sum())
+        coverage = float(covered[members].mean())
+        rows.append(
+            ClusterCoverage(
+                cluster_id=int(cluster_id),
+                production_count=count,
+                eval_count=int(eval_counts.get(cluster_id, 0)),
+                coverage=coverage,
+                gap_score=count * (1.0 - coverage),
+            )
+        )
+    for cluster_id, count in eval_counts.items():
+        if cluster_id != NOISE and not np.any(production_labels == cluster_id):
+            rows.append(ClusterCoverage(int(cluster_id), 0, int(count), 1.0, 0.0))
+    return sorted(rows, key=lambda row: (-row.gap_score, row.cluster_id))

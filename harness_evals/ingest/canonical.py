@@ -1,0 +1,15 @@
+"""The canonical trace schema (README, "Trace schema"): one JSON object per line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness_evals.records import Trace
+
+
+def looks_canonical(record: dict[str, Any]) -> bool:
+    return "input" in record or "trace_id" in record
+
+
+def read_canonical(record: dict[str, Any]) -> Trace:
+    return Trace.model_validate(record)

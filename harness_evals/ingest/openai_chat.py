@@ -1,0 +1,82 @@
+"""OpenAI chat format: `{"messages": [...], "id"?, "created"?, "metadata"?, "feedback"?}` per line.
+
+Assistant `tool_calls` become steps, each paired with the `tool` message that answers it (by
+`tool_call_id`). Arguments arrive as JSON strings and are decoded; a string that is not JSON is
+kept as it came, since a malformed argument is itself worth mining.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from harness_evals.records import Step, Trace
+
+ID_KEYS = ("trace_id", "id")
+TIMESTAMP_KEYS = ("timestamp", "created", "created_at")
+
+
+def looks_like_openai_chat(record: dict[str, Any]) -> bool:
+    return isinstance(record.get("messages"), list) and "input" not in record
+
+
+def message_text(content: Any) -> str:
+    """Content is a string, or a list of parts of which the text parts count."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _decode_arguments(arguments: Any) -> Any:
+    if not isinstance(arguments, str):
+        return arguments
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments
+
+
+def read_openai_chat(record: dict[str, Any]) -> Trace:
+    messages = record["messages"]
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        raise ValueError("messages: every message must be an object with a string 'role'")
+    user_texts = [message_text(m.get("content")) for m in messages if m["role"] == "user"]
+    user_texts = [text for text in user_texts if text.strip()]
+    if not user_texts:
+        raise ValueError("messages: no user message with text, so there is no request to mine")
+    answers = [message_text(m.get("content")) for m in messages if m["role"] == "assistant"]
+    replies = {m.get("tool_call_id"): m for m in messages if m["role"] == "tool"}
+    steps = []
+    for message in messages:
+        if message["role"] != "assistant":
+            continue
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            reply = replies.get(call.get("id"), {})
+            steps.append(
+                Step(
+                    type="tool_call",
+                    name=function.get("name") or "",
+                    arguments=_decode_arguments(function.get("arguments")),
+                    result=message_text(reply.get("content")) if reply else None,
+                )
+            )
+    trace_id = next((str(record[key]) for key in ID_KEYS if record.get(key)), None)
+    if trace_id is None:
+        canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()
+        trace_id = "chat-" + hashlib.sha256(canonical).hexdigest()[:16]
+    return Trace(
+        trace_id=trace_id,
+        timestamp=next((record[key] for key in TIMESTAMP_KEYS if record.get(key) is not None), None),
+        input=user_texts[0],
+        output=next((text for text in reversed(answers) if text.strip()), ""),
+        steps=steps,
+        messages=messages,
+        metadata=record.get("metadata") or {},
+        feedback=record.get("feedback"),
+    )

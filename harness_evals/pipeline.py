@@ -1,0 +1,151 @@
+"""`mine`: embed, cluster, score coverage and fill the labelling queue, as one recorded run.
+
+Each step is a plain function of its own module; this one only wires them to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from harness_evals.cluster import cluster, reduce
+from harness_evals.coverage import nearest_eval_similarity, score_coverage
+from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
+from harness_evals.errors import UserError
+from harness_evals.labelling import already_queued, enqueue
+from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+from harness_evals.sample import select_for_labelling
+from harness_evals.store import Store
+from harness_evals.views import get_view
+
+
+class MineError(UserError):
+    """Mining cannot start; the message says what to do first."""
+
+
+@dataclass(frozen=True)
+class MineReport:
+    run_id: str
+    traces: int
+    eval_cases: int
+    embedded: int
+    cached: int
+    coverage: list[ClusterCoverage]
+    picks: list[QueuePick]
+
+    @property
+    def clusters(self) -> int:
+        return sum(1 for row in self.coverage if row.cluster_id != NOISE and row.production_count)
+
+    @property
+    def noise(self) -> int:
+        return sum(row.production_count for row in self.coverage if row.cluster_id == NOISE)
+
+    @property
+    def covered_traffic(self) -> float:
+        """Share of production traces with an eval case nearby."""
+        uncovered = sum(row.gap_score for row in self.coverage)
+        return 1.0 - uncovered / self.traces if self.traces else 0.0
+
+
+def mine(
+    store: Store,
+    *,
+    budget: int,
+    embedder: str | Embedder = "minilm",
+    view: str = "intent",
+    min_cluster_size: int = 5,
+    dimensions: int = 16,
+    covered_similarity: float = 0.6,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> MineReport:
+    """One mining run over everything in the store; `progress(done, total)` follows the embedding."""
+    if budget < 0:
+        raise MineError(f"--budget must be 0 or more, got {budget}")
+    to_view = get_view(view)
+    model = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    traces = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
+    if not traces:
+        raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
+    cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall()
+    trace_ids = [trace_id for trace_id, _ in traces]
+    trace_texts = [to_view(text) for _, text in traces]
+    case_texts = [to_view(text) for _, text in cases]
+    params = {
+        "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
+        "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
+    }
+    with store.run("mine", params) as run:
+        texts = trace_texts + case_texts
+        embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress)
+        vectors = load_vectors(store, texts, model=model.name, view=view)
+        production, evals = vectors[: len(traces)], vectors[len(traces) :]
+
+        assignments = cluster(
+            reduce(vectors, dimensions=dimensions, seed=seed), min_cluster_size=min_cluster_size
+        )
+        production_labels, eval_labels = assignments.labels[: len(traces)], assignments.labels[len(traces) :]
+        similarity = nearest_eval_similarity(production, evals)
+        coverage = score_coverage(
+            production_labels, eval_labels, similarity, covered_similarity=covered_similarity
+        )
+        production_assignments = Assignments(
+            labels=production_labels,
+            outlier_scores=assignments.outlier_scores[: len(traces)],
+            probabilities=assignments.probabilities[: len(traces)],
+        )
+        picks = select_for_labelling(
+            trace_ids, production, production_assignments, similarity, coverage,
+            budget=budget, covered_similarity=covered_similarity, exclude=already_queued(store),
+        )
+        with store.transaction():
+            store.insert(
+                "cluster_assignments",
+                _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity),
+            )
+            store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
+            enqueue(store, picks, run_id=run.run_id)
+        report = MineReport(
+            run_id=run.run_id, traces=len(traces), eval_cases=len(cases), embedded=embedded.embedded,
+            cached=embedded.cached, coverage=coverage, picks=picks,
+        )
+        run.summary = {
+            "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
+            "clusters": report.clusters, "noise": report.noise, "queued": len(picks),
+            "covered_traffic": round(report.covered_traffic, 4),
+        }
+    return report
+
+
+def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity) -> pa.Table:
+    count = len(trace_ids) + len(case_ids)
+    return pa.table(
+        {
+            "run_id": [run_id] * count,
+            "item_kind": ["production"] * len(trace_ids) + ["eval"] * len(case_ids),
+            "item_id": list(trace_ids) + list(case_ids),
+            "cluster_id": pa.array(assignments.labels, pa.int32()),
+            "outlier_score": pa.array(assignments.outlier_scores, pa.float64()),
+            "probability": pa.array(assignments.probabilities, pa.float64()),
+            "nearest_eval_similarity": pa.array(
+                np.concatenate([similarity, np.full(len(case_ids), np.nan)]), pa.float64(), from_pandas=True
+            ),
+        }
+    )
+
+
+def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": [run_id] * len(coverage),
+            "cluster_id": pa.array([row.cluster_id for row in coverage], pa.int32()),
+            "production_count": pa.array([row.production_count for row in coverage], pa.int32()),
+            "eval_count": pa.array([row.eval_count for row in coverage], pa.int32()),
+            "coverage": pa.array([row.coverage for row in coverage], pa.float64()),
+            "gap_score": pa.array([row.gap_score for row in coverage], pa.float64()),
+        }
+    )

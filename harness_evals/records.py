@@ -1,0 +1,129 @@
+"""Typed records that flow between the stages.
+
+Input records (`Trace`, `EvalCase`, `Label`) are pydantic models: they are validated at the edge,
+where a readable error matters. Stage outputs are frozen dataclasses over numpy arrays: they are
+built by our own code, in bulk, where validation would only cost time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NOISE = -1
+"""HDBSCAN's label for points in no cluster. Kept as data: the long tail lives there."""
+
+
+class Step(BaseModel):
+    """One action inside a trajectory: a tool call, a subagent call, or an LLM call."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["tool_call", "subagent_call", "llm_call"] = "tool_call"
+    name: str = Field(min_length=1)
+    arguments: Any = None
+    result: Any = None
+    error: str | None = None
+
+
+class Trace(BaseModel):
+    """One production agent trajectory in the canonical schema (README, "Trace schema")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = Field(min_length=1, max_length=512)
+    timestamp: datetime | None
+    input: str
+    output: str = ""
+    steps: list[Step] = Field(default_factory=list)
+    messages: list[dict[str, Any]] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    feedback: dict[str, Any] | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _assume_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+    @field_validator("input")
+    @classmethod
+    def _input_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("input is empty: a trace needs the user's request to be mined")
+        return value
+
+
+class EvalCase(BaseModel):
+    """One case of the existing eval set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=512)
+    input: str = Field(min_length=1)
+    expected: Any = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Label(BaseModel):
+    """A human judgement of one production trace: what it should have done."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    trace_id: str = Field(min_length=1)
+    expected: Any
+    verdict: Literal["pass", "fail"] | None = None
+    notes: str | None = None
+    labeller: str | None = None
+
+    @field_validator("expected")
+    @classmethod
+    def _expected_present(cls, value: Any) -> Any:
+        if value is None or value == "":
+            raise ValueError("expected is empty: say what the agent should have done")
+        return value
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A record that could not be stored, with where it was and why."""
+
+    source: str
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Cluster membership of every point of one clustering run, noise included."""
+
+    labels: np.ndarray  # int, NOISE for points in no cluster
+    outlier_scores: np.ndarray  # GLOSH, 0 = core of a cluster, 1 = most outlying
+    probabilities: np.ndarray  # strength of membership in the assigned cluster
+
+
+@dataclass(frozen=True)
+class ClusterCoverage:
+    """How well the eval set covers one cluster of production traffic."""
+
+    cluster_id: int
+    production_count: int
+    eval_count: int
+    coverage: float  # share of the cluster's production traces with an eval case nearby
+    gap_score: float  # uncovered production traffic: production_count * (1 - coverage)
+
+
+@dataclass(frozen=True)
+class QueuePick:
+    """One production trace chosen for labelling, and why."""
+
+    trace_id: str
+    cluster_id: int
+    reason: str
+    priority: float

@@ -1,0 +1,240 @@
+"""The DuckDB store: one file, ordered migrations applied on connect, run bookkeeping.
+
+Every derived row carries the `run_id` of the run that made it. Writes of a stage happen inside
+`Store.transaction()`, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from harness_evals.errors import UserError
+
+DEFAULT_DB = Path("data/harness.duckdb")
+DB_ENV_VAR = "HARNESS_EVALS_DB"
+
+
+def _initial_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,            -- ingest | mine | label | emit
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            status VARCHAR NOT NULL,          -- running | succeeded | failed
+            params JSON,
+            summary JSON
+        );
+        CREATE TABLE traces (
+            trace_id VARCHAR PRIMARY KEY,
+            content_hash VARCHAR NOT NULL,
+            timestamp TIMESTAMPTZ,
+            input VARCHAR NOT NULL,
+            output VARCHAR NOT NULL,
+            steps JSON NOT NULL,
+            messages JSON,
+            metadata JSON NOT NULL,
+            feedback JSON,
+            source VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL
+        );
+        CREATE TABLE eval_cases (
+            case_id VARCHAR PRIMARY KEY,
+            content_hash VARCHAR NOT NULL,
+            input VARCHAR NOT NULL,
+            expected JSON,
+            metadata JSON NOT NULL,
+            source VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL
+        );
+        CREATE TABLE quarantine (
+            source VARCHAR NOT NULL,
+            line INTEGER NOT NULL,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL
+        );
+        CREATE TABLE embeddings (
+            content_hash VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            view VARCHAR NOT NULL,
+            vector FLOAT[] NOT NULL,
+            run_id VARCHAR NOT NULL,
+            PRIMARY KEY (content_hash, model, view)
+        );
+        CREATE TABLE cluster_assignments (
+            run_id VARCHAR NOT NULL,
+            item_kind VARCHAR NOT NULL,       -- production | eval
+            item_id VARCHAR NOT NULL,
+            cluster_id INTEGER NOT NULL,      -- -1 is HDBSCAN noise, kept as data
+            outlier_score DOUBLE NOT NULL,
+            probability DOUBLE NOT NULL,
+            nearest_eval_similarity DOUBLE,   -- production traces only
+            PRIMARY KEY (run_id, item_kind, item_id)
+        );
+        CREATE TABLE cluster_coverage (
+            run_id VARCHAR NOT NULL,
+            cluster_id INTEGER NOT NULL,
+            production_count INTEGER NOT NULL,
+            eval_count INTEGER NOT NULL,
+            coverage DOUBLE NOT NULL,
+            gap_score DOUBLE NOT NULL,
+            PRIMARY KEY (run_id, cluster_id)
+        );
+        CREATE TABLE labelling_queue (
+            trace_id VARCHAR PRIMARY KEY,     -- a trace is queued at most once, ever
+            run_id VARCHAR NOT NULL,          -- the run that queued it
+            cluster_id INTEGER NOT NULL,
+            reason VARCHAR NOT NULL,
+            priority DOUBLE NOT NULL,
+            state VARCHAR NOT NULL,           -- queued | labelled | emitted
+            expected JSON,
+            verdict VARCHAR,
+            notes VARCHAR,
+            labeller VARCHAR,
+            label_run_id VARCHAR,
+            case_id VARCHAR                   -- set when emitted into a suite
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema]
+"""Ordered schema changes. Append only: a released migration is never edited or reordered."""
+
+
+class StoreError(UserError):
+    """The database cannot be used as asked; the message says how to fix it."""
+
+
+def resolve_db_path(db: str | Path | None) -> Path:
+    """--db wins, then $HARNESS_EVALS_DB, then data/harness.duckdb."""
+    return Path(db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> int:
+    """Apply pending migrations in order, each in its own transaction; return how many ran."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    if applied and max(applied) > len(MIGRATIONS):
+        raise StoreError(
+            f"the database is at schema version {max(applied)}, newer than this harness-evals "
+            f"knows ({len(MIGRATIONS)}): upgrade harness-evals"
+        )
+    ran = 0
+    for version, migration in enumerate(MIGRATIONS[:upto], start=1):
+        if version in applied:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            migration(con)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [version, migration.__name__.lstrip("_"), datetime.now(timezone.utc)],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        ran += 1
+    return ran
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+class Store:
+    """An open harness-evals database. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = resolve_db_path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: run `harness-evals ingest` first, or pass --db")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as error:
+            raise StoreError(
+                f"cannot open {self.path}: {error}. Another harness-evals process may be writing to it; "
+                "wait for it to finish, or pass a different --db"
+            ) from error
+        if not read_only:
+            apply_migrations(self.con)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    @contextmanager
+    def run(self, kind: str, params: dict[str, Any]) -> Iterator[RunRecord]:
+        """Record a run: `running` now, `succeeded` with its summary or `failed` at the end."""
+        record = RunRecord(run_id=new_run_id(), kind=kind)
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, NULL)",
+            [record.run_id, kind, datetime.now(timezone.utc), json.dumps(params, default=str)],
+        )
+        try:
+            yield record
+        except BaseException:
+            self._finish(record, "failed")
+            raise
+        self._finish(record, "succeeded")
+
+    def _finish(self, record: RunRecord, status: str) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+            [datetime.now(timezone.utc), status, json.dumps(record.summary, default=str), record.run_id],
+        )
+
+    def insert(self, table: str, rows: pa.Table) -> None:
+        """Append an Arrow table whose columns are in the table's column order."""
+        if rows.num_rows == 0:
+            return
+        self.con.register("_rows_to_insert", rows)
+        try:
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM _rows_to_insert")
+        finally:
+            self.con.unregister("_rows_to_insert")
+
+    def latest_run_id(self, kind: str) -> str | None:
+        row = self.con.execute(
+            "SELECT run_id FROM runs WHERE kind = ? AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1",
+            [kind],
+        ).fetchone()
+        return row[0] if row else None
+
+
+class RunRecord:
+    """The id of a run in progress, and the summary it will be closed with."""
+
+    def __init__(self, run_id: str, kind: str) -> None:
+        self.run_id = run_id
+        self.kind = kind
+        self.summary: dict[str, Any] = {}

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness_evals.embed import HashingEmbedder
+from harness_evals.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+TOPICS = {
+    "refund": ["I want a refund for order {n}", "please refund my order {n} it arrived broken",
+               "refund order {n} to my card"],
+    "password": ["I forgot my password for account {n}", "reset the password on account {n}",
+                 "my password for account {n} does not work"],
+    "shipping": ["where is my parcel {n}", "track parcel {n} shipping status", "parcel {n} is late where is it"],
+}
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
+    return path
+
+
+def trace(trace_id: str, text: str, **extra) -> dict:
+    return {"trace_id": trace_id, "timestamp": "2026-11-20T10:00:00Z", "input": text, "output": "ok", **extra}
+
+
+def topic_traces(per_topic: int = 8) -> list[dict]:
+    rows = []
+    for topic, templates in TOPICS.items():
+        for n in range(per_topic):
+            rows.append(trace(f"{topic}-{n}", templates[n % len(templates)].format(n=n)))
+    return rows
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "test.duckdb") as opened:
+        yield opened
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder(dimensions=64)

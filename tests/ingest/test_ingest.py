@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from harness_evals.ingest import IngestError, detect_format, ingest_file
+from tests.conftest import SAMPLE, trace, write_jsonl
+
+
+def stored_ids(store, table="traces", column="trace_id"):
+    return [row[0] for row in store.con.execute(f"SELECT {column} FROM {table} ORDER BY 1").fetchall()]
+
+
+def test_a_broken_line_is_quarantined_with_its_number_and_the_rest_loads(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "first"), '{"trace_id": "b", "input": ', trace("c", "third")])
+    report = ingest_file(store, path, kind="production")
+    assert (report.stored, report.unchanged, len(report.quarantined)) == (2, 0, 1)
+    assert report.quarantined[0].line == 2
+    assert report.quarantined[0].reason.startswith("not valid JSON")
+    assert stored_ids(store) == ["a", "c"]
+    assert store.con.execute("SELECT source, line, raw FROM quarantine").fetchall() == [
+        (str(path), 2, '{"trace_id": "b", "input": ')
+    ]
+
+
+def test_a_record_that_breaks_the_schema_is_quarantined_with_the_field(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "ok"), {"trace_id": "b", "timestamp": None, "input": "  "},
+                                              {"trace_id": "c", "input": "x", "timestamp": "not a time"}, [1, 2]])
+    report = ingest_file(store, path, kind="production", format="canonical")
+    reasons = {q.line: q.reason for q in report.quarantined}
+    assert reasons[2] == "input: Value error, input is empty: a trace needs the user's request to be mined"
+    assert reasons[3].startswith("timestamp: Input should be a valid datetime")
+    assert reasons[4] == "expected a JSON object, got list"
+    assert stored_ids(store) == ["a"]
+
+
+def test_reingesting_the_same_file_changes_nothing(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("b", "two")])
+    first = ingest_file(store, path, kind="production")
+    before = store.con.execute("SELECT * FROM traces ORDER BY trace_id").fetchall()
+    second = ingest_file(store, path, kind="production")
+    assert (first.stored, second.stored, second.unchanged, len(second.quarantined)) == (2, 0, 2, 0)
+    assert store.con.execute("SELECT * FROM traces ORDER BY trace_id").fetchall() == before
+
+
+def test_a_changed_record_under_a_stored_id_is_quarantined_and_the_stored_one_kept(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "a.jsonl", [trace("a", "original")]), kind="production")
+    report = ingest_file(store, write_jsonl(tmp_path / "b.jsonl", [trace("a", "changed")]), kind="production")
+    assert report.stored == 0
+    assert "already stored with different content" in report.quarantined[0].reason
+    assert store.con.execute("SELECT input FROM traces").fetchall() == [("original",)]
+
+
+def test_the_same_id_twice_in_one_file_keeps_the_first(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("a", "one"), trace("a", "two")])
+    report = ingest_file(store, path, kind="production")
+    assert (report.stored, report.unchanged, [q.line for q in report.quarantined]) == (1, 1, [3])
+
+
+def test_timestamps_without_a_zone_are_taken_as_utc(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{**trace("a", "x"), "timestamp": "2026-11-20T10:00:00"}])
+    ingest_file(store, path, kind="production")
+    assert store.con.execute("SELECT epoch(timestamp) FROM traces").fetchone()[0] == 1795168800
+
+
+def test_eval_cases_are_stored_with_their_expected_answer(store, tmp_path):
+    path = write_jsonl(tmp_path / "e.jsonl", [{"id": "e1", "input": "refund please", "expected": {"tool": "refund"}},
+                                              {"id": "e2"}])
+    report = ingest_file(store, path, kind="eval")
+    assert report.stored == 1 and report.quarantined[0].reason == "input: Field required"
+    assert store.con.execute("SELECT case_id, expected::VARCHAR FROM eval_cases").fetchall() == [
+        ("e1", '{"tool": "refund"}')
+    ]
+
+
+def test_format_is_detected_from_the_first_record(tmp_path):
+    assert detect_format(write_jsonl(tmp_path / "c.jsonl", [trace("a", "x")])) == "canonical"
+    chat = write_jsonl(tmp_path / "o.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    assert detect_format(chat) == "openai-chat"
+    with pytest.raises(IngestError, match="pass --format"):
+        detect_format(write_jsonl(tmp_path / "u.jsonl", [{"something": "else"}]))
+
+
+def test_a_missing_file_and_an_unknown_format_are_user_errors(store, tmp_path):
+    with pytest.raises(IngestError, match="no such file"):
+        ingest_file(store, tmp_path / "absent.jsonl", kind="production")
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")])
+    with pytest.raises(IngestError, match="unknown format 'otlp'"):
+        ingest_file(store, path, kind="production", format="otlp")
+
+
+def test_the_bundled_sample_loads_without_loss(store):
+    reports = [
+        ingest_file(store, SAMPLE / "traces.jsonl", kind="production"),
+        ingest_file(store, SAMPLE / "chat_traces.jsonl", kind="production"),
+        ingest_file(store, SAMPLE / "evals.jsonl", kind="eval"),
+    ]
+    assert [(r.format, r.stored, len(r.quarantined)) for r in reports] == [
+        ("canonical", 200, 0), ("openai-chat", 80, 0), ("eval-case", 25, 0)
+    ]
+    steps = json.loads(store.con.execute("SELECT steps FROM traces WHERE trace_id = 'tau-airline-00-0'").fetchone()[0])
+    assert steps[0]["name"] == "get_user_details" and steps[0]["arguments"] == {"user_id": "mia_li_3668"}
