@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from harness_evals.config import MineSettings, Settings, Source
@@ -40,8 +40,9 @@ def emit(db: str, out_dir: str, name: str) -> EmitReport:
 
 @task(cache_policy=NO_CACHE)
 def mine_store(db: str, settings: MineSettings) -> MineReport:
+    logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **settings.model_dump())
+        return mine(store, **settings.model_dump(), progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

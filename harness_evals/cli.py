@@ -20,8 +20,8 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]

@@ -49,6 +49,9 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()  # our callers show their own progress
 
             self._model = SentenceTransformer(self.model_dir, device="cpu")
         vectors = self._model.encode(

@@ -1,0 +1,62 @@
+"""The nightly flow end to end: real Prefect (test harness), real DuckDB file, real MiniLM model."""
+
+import json
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.nightly import nightly
+from harness_evals.config import MineSettings, Settings, Source
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prefect_api():
+    with prefect_test_harness():
+        yield
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(
+        sources=[Source(path=SAMPLE / "traces.jsonl", kind="production"),
+                 Source(path=SAMPLE / "chat_traces.jsonl", kind="production"),
+                 Source(path=SAMPLE / "evals.jsonl", kind="eval")],
+        labels=[SAMPLE / "labels.jsonl"],
+        queue_out=tmp_path / "queue.jsonl",
+        suite_dir=tmp_path / "suites",
+        mine=MineSettings(budget=20),
+    )
+
+
+def test_two_nights_on_the_sample(settings, tmp_path):
+    db = str(tmp_path / "harness.duckdb")
+    first = nightly(settings=settings, db=db)
+
+    assert [(r.stored, len(r.quarantined)) for r in first.ingested] == [(200, 0), (80, 0), (25, 0)]
+    assert [r.applied for r in first.labels] == [3]
+    suite = [json.loads(line) for line in first.emitted.suite_path.read_text().splitlines()]
+    assert sorted(case["metadata"]["provenance"]["trace_id"] for case in suite) == [
+        "tau2-telecom-001", "tau2-telecom-003", "tau2-telecom-007"
+    ]
+    assert first.emitted.manifest.version == 1
+
+    mined = first.mined
+    # 308 texts, 254 distinct: eval cases repeat production requests, and so do the emitted cases
+    assert (mined.traces, mined.eval_cases, mined.embedded) == (280, 28, 254)
+    assert len(mined.picks) == 20 == first.queued
+    picked = {p.trace_id for p in mined.picks}
+    assert not picked & {"tau2-telecom-001", "tau2-telecom-003", "tau2-telecom-007"}
+    # the eval set covers none of telecom and 5 of 40 retail tasks: that is where the picks go
+    assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 15
+    queue = [json.loads(line) for line in settings.queue_out.read_text().splitlines()]
+    assert [item["trace_id"] for item in queue] == [p.trace_id for p in mined.picks]
+
+    second = nightly(settings=settings, db=db)
+    assert [r.stored for r in second.ingested] == [0, 0, 0]
+    assert [(r.applied, r.unchanged) for r in second.labels] == [(0, 3)]
+    assert (second.emitted.new_cases, second.emitted.manifest.version) == (0, 1)
+    assert second.mined.embedded == 0
+    assert not picked & {p.trace_id for p in second.mined.picks}

@@ -1,0 +1,50 @@
+import json
+
+from typer.testing import CliRunner
+
+from harness_evals.cli import app
+from tests.conftest import topic_traces, trace, write_jsonl
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_ingest_names_the_broken_line_and_loads_the_rest(tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x"), "{oops", trace("b", "y")])
+    result = invoke("ingest", path, "--kind", "production", "--db", tmp_path / "h.duckdb")
+    assert result.exit_code == 0, result.output
+    assert "2 stored, 0 unchanged, 1 quarantined" in result.output
+    assert "line 2: not valid JSON" in result.output
+
+
+def test_mine_then_export_the_queue(tmp_path):
+    db = tmp_path / "h.duckdb"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)
+    result = invoke("mine", "--budget", 4, "--embedder", "hashing", "--min-cluster-size", 3, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "queued 4 traces for labelling" in result.output
+    result = invoke("queue", "export", "--out", tmp_path / "q.jsonl", "--db", db)
+    assert "wrote 4 queued traces" in result.output
+    items = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert all({"trace_id", "cluster_id", "reason"} <= item.keys() for item in items)
+
+
+def test_user_errors_are_one_line_and_exit_code_2(tmp_path):
+    result = invoke("mine", "--budget", 3, "--db", tmp_path / "empty.duckdb")
+    assert result.exit_code == 2
+    assert "no production traces in the store" in result.output
+    assert "Traceback" not in result.output
+    result = invoke("ingest", tmp_path / "absent.jsonl", "--db", tmp_path / "h.duckdb")
+    assert (result.exit_code, "no such file" in result.output) == (2, True)
+
+
+def test_queue_import_exits_1_when_a_line_is_refused(tmp_path):
+    db = tmp_path / "h.duckdb"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")]), "--db", db)
+    labels = write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": "y"}, {"trace_id": "nope", "expected": "y"}])
+    result = invoke("queue", "import", labels, "--db", db)
+    assert result.exit_code == 1
+    assert "1 labels applied" in result.output and "line 2: no trace 'nope'" in result.output

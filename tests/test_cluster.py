@@ -1,0 +1,42 @@
+import numpy as np
+
+from harness_evals.cluster import cluster, reduce
+from harness_evals.records import NOISE
+
+
+def blobs(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 32) * 5
+    points = np.vstack([centre + rng.normal(scale=0.05, size=(20, 32)) for centre in centres])
+    lone = -np.ones((1, 32))  # far from every blob
+    vectors = np.vstack([points, lone])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_three_blobs_become_three_clusters_and_the_lone_point_is_scored_noise():
+    result = cluster(blobs(), min_cluster_size=5)
+    labels = result.labels
+    assert len(set(labels[:60])) == 3
+    assert [len(set(labels[i : i + 20])) for i in (0, 20, 40)] == [1, 1, 1]
+    assert labels[60] == NOISE
+    assert result.outlier_scores[60] == result.outlier_scores.max()
+    assert result.probabilities[60] == 0.0
+
+
+def test_reduce_is_seeded_and_returns_unit_vectors():
+    first, second = reduce(blobs(), dimensions=8, seed=3), reduce(blobs(), dimensions=8, seed=3)
+    assert first.shape == (61, 8)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-5)
+
+
+def test_too_few_points_for_a_cluster_are_all_noise():
+    result = cluster(np.eye(3), min_cluster_size=5)
+    assert result.labels.tolist() == [NOISE] * 3
+    assert result.outlier_scores.tolist() == [1.0] * 3
+
+
+def test_clusters_survive_the_reduction():
+    labels = cluster(reduce(blobs(), dimensions=8, seed=0), min_cluster_size=5).labels
+    assert [len(set(labels[i : i + 20])) for i in (0, 20, 40)] == [1, 1, 1]
+    assert len(set(labels[:60])) == 3

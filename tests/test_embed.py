@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from harness_evals.embed import EMBEDDERS, HashingEmbedder, embed_pending, get_embedder, load_vectors
+from harness_evals.errors import UserError
+
+
+class CountingEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__(dimensions=32)
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        self.encoded.extend(texts)
+        return super().encode(texts)
+
+
+def test_only_text_never_seen_is_embedded(store):
+    embedder = CountingEmbedder()
+    first = embed_pending(store, embedder, ["a b", "c d", "a b"], view="intent", run_id="r1")
+    second = embed_pending(store, embedder, ["a b", "c d", "e f"], view="intent", run_id="r2")
+    assert (first.embedded, first.cached, second.embedded, second.cached) == (2, 0, 1, 2)
+    assert sorted(embedder.encoded) == ["a b", "c d", "e f"]
+
+
+def test_the_cache_is_keyed_by_model_and_view(store):
+    embed_pending(store, HashingEmbedder(32), ["same text"], view="intent", run_id="r")
+    assert embed_pending(store, HashingEmbedder(32), ["same text"], view="trajectory", run_id="r").embedded == 1
+    assert embed_pending(store, HashingEmbedder(16), ["same text"], view="intent", run_id="r").embedded == 1
+    assert store.con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 3
+
+
+def test_vectors_come_back_in_the_order_asked_with_duplicates(store):
+    embedder = HashingEmbedder(32)
+    texts = ["refund my order", "reset password", "refund my order"]
+    embed_pending(store, embedder, texts, view="intent", run_id="r", chunk_size=1)
+    vectors = load_vectors(store, texts, model=embedder.name, view="intent")
+    np.testing.assert_allclose(vectors, embedder.encode(texts), rtol=1e-6)
+
+
+def test_loading_a_text_that_was_never_embedded_fails_loudly(store):
+    with pytest.raises(RuntimeError, match="embed first"):
+        load_vectors(store, ["never seen"], model="hashing-32", view="intent")
+
+
+def test_progress_reports_each_chunk(store):
+    seen = []
+    embed_pending(store, HashingEmbedder(8), [f"t{i}" for i in range(5)], view="intent", run_id="r",
+                  chunk_size=2, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_hashing_vectors_are_unit_length_and_similar_for_shared_words():
+    vectors = HashingEmbedder(64).encode(["refund my order", "refund my order please", "reset password", ""])
+    np.testing.assert_allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, rtol=1e-6)
+    assert vectors[0] @ vectors[1] > 0.8 > vectors[0] @ vectors[2]
+    assert not vectors[3].any()
+
+
+def test_embedders_are_found_by_name():
+    assert set(EMBEDDERS) == {"minilm", "hashing"}
+    assert get_embedder("hashing").name == "hashing-256"
+    with pytest.raises(UserError, match="unknown embedder 'bert'"):
+        get_embedder("bert")

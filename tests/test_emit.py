@@ -1,0 +1,77 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness_evals.emit import case_id_for, emit_suite
+from harness_evals.ingest import ingest_file
+from harness_evals.labelling import enqueue, import_labels
+from harness_evals.records import QueuePick
+from tests.conftest import trace, write_jsonl
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def labelled(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1"), trace("b", "reset password"),
+                                                           trace("c", "where is my parcel")]), kind="production")
+    ingest_file(store, write_jsonl(tmp_path / "e.jsonl", [{"id": "old", "input": "where is my parcel"}]), kind="eval")
+    enqueue(store, [QueuePick("a", 1, "cluster 1", 5.0), QueuePick("b", 3, "cluster 3", 2.0),
+                    QueuePick("c", 4, "cluster 4", 1.0)], run_id="run-1")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "expected": {"must_contain": ["refund"]}, "verdict": "fail", "notes": "no refund offered"},
+        {"trace_id": "b", "expected": "sends a reset link", "verdict": "pass", "labeller": "ana"},
+        {"trace_id": "c", "expected": "gives the tracking link"},
+    ]))
+    return store
+
+
+def assert_matches_golden(path: Path, golden: Path) -> None:
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_bytes(path.read_bytes())
+    assert path.read_text() == golden.read_text(), f"{path} drifted from {golden}; UPDATE_GOLDEN=1 rewrites it"
+
+
+def test_the_emitted_suite_matches_the_golden_file(labelled, tmp_path):
+    report = emit_suite(labelled, tmp_path / "suites", name="regression")
+    assert (report.new_cases, report.skipped_duplicates, report.manifest.version) == (2, 1, 1)
+    assert_matches_golden(report.suite_path, GOLDEN / "regression.jsonl")
+    assert_matches_golden(tmp_path / "suites" / "regression.manifest.json", GOLDEN / "regression.manifest.json")
+
+
+def test_re_emitting_without_new_labels_writes_the_same_bytes_and_version(labelled, tmp_path):
+    first = emit_suite(labelled, tmp_path, name="regression")
+    content, manifest = first.suite_path.read_bytes(), (tmp_path / "regression.manifest.json").read_bytes()
+    second = emit_suite(labelled, tmp_path, name="regression")
+    assert second.new_cases == 0
+    assert second.suite_path.read_bytes() == content
+    assert (tmp_path / "regression.manifest.json").read_bytes() == manifest
+
+
+def test_a_new_label_bumps_the_version_and_keeps_earlier_case_ids(labelled, tmp_path):
+    first_ids = [json.loads(line)["id"] for line in emit_suite(labelled, tmp_path).suite_path.read_text().splitlines()]
+    labelled.con.execute("INSERT INTO traces SELECT 'd', content_hash, timestamp, 'cancel my plan', output, steps, "
+                         "messages, metadata, feedback, source, run_id FROM traces WHERE trace_id = 'a'")
+    import_labels(labelled, write_jsonl(tmp_path / "more.jsonl", [{"trace_id": "d", "expected": "cancels"}]))
+    report = emit_suite(labelled, tmp_path)
+    ids = [json.loads(line)["id"] for line in report.suite_path.read_text().splitlines()]
+    assert (report.manifest.version, report.new_cases, len(ids)) == (2, 1, 3)
+    assert set(first_ids) < set(ids)
+
+
+def test_emitted_cases_join_the_eval_set(labelled, tmp_path):
+    emit_suite(labelled, tmp_path, name="nightly")
+    rows = labelled.con.execute("SELECT input, source FROM eval_cases ORDER BY input").fetchall()
+    assert rows == [("refund order 1", "suite:nightly"), ("reset password", "suite:nightly"),
+                    ("where is my parcel", str(Path(labelled.path).parent / "e.jsonl"))]
+    assert labelled.con.execute("SELECT trace_id, state FROM labelling_queue ORDER BY 1").fetchall() == [
+        ("a", "emitted"), ("b", "emitted"), ("c", "labelled")
+    ]
+
+
+def test_case_ids_depend_on_trace_and_label_only():
+    assert case_id_for("a", '{"x": 1, "y": 2}') == case_id_for("a", '{"y":2,"x":1}')
+    assert case_id_for("a", '"x"') != case_id_for("b", '"x"')
+    assert case_id_for("a", '"x"') != case_id_for("a", '"y"')

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from harness_evals.errors import UserError
+from harness_evals.ingest import ingest_file
+from harness_evals.labelling import enqueue, export_queue, import_labels
+from harness_evals.records import QueuePick
+from tests.conftest import trace, write_jsonl
+
+
+@pytest.fixture
+def queued(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1"), trace("b", "reset password"),
+                                                           trace("c", "where is my parcel")]), kind="production")
+    enqueue(store, [QueuePick("b", 3, "cluster 3: why", 2.0), QueuePick("a", 1, "cluster 1: why", 5.0)], run_id="r1")
+    return store
+
+
+def queue_state(store):
+    return store.con.execute("SELECT trace_id, state, expected::VARCHAR, verdict FROM labelling_queue ORDER BY 1").fetchall()
+
+
+def test_export_writes_queued_traces_by_priority_with_fields_to_fill(queued, tmp_path):
+    assert export_queue(queued, tmp_path / "q.jsonl") == 2
+    lines = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert [(x["trace_id"], x["cluster_id"], x["reason"], x["input"]) for x in lines] == [
+        ("a", 1, "cluster 1: why", "refund order 1"), ("b", 3, "cluster 3: why", "reset password")
+    ]
+    assert lines[0]["timestamp"] == "2026-11-20T10:00:00Z"
+    assert (lines[0]["expected"], lines[0]["verdict"], lines[0]["notes"]) == (None, None, None)
+
+
+def test_the_filled_in_export_imports_back_and_blank_lines_are_skipped(queued, tmp_path):
+    export_queue(queued, tmp_path / "q.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    lines[0].update(expected="issues a refund", verdict="fail")
+    report = import_labels(queued, write_jsonl(tmp_path / "filled.jsonl", lines), labeller="ana")
+    assert (report.applied, report.skipped_blank, report.refused) == (1, 1, [])
+    assert queue_state(queued) == [("a", "labelled", '"issues a refund"', "fail"), ("b", "queued", None, None)]
+    assert queued.con.execute("SELECT labeller FROM labelling_queue WHERE trace_id = 'a'").fetchone() == ("ana",)
+
+
+def test_importing_twice_changes_nothing(queued, tmp_path):
+    path = write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {"tool": "refund"}}])
+    import_labels(queued, path)
+    before = queue_state(queued)
+    report = import_labels(queued, path)
+    assert (report.applied, report.unchanged) == (0, 1)
+    assert queue_state(queued) == before
+
+
+def test_a_different_label_for_a_labelled_trace_is_refused_not_overwritten(queued, tmp_path):
+    import_labels(queued, write_jsonl(tmp_path / "1.jsonl", [{"trace_id": "a", "expected": "refund"}]))
+    report = import_labels(queued, write_jsonl(tmp_path / "2.jsonl", [{"trace_id": "a", "expected": "apologise"}]))
+    assert [(r.line, "already labelled differently" in r.reason) for r in report.refused] == [(1, True)]
+    assert queue_state(queued)[0] == ("a", "labelled", '"refund"', None)
+
+
+def test_bad_lines_are_refused_with_their_number_and_the_good_ones_applied(queued, tmp_path):
+    path = write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "expected": "refund", "verdict": "maybe"},
+        {"trace_id": "zzz", "expected": "x"},
+        "not json",
+        {"trace_id": "b", "expected": "reset link sent"},
+        {"trace_id": "b", "expected": "something else"},
+    ])
+    report = import_labels(queued, path)
+    assert report.applied == 1
+    assert [(r.line, r.reason) for r in report.refused] == [
+        (1, "verdict: Input should be 'pass' or 'fail'"),
+        (2, "no trace 'zzz' in the store: check the id, or ingest its trace first"),
+        (3, "not valid JSON (Expecting value at column 1)"),
+        (5, "trace 'b' is already labelled differently; nothing labelled is overwritten: fix the line, "
+            "or relabel in a new queue round"),
+    ]
+
+
+def test_a_trace_labelled_without_being_queued_enters_the_queue_labelled(queued, tmp_path):
+    import_labels(queued, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "c", "expected": "tracking link"}]))
+    assert queued.con.execute("SELECT state, reason, cluster_id FROM labelling_queue WHERE trace_id = 'c'").fetchone() == (
+        "labelled", "labelled directly", -1
+    )
+
+
+def test_a_missing_labels_file_is_a_user_error(store, tmp_path):
+    with pytest.raises(UserError, match="no such labels file"):
+        import_labels(store, tmp_path / "absent.jsonl")

@@ -1,0 +1,62 @@
+import pytest
+
+from harness_evals.embed import HashingEmbedder
+from harness_evals.ingest import ingest_file
+from harness_evals.pipeline import MineError, mine
+from tests.conftest import topic_traces, write_jsonl
+
+EVALS = [{"id": "e-refund-1", "input": "I want a refund for order 7"},
+         {"id": "e-refund-2", "input": "please refund my order 3 it arrived broken"},
+         {"id": "e-refund-3", "input": "refund order 5 to my card"}]
+SETTINGS = dict(min_cluster_size=3, dimensions=8, covered_similarity=0.6, seed=0)
+
+
+@pytest.fixture
+def loaded(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", topic_traces()), kind="production")
+    ingest_file(store, write_jsonl(tmp_path / "e.jsonl", EVALS), kind="eval")
+    return store
+
+
+def test_mining_queues_only_the_uncovered_topics(loaded):
+    report = mine(loaded, budget=6, embedder=HashingEmbedder(64), **SETTINGS)
+    queued = [pick.trace_id.split("-")[0] for pick in report.picks]
+    assert len(queued) == 6
+    assert "refund" not in queued
+    assert set(queued) == {"password", "shipping"}
+    assert loaded.con.execute("SELECT count(*) FROM labelling_queue WHERE run_id = ?", [report.run_id]).fetchone()[0] == 6
+
+
+def test_a_second_run_embeds_nothing_and_queues_different_traces(loaded):
+    first = mine(loaded, budget=4, embedder=HashingEmbedder(64), **SETTINGS)
+    second = mine(loaded, budget=4, embedder=HashingEmbedder(64), **SETTINGS)
+    # 24 traces + 3 eval cases, but eval case 3 repeats trace refund-5 word for word: one vector
+    assert (first.embedded, second.embedded, second.cached) == (26, 0, 26)
+    assert not {p.trace_id for p in first.picks} & {p.trace_id for p in second.picks}
+
+
+def test_every_point_is_assigned_with_the_run_id_and_noise_kept(loaded):
+    report = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    rows = loaded.con.execute(
+        "SELECT item_kind, count(*), count(DISTINCT run_id), min(cluster_id) >= -1 FROM cluster_assignments GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert rows == [("eval", 3, 1, True), ("production", 24, 1, True)]
+    coverage_total = loaded.con.execute(
+        "SELECT sum(production_count) FROM cluster_coverage WHERE run_id = ?", [report.run_id]
+    ).fetchone()[0]
+    assert coverage_total == 24
+    summary = loaded.con.execute("SELECT summary->>'queued', status FROM runs WHERE run_id = ?", [report.run_id]).fetchone()
+    assert summary == ("0", "succeeded")
+
+
+def test_the_same_data_and_seed_give_the_same_result(loaded, tmp_path):
+    first = mine(loaded, budget=5, embedder=HashingEmbedder(64), **SETTINGS)
+    loaded.con.execute("DELETE FROM labelling_queue")
+    second = mine(loaded, budget=5, embedder=HashingEmbedder(64), **SETTINGS)
+    assert [(p.trace_id, p.reason) for p in first.picks] == [(p.trace_id, p.reason) for p in second.picks]
+    assert first.coverage == second.coverage
+
+
+def test_mining_an_empty_store_says_what_to_do_first(store):
+    with pytest.raises(MineError, match="harness-evals ingest PATH --kind production"):
+        mine(store, budget=5, embedder=HashingEmbedder(64))
