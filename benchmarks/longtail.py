@@ -1,0 +1,265 @@
+"""Long-tail discovery benchmark: does `mine` queue what the eval set misses?
+
+Run by hand (not in CI):
+    .venv/bin/pip install -e '.[bench]'        # BERTopic, for the peer
+    .venv/bin/python benchmarks/longtail.py [--seeds 0 1 2] [--corpora clinc150 banking77]
+
+Scenarios from labelled intent corpora in ../shared/corpora. Per seed: the labels are shuffled;
+60% are covered (the eval set gets 3 examples of each), the rest uncovered. A production stream
+of 4,000 requests follows a Zipf frequency (exponent 1) over a random order of all labels, so
+uncovered labels are both frequent and rare; for CLINC150, 3% of the stream is its out-of-scope
+queries, which no eval case covers and which count as one more uncovered label. Requests are
+drawn without replacement while a label's pool lasts, then with replacement.
+
+`ours` is the real CLI (ingest, ingest, mine --budget B, queue export) with its defaults. The
+peers run on the same vectors, read back from the store `mine` wrote:
+random; farthest-first (greedy k-centre from the eval set); BERTopic topics with eval cases
+assigned by transform(), one representative per eval-free topic, largest topics first; plain
+HDBSCAN over production+eval, the medoid of each eval-free cluster, largest first.
+
+recall@B: share of uncovered labels with >= 3 production traces that get >= 1 queued trace.
+precision@B: share of queued traces whose label is uncovered. B = 1x and 1.5x the number of
+those labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from harness_evals.cluster import cluster, reduce  # noqa: E402
+from harness_evals.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
+from harness_evals.store import Store  # noqa: E402
+from harness_evals.views import intent_view  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO.parent / "shared" / "corpora"
+CACHE = REPO / "benchmarks" / ".cache"
+CLI = [str(Path(sys.executable).parent / "harness-evals")]
+MODEL = "all-MiniLM-L6-v2"
+PRODUCTION_SIZE = 4000
+COVERED_SHARE = 0.6
+EVAL_PER_LABEL = 3
+ZIPF_EXPONENT = 1.0
+OOS_SHARE = 0.03
+OOS = "oos"
+
+
+def load_corpus(name: str) -> dict[str, list[str]]:
+    pools: dict[str, list[str]] = {}
+    if name == "clinc150":
+        data = json.loads((CORPORA / "clinc150" / "data_full.json").read_text())
+        for split in ("train", "val", "test", "oos_train", "oos_val", "oos_test"):
+            for text, label in data[split]:
+                pools.setdefault(label, []).append(text)
+    elif name == "banking77":
+        for split in ("train", "test"):
+            with (CORPORA / "banking77" / f"{split}.csv").open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    pools.setdefault(row["category"], []).append(row["text"])
+    else:
+        raise SystemExit(f"unknown corpus {name}")
+    return {label: list(dict.fromkeys(texts)) for label, texts in pools.items()}
+
+
+def build_scenario(pools: dict[str, list[str]], seed: int):
+    rng = np.random.default_rng(seed)
+    labels = sorted(label for label in pools if label != OOS)
+    shuffled = [labels[i] for i in rng.permutation(len(labels))]
+    covered = set(shuffled[: round(COVERED_SHARE * len(labels))])
+    remaining = {label: [texts[i] for i in rng.permutation(len(texts))] for label, texts in pools.items()}
+    evals = []
+    for label in sorted(covered):
+        evals += [(text, label) for text in remaining[label][:EVAL_PER_LABEL]]
+        remaining[label] = remaining[label][EVAL_PER_LABEL:]
+    order = [labels[i] for i in rng.permutation(len(labels))]
+    weights = 1.0 / np.arange(1, len(order) + 1) ** ZIPF_EXPONENT
+    oos_count = round(OOS_SHARE * PRODUCTION_SIZE) if OOS in pools else 0
+    counts = rng.multinomial(PRODUCTION_SIZE - oos_count, weights / weights.sum())
+    production = []
+    for label, count in [*zip(order, counts), (OOS, oos_count)]:
+        pool = remaining.get(label, [])
+        if count == 0 or not pool:
+            continue
+        drawn = pool[:count] + [pool[i] for i in rng.integers(0, len(pool), max(0, count - len(pool)))]
+        production += [(text, label) for text in drawn]
+    production = [production[i] for i in rng.permutation(len(production))]
+    return production, evals, covered
+
+
+def run(*args: str) -> str:
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"harness-evals {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def template_db(corpus: str, pools: dict[str, list[str]]) -> Path:
+    """A store holding every text of the corpus embedded once; scenarios start from a copy."""
+    path = CACHE / f"{corpus}.duckdb"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        texts = sorted({intent_view(t) for pool in pools.values() for t in pool})
+        start = time.perf_counter()
+        with Store(path) as store:
+            embed_pending(store, get_embedder("minilm"), texts, view="intent", run_id="benchmark-cache")
+        print(f"# embedded {len(texts)} {corpus} texts in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return path
+
+
+def write_inputs(folder: Path, production, evals) -> None:
+    with (folder / "production.jsonl").open("w") as handle:
+        for i, (text, _) in enumerate(production):
+            handle.write(json.dumps({"trace_id": f"p{i:05d}", "timestamp": None, "input": text}) + "\n")
+    with (folder / "evals.jsonl").open("w") as handle:
+        for i, (text, _) in enumerate(evals):
+            handle.write(json.dumps({"id": f"e{i:04d}", "input": text}) + "\n")
+
+
+def ours(template: Path, folder: Path, budget: int) -> tuple[list[int], float]:
+    db = folder / f"ours-{budget}.duckdb"
+    shutil.copy(template, db)
+    run("ingest", str(folder / "production.jsonl"), "--kind", "production", "--db", str(db))
+    run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
+    start = time.perf_counter()
+    run("mine", "--budget", str(budget), "--db", str(db))
+    seconds = time.perf_counter() - start
+    run("queue", "export", "--out", str(folder / "queue.jsonl"), "--db", str(db))
+    picks = [int(json.loads(line)["trace_id"][1:]) for line in (folder / "queue.jsonl").read_text().splitlines()]
+    return picks, seconds
+
+
+def random_peer(production_vectors, eval_vectors, budget, seed, **_):
+    rng = np.random.default_rng(seed)
+    return rng.choice(len(production_vectors), size=min(budget, len(production_vectors)), replace=False).tolist()
+
+
+def farthest_first(production_vectors, eval_vectors, budget, **_):
+    nearest = (production_vectors @ eval_vectors.T).max(axis=1)
+    picks = []
+    for _ in range(budget):
+        index = int(np.argmin(nearest))
+        picks.append(index)
+        nearest = np.maximum(nearest, production_vectors @ production_vectors[index])
+        nearest[index] = np.inf
+    return picks
+
+
+def plain_hdbscan(production_vectors, eval_vectors, budget, seed, **_):
+    vectors = np.vstack([production_vectors, eval_vectors])
+    labels = cluster(reduce(vectors, dimensions=16, seed=seed), min_cluster_size=5).labels
+    production_labels, eval_labels = labels[: len(production_vectors)], set(labels[len(production_vectors) :])
+    sizes = Counter(int(label) for label in production_labels if label != -1 and label not in eval_labels)
+    picks = []
+    for label, _ in sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:budget]:
+        members = np.flatnonzero(production_labels == label)
+        centroid = production_vectors[members].mean(axis=0)
+        picks.append(int(members[np.argmax(production_vectors[members] @ centroid)]))
+    return picks
+
+
+def bertopic_peer(production_vectors, eval_vectors, budget, seed, production_texts, eval_texts, **_):
+    from bertopic import BERTopic
+    from umap import UMAP
+
+    model = BERTopic(umap_model=UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed))
+    topics, probabilities = model.fit_transform(production_texts, embeddings=production_vectors)
+    eval_topics, _ = model.transform(eval_texts, embeddings=eval_vectors)
+    topics = np.asarray(topics)
+    covered = set(int(t) for t in eval_topics)
+    sizes = Counter(int(t) for t in topics if t != -1 and t not in covered)
+    picks = []
+    for topic, _ in sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:budget]:
+        members = np.flatnonzero(topics == topic)
+        picks.append(int(members[np.argmax(np.asarray(probabilities)[members])]))
+    return picks
+
+
+PEERS = {"random": random_peer, "farthest-first": farthest_first, "hdbscan-medoids": plain_hdbscan,
+         "bertopic": bertopic_peer}
+
+
+def score(picks, production, covered, targets):
+    picked_labels = [production[i][1] for i in picks]
+    recall = len(targets & set(picked_labels)) / len(targets)
+    precision = sum(label not in covered for label in picked_labels) / len(picks) if picks else 0.0
+    return recall, precision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--corpora", nargs="+", default=["clinc150", "banking77"])
+    parser.add_argument("--peers", nargs="+", default=list(PEERS))
+    args = parser.parse_args()
+
+    results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    timings: dict[tuple[str, str], list[float]] = {}
+    for corpus in args.corpora:
+        pools = load_corpus(corpus)
+        template = template_db(corpus, pools)
+        for seed in args.seeds:
+            production, evals, covered = build_scenario(pools, seed)
+            counts = Counter(label for _, label in production)
+            targets = {label for label, count in counts.items() if label not in covered and count >= 3}
+            budgets = {"1x": len(targets), "1.5x": round(1.5 * len(targets))}
+            with tempfile.TemporaryDirectory() as folder_name:
+                folder = Path(folder_name)
+                write_inputs(folder, production, evals)
+                peer_inputs = None
+                for budget_name, budget in budgets.items():
+                    picks, seconds = ours(template, folder, budget)
+                    timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
+                    results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
+                    if peer_inputs is None:
+                        with Store(folder / f"ours-{budget}.duckdb", read_only=True) as store:
+                            production_texts = [intent_view(t) for t, _ in production]
+                            eval_texts = [intent_view(t) for t, _ in evals]
+                            peer_inputs = dict(
+                                production_vectors=load_vectors(store, production_texts, model=MODEL, view="intent"),
+                                eval_vectors=load_vectors(store, eval_texts, model=MODEL, view="intent"),
+                                production_texts=production_texts, eval_texts=eval_texts, seed=seed,
+                            )
+                    for peer in args.peers:
+                        start = time.perf_counter()
+                        picks = PEERS[peer](budget=budget, **peer_inputs)
+                        timings.setdefault((corpus, peer), []).append(time.perf_counter() - start)
+                        results.setdefault((corpus, budget_name, peer), []).append(
+                            score(picks, production, covered, targets)
+                        )
+            print(f"# {corpus} seed {seed}: {len(production)} traces, {len(evals)} eval cases, "
+                  f"{len(targets)} uncovered labels with >= 3 traces", file=sys.stderr)
+
+    print(f"\nseeds {args.seeds}; mean ± stdev (min) over seeds\n")
+    print("| corpus | budget | method | recall | precision |")
+    print("|---|---|---|---|---|")
+    for (corpus, budget_name, method), values in results.items():
+        recalls, precisions = [v[0] for v in values], [v[1] for v in values]
+        print(f"| {corpus} | {budget_name} | {method} | {_fmt(recalls)} | {_fmt(precisions)} |")
+    print("\n| corpus | method | seconds per run (mean) |")
+    print("|---|---|---|")
+    for (corpus, method), values in timings.items():
+        print(f"| {corpus} | {method} | {statistics.mean(values):.2f} |")
+
+
+def _fmt(values: list[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {spread:.2f} ({min(values):.2f})"
+
+
+if __name__ == "__main__":
+    main()
