@@ -220,7 +220,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as folder_name:
                 folder = Path(folder_name)
                 write_inputs(folder, production, evals)
-                peer_inputs = None
+                peer_inputs, rankings = None, {}
                 for budget_name, budget in budgets.items():
                     picks, seconds = ours(template, folder, budget)
                     timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
@@ -235,11 +235,12 @@ def main() -> None:
                                 production_texts=production_texts, eval_texts=eval_texts, seed=seed,
                             )
                     for peer in args.peers:
-                        start = time.perf_counter()
-                        picks = PEERS[peer](budget=budget, **peer_inputs)
-                        timings.setdefault((corpus, peer), []).append(time.perf_counter() - start)
+                        if peer not in rankings:  # every peer's picks at B are the first B of one ranking
+                            start = time.perf_counter()
+                            rankings[peer] = PEERS[peer](budget=max(budgets.values()), **peer_inputs)
+                            timings.setdefault((corpus, peer), []).append(time.perf_counter() - start)
                         results.setdefault((corpus, budget_name, peer), []).append(
-                            score(picks, production, covered, targets)
+                            score(rankings[peer][:budget], production, covered, targets)
                         )
             print(f"# {corpus} seed {seed}: {len(production)} traces, {len(evals)} eval cases, "
                   f"{len(targets)} uncovered labels with >= 3 traces", file=sys.stderr)

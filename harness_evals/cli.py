@@ -64,7 +64,8 @@ def _print_mine(report, limit: int = 10) -> None:
     console.print(
         f"mine run {report.run_id}: {report.traces} traces, {report.eval_cases} eval cases; "
         f"embedded {report.embedded} new texts ({report.cached} cached); {report.clusters} clusters, "
-        f"{report.noise} traces in no cluster; eval set covers {report.covered_traffic:.0%} of traffic",
+        f"{report.noise} traces in no cluster; eval set covers {report.covered_traffic:.0%} of traffic "
+        f"(covered: an eval case within cosine {report.covered_similarity:.2f})",
         highlight=False,
     )
     table = Table(title="Largest coverage gaps")
@@ -104,7 +105,9 @@ def mine_command(
     embedder: Annotated[str, typer.Option(help="minilm (the packaged model) or hashing (fast, for dry runs)")] = "minilm",
     view: Annotated[str, typer.Option(help="Which text of a trace to embed")] = "intent",
     min_cluster_size: Annotated[int, typer.Option(help="HDBSCAN's smallest cluster")] = 5,
-    covered_similarity: Annotated[float, typer.Option(help="Cosine to the nearest eval case that counts as covered")] = 0.6,
+    covered_similarity: Annotated[
+        Optional[float], typer.Option(help="Cosine at which an eval case covers a trace [default: calibrated from the eval set]")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random choice")] = 0,
 ) -> None:
     """Embed, cluster, score coverage against the eval set and fill the labelling queue."""

@@ -34,7 +34,7 @@ class MineSettings(BaseModel):
     view: str = "intent"
     min_cluster_size: int = Field(default=5, ge=2)
     dimensions: int = Field(default=16, ge=2)
-    covered_similarity: float = Field(default=0.6, gt=-1, le=1)
+    covered_similarity: float | None = Field(default=None, gt=-1, le=1)  # None: calibrated
     seed: int = 0
 
 

@@ -20,6 +20,23 @@ def nearest_eval_similarity(production: np.ndarray, evals: np.ndarray, *, chunk:
     return out
 
 
+def calibrate_covered_similarity(
+    evals: np.ndarray, *, margin: float = 0.15, bounds: tuple[float, float] = (0.4, 0.7), fallback: float = 0.5
+) -> float:
+    """The cosine at which an eval case counts as covering a trace, read off the eval set's own spacing.
+
+    Eval sets hold a few phrasings of each behaviour, so an eval case's nearest other case shows
+    how close two requests of the same kind are. The median of those similarities, less a
+    margin for production's looser phrasing, is the threshold; clipped to `bounds`, and
+    `fallback` with fewer than two eval cases.
+    """
+    if evals.shape[0] < 2:
+        return fallback
+    similarity = evals @ evals.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.clip(float(np.median(similarity.max(axis=1))) - margin, *bounds))
+
+
 def score_coverage(
     production_labels: np.ndarray,
     eval_labels: np.ndarray,

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness_evals.cluster import cluster, reduce
-from harness_evals.coverage import nearest_eval_similarity, score_coverage
+from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
@@ -35,6 +35,7 @@ class MineReport:
     cached: int
     coverage: list[ClusterCoverage]
     picks: list[QueuePick]
+    covered_similarity: float
 
     @property
     def clusters(self) -> int:
@@ -59,11 +60,14 @@ def mine(
     view: str = "intent",
     min_cluster_size: int = 5,
     dimensions: int = 16,
-    covered_similarity: float = 0.6,
+    covered_similarity: float | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> MineReport:
-    """One mining run over everything in the store; `progress(done, total)` follows the embedding."""
+    """One mining run over everything in the store; `progress(done, total)` follows the embedding.
+
+    `covered_similarity` None: calibrated from the eval set's own spacing.
+    """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
     to_view = get_view(view)
@@ -84,6 +88,8 @@ def mine(
         embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress)
         vectors = load_vectors(store, texts, model=model.name, view=view)
         production, evals = vectors[: len(traces)], vectors[len(traces) :]
+        if covered_similarity is None:
+            covered_similarity = calibrate_covered_similarity(evals)
 
         assignments = cluster(
             reduce(vectors, dimensions=dimensions, seed=seed), min_cluster_size=min_cluster_size
@@ -111,12 +117,12 @@ def mine(
             enqueue(store, picks, run_id=run.run_id)
         report = MineReport(
             run_id=run.run_id, traces=len(traces), eval_cases=len(cases), embedded=embedded.embedded,
-            cached=embedded.cached, coverage=coverage, picks=picks,
+            cached=embedded.cached, coverage=coverage, picks=picks, covered_similarity=covered_similarity,
         )
         run.summary = {
             "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
             "clusters": report.clusters, "noise": report.noise, "queued": len(picks),
-            "covered_traffic": round(report.covered_traffic, 4),
+            "covered_traffic": round(report.covered_traffic, 4), "covered_similarity": round(covered_similarity, 4),
         }
     return report
 

@@ -1,9 +1,12 @@
-"""Choose production traces for labelling, within a budget, from the least covered regions.
+"""Choose production traces for labelling, within a budget: greedy maximum coverage.
 
-The budget is shared out between regions by the D'Hondt rule on their gap scores: a region's
-k-th pick is worth gap / k. Outliers in no cluster compete one by one, worth their outlier
-score times how far they are from the eval set. Within a region the first pick is its most
-typical uncovered trace, and each further pick the uncovered trace least like earlier picks.
+Two requests are alike when their cosine is at least the covered similarity, the same
+threshold at which an eval case covers a trace. Each pick is the uncovered trace that is alike
+to the most uncovered traces that no eval case, earlier pick, or already queued trace is alike
+to: it stands for the largest region of traffic the eval set still misses. Picks thus go to
+large uncovered regions first, never twice to one region, then down the tail to small ones,
+and a rare request still gets its turn once the larger regions are spoken for. Mining stops
+early when every uncovered trace is spoken for: a near-duplicate is not worth a label.
 """
 
 from __future__ import annotations
@@ -11,8 +14,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import numpy as np
+from scipy import sparse
 
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+
+
+def alike_graph(vectors: np.ndarray, *, threshold: float, chunk: int = 2048) -> sparse.csr_matrix:
+    """Symmetric boolean graph of pairs with cosine >= threshold (each row includes itself)."""
+    rows = []
+    for start in range(0, vectors.shape[0], chunk):
+        rows.append(sparse.csr_matrix(vectors[start : start + chunk] @ vectors.T >= threshold))
+    return sparse.vstack(rows, format="csr") if rows else sparse.csr_matrix((0, 0), dtype=bool)
 
 
 def select_for_labelling(
@@ -26,66 +38,49 @@ def select_for_labelling(
     covered_similarity: float,
     exclude: Collection[str] = (),
 ) -> list[QueuePick]:
-    """At most `budget` picks, highest priority first. Traces in `exclude` are never picked."""
-    if budget <= 0:
-        return []
+    """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked."""
     excluded = np.array([trace_id in exclude for trace_id in trace_ids], dtype=bool)
-    candidate = (nearest_similarity < covered_similarity) & ~excluded
-    offers: list[tuple[float, int, int]] = []  # (priority, cluster, k-th pick of the cluster or index)
-    regions = {}
-    for row in coverage:
-        if row.cluster_id == NOISE or row.gap_score <= 0:
-            continue
-        members = np.flatnonzero(candidate & (assignments.labels == row.cluster_id))
-        if members.size == 0:
-            continue
-        regions[row.cluster_id] = (row, members)
-        for k in range(min(members.size, budget)):
-            offers.append((row.gap_score / (k + 1), row.cluster_id, k))
-    for index in np.flatnonzero(candidate & (assignments.labels == NOISE)):
-        distance_to_evals = 1.0 - max(float(nearest_similarity[index]), 0.0)
-        offers.append((float(assignments.outlier_scores[index]) * distance_to_evals, NOISE, int(index)))
-    offers.sort(key=lambda offer: (-offer[0], offer[1], offer[2]))
-    chosen = offers[:budget]
+    uncovered = nearest_similarity < covered_similarity
+    pool = np.flatnonzero(uncovered | excluded)  # excluded traces speak for their neighbours
+    if budget <= 0 or not pool.size:
+        return []
+    graph = alike_graph(vectors[pool], threshold=covered_similarity)
+    spoken_for = ~uncovered[pool]
+    for member in np.flatnonzero(excluded[pool]):
+        spoken_for[graph.indices[graph.indptr[member] : graph.indptr[member + 1]]] = True
+    pickable = uncovered[pool] & ~excluded[pool]
+    gain = graph @ (~spoken_for).astype(np.int64)  # uncovered, unspoken-for traces alike to each
 
-    picks_per_region: dict[int, list[float]] = {}
+    regions = {row.cluster_id: row for row in coverage}
     picks = []
-    for priority, cluster_id, position in chosen:
-        if cluster_id == NOISE:
-            picks.append(
-                QueuePick(
-                    trace_id=trace_ids[position],
-                    cluster_id=NOISE,
-                    reason=(
-                        f"outlier in no cluster (outlier score {assignments.outlier_scores[position]:.2f}); "
-                        f"nearest eval case similarity {nearest_similarity[position]:.2f}"
-                    ),
-                    priority=priority,
-                )
-            )
-        else:
-            picks_per_region.setdefault(cluster_id, []).append(priority)
-    for cluster_id, priorities in picks_per_region.items():
-        row, members = regions[cluster_id]
-        region = (
-            f"cluster {cluster_id}: {row.production_count} production traces, {row.eval_count} eval cases, "
-            f"{row.coverage:.0%} covered"
-        )
-        for k, index in enumerate(diverse_picks(vectors[members], len(priorities))):
-            why = "its most typical uncovered trace" if k == 0 else f"pick {k + 1}, least like the earlier picks"
-            picks.append(QueuePick(trace_ids[members[index]], cluster_id, f"{region}; {why}", priorities[k]))
-    return sorted(picks, key=lambda pick: (-pick.priority, pick.trace_id))
+    while len(picks) < budget:
+        scores = np.where(pickable & ~spoken_for, gain, -1)
+        best = int(np.argmax(scores))
+        if scores[best] <= 0:
+            break
+        index = int(pool[best])
+        picks.append(_pick(trace_ids[index], index, int(scores[best]), assignments, nearest_similarity,
+                           regions, covered_similarity))
+        newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
+        newly = newly[~spoken_for[newly]]
+        spoken_for[newly] = True
+        # each trace that stood alike to a newly spoken-for trace now stands for one fewer
+        gain -= np.asarray(graph[newly].sum(axis=0)).ravel().astype(np.int64)
+    return picks
 
 
-def diverse_picks(vectors: np.ndarray, count: int) -> list[int]:
-    """Row indices: the row nearest the centroid, then farthest-first (max-min cosine distance)."""
-    centroid = vectors.mean(axis=0)
-    first = int(np.argmax(vectors @ centroid))
-    chosen = [first]
-    nearest = vectors @ vectors[first]  # similarity of each row to its most similar chosen row
-    while len(chosen) < min(count, vectors.shape[0]):
-        nearest[chosen] = np.inf
-        following = int(np.argmin(nearest))
-        chosen.append(following)
-        nearest = np.maximum(nearest, vectors @ vectors[following])
-    return chosen
+def _pick(trace_id, index, stands_for, assignments, nearest_similarity, regions, threshold) -> QueuePick:
+    cluster_id = int(assignments.labels[index])
+    if cluster_id == NOISE:
+        where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
+    else:
+        row = regions[cluster_id]
+        where = (f"in cluster {cluster_id} ({row.production_count} traces, {row.eval_count} eval cases, "
+                 f"{row.coverage:.0%} covered)")
+    return QueuePick(
+        trace_id=trace_id,
+        cluster_id=cluster_id,
+        reason=(f"stands for {stands_for} uncovered traces with no eval case within cosine {threshold:.2f} "
+                f"(nearest {nearest_similarity[index]:.2f}); {where}"),
+        priority=float(stands_for),
+    )

@@ -1,6 +1,6 @@
 import numpy as np
 
-from harness_evals.coverage import nearest_eval_similarity, score_coverage
+from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
 from harness_evals.records import ClusterCoverage
 
 
@@ -25,3 +25,11 @@ def test_coverage_per_cluster_counts_covered_traces_and_sorts_by_gap():
         ClusterCoverage(cluster_id=-1, production_count=2, eval_count=0, coverage=0.5, gap_score=1.0),
         ClusterCoverage(cluster_id=2, production_count=0, eval_count=1, coverage=1.0, gap_score=0.0),
     ]
+
+
+def test_the_covered_similarity_is_read_off_the_eval_sets_own_spacing():
+    # nearest-other similarities: 0.8, 0.8, 0.6, 0.6 -> median 0.7, less the 0.15 margin
+    evals = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0], [0.0, 0.8, 0.6]], dtype=np.float32)
+    assert round(calibrate_covered_similarity(evals), 4) == 0.55
+    assert calibrate_covered_similarity(evals, margin=0.5) == 0.4  # clipped to the lower bound
+    assert calibrate_covered_similarity(evals[:1]) == 0.5  # too few cases to read a spacing from

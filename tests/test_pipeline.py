@@ -1,3 +1,5 @@
+from collections import Counter
+
 import pytest
 
 from harness_evals.embed import HashingEmbedder
@@ -20,11 +22,10 @@ def loaded(store, tmp_path):
 
 def test_mining_queues_only_the_uncovered_topics(loaded):
     report = mine(loaded, budget=6, embedder=HashingEmbedder(64), **SETTINGS)
-    queued = [pick.trace_id.split("-")[0] for pick in report.picks]
-    assert len(queued) == 6
-    assert "refund" not in queued
-    assert set(queued) == {"password", "shipping"}
-    assert loaded.con.execute("SELECT count(*) FROM labelling_queue WHERE run_id = ?", [report.run_id]).fetchone()[0] == 6
+    queued = Counter(pick.trace_id.split("-")[0] for pick in report.picks)
+    # two phrasings of each uncovered topic stand apart; a sixth pick would be a near-duplicate
+    assert queued == {"password": 2, "shipping": 2}
+    assert loaded.con.execute("SELECT count(*) FROM labelling_queue WHERE run_id = ?", [report.run_id]).fetchone()[0] == 4
 
 
 def test_a_second_run_embeds_nothing_and_queues_different_traces(loaded):
