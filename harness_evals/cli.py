@@ -20,6 +20,9 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True)
 app.add_typer(queue_app, name="queue")
+suite_app = typer.Typer(help="Regression suites: check, run in CI, export. Needs only the core install.",
+                        no_args_is_help=True)
+app.add_typer(suite_app, name="suite")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -188,6 +191,66 @@ def _print_emit(report) -> None:
         f"{report.skipped_duplicates} already in the eval set) -> {report.suite_path}",
         highlight=False,
     )
+
+
+@suite_app.command("check")
+def suite_check(suite: Annotated[Path, typer.Argument(help="A suite JSONL file")]) -> None:
+    """Schema, duplicates, and secrets or personal data in case text. Exit 1 on any problem."""
+    with _reported_errors():
+        from harness_evals.suite import check_suite
+
+        count, problems = check_suite(suite)
+    for problem in problems:
+        who = f" ({problem.case_id})" if problem.case_id else ""
+        errors.print(f"  line {problem.line}{who}: {problem.problem}", highlight=False, markup=False)
+    console.print(f"{suite}: {count} cases, {len(problems)} problems", highlight=False)
+    if problems:
+        raise typer.Exit(code=1)
+
+
+@suite_app.command("run")
+def suite_run(
+    suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
+    target: Annotated[str, typer.Option(help="Your agent: module:function, called with each case's input")],
+    junit: Annotated[Optional[Path], typer.Option(help="Write a JUnit XML report here")] = None,
+    grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
+) -> None:
+    """Call the target on every case and apply its checks. Exit 1 if any case fails."""
+    with _reported_errors():
+        from harness_evals.suite import load_suite
+        from harness_evals.suite.runner import load_callable, run_suite, write_junit
+
+        cases = load_suite(suite)
+        outcomes = run_suite(cases, load_callable(target), grader=load_callable(grader) if grader else None)
+    if junit:
+        write_junit(outcomes, junit, suite_name=suite.stem)
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            errors.print(f"FAILED {outcome.case.id}: {'; '.join(outcome.failures)}", highlight=False, markup=False)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed", "skipped")}
+    console.print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped", highlight=False)
+    if counts["failed"]:
+        raise typer.Exit(code=1)
+
+
+@suite_app.command("export")
+def suite_export(
+    suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
+    format: Annotated[str, typer.Option("--format", help="inspect (Inspect AI dataset JSONL) or promptfoo (tests YAML)")],
+    out: Annotated[Path, typer.Option("--out", help="File to write")],
+) -> None:
+    """Write the suite for the harness your CI already runs."""
+    with _reported_errors():
+        from harness_evals.suite import load_suite
+        from harness_evals.suite.export import to_inspect, to_promptfoo
+
+        writers = {"inspect": to_inspect, "promptfoo": to_promptfoo}
+        if format not in writers:
+            raise UserError(f"unknown format {format!r}: choose inspect or promptfoo")
+        cases = load_suite(suite)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(writers[format](cases), encoding="utf-8")
+    console.print(f"wrote {len(cases)} cases to {out} ({format})", highlight=False)
 
 
 @app.command()

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from harness_evals.errors import UserError
+from harness_evals.errors import UserError, describe_validation_error
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONFIG_FILE = Path("harness-evals.toml")
@@ -67,5 +67,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{chosen}: not valid TOML: {error}") from error
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"{chosen}: {problems}") from error
+        raise ConfigError(f"{chosen}: {describe_validation_error(error)}") from error

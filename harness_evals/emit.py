@@ -17,10 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness_evals.ingest import content_hash
-from harness_evals.records import EvalCase
 from harness_evals.store import Store
-
-SUITE_FORMAT = "harness-evals/suite@1"
+from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
 
 
 def case_id_for(trace_id: str, expected_json: str) -> str:
@@ -68,7 +66,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -
         if request in existing_inputs:
             skipped += 1
             continue
-        case = EvalCase(
+        case = SuiteCase(
             id=case_id or case_id_for(trace_id, expected),
             input=request,
             expected=json.loads(expected),
@@ -83,7 +81,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -
         if case_id is None:
             newly_emitted.append((trace_id, case))
     cases.sort(key=lambda case: case.id)
-    body = "".join(json.dumps(case.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n" for case in cases)
+    body = "".join(case.to_json_line() for case in cases)
     digest = hashlib.sha256(body.encode()).hexdigest()
 
     out_dir = Path(out_dir)
@@ -112,7 +110,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -
                         "case_id": [case.id for _, case in newly_emitted],
                         "content_hash": [content_hash(case) for _, case in newly_emitted],
                         "input": [case.input for _, case in newly_emitted],
-                        "expected": [json.dumps(case.expected, sort_keys=True) for _, case in newly_emitted],
+                        "expected": [json.dumps(expected_json(case.expected), sort_keys=True) for _, case in newly_emitted],
                         "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],
                         "source": [suite_source] * len(newly_emitted),
                         "run_id": [run.run_id] * len(newly_emitted),

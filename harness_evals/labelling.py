@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import ValidationError
 
-from harness_evals.errors import UserError
-from harness_evals.ingest import describe_validation_error
+from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.records import NOISE, Label, QueuePick, Quarantined
 from harness_evals.store import Store
+from harness_evals.suite.model import expected_json
 
 EXPORT_FIELDS_TO_FILL = {"expected": None, "verdict": None, "notes": None}
 
@@ -157,7 +157,7 @@ def _check_label(store: Store, label: Label) -> str | None:
 
 
 def _label_key(label: Label) -> tuple[str, str | None]:
-    return json.dumps(label.expected, sort_keys=True), label.verdict
+    return json.dumps(expected_json(label.expected), sort_keys=True), label.verdict
 
 
 def _stored_label(store: Store, trace_id: str) -> tuple[str, str | None] | None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from harness_evals.suite.model import ExpectedField
+
 NOISE = -1
 """HDBSCAN's label for points in no cluster. Kept as data: the long tail lives there."""
 
@@ -76,17 +78,10 @@ class Label(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     trace_id: str = Field(min_length=1)
-    expected: Any
+    expected: ExpectedField
     verdict: Literal["pass", "fail"] | None = None
     notes: str | None = None
     labeller: str | None = None
-
-    @field_validator("expected")
-    @classmethod
-    def _expected_present(cls, value: Any) -> Any:
-        if value is None or value == "":
-            raise ValueError("expected is empty: say what the agent should have done")
-        return value
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def labelled(store, tmp_path):
     enqueue(store, [QueuePick("a", 1, "cluster 1", 5.0), QueuePick("b", 3, "cluster 3", 2.0),
                     QueuePick("c", 4, "cluster 4", 1.0)], run_id="run-1")
     import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
-        {"trace_id": "a", "expected": {"must_contain": ["refund"]}, "verdict": "fail", "notes": "no refund offered"},
+        {"trace_id": "a", "expected": {"contains": ["refund"]}, "verdict": "fail", "notes": "no refund offered"},
         {"trace_id": "b", "expected": "sends a reset link", "verdict": "pass", "labeller": "ana"},
         {"trace_id": "c", "expected": "gives the tracking link"},
     ]))

@@ -42,7 +42,7 @@ def test_the_filled_in_export_imports_back_and_blank_lines_are_skipped(queued, t
 
 
 def test_importing_twice_changes_nothing(queued, tmp_path):
-    path = write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {"tool": "refund"}}])
+    path = write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {"required_tools": ["refund"]}}])
     import_labels(queued, path)
     before = queue_state(queued)
     report = import_labels(queued, path)
@@ -64,6 +64,9 @@ def test_bad_lines_are_refused_with_their_number_and_the_good_ones_applied(queue
         "not json",
         {"trace_id": "b", "expected": "reset link sent"},
         {"trace_id": "b", "expected": "something else"},
+        {"trace_id": "c", "expected": {"contians": ["x"]}},
+        {"trace_id": "c", "expected": {"regex": "(unclosed"}},
+        {"trace_id": "c", "expected": {}},
     ])
     report = import_labels(queued, path)
     assert report.applied == 1
@@ -73,6 +76,10 @@ def test_bad_lines_are_refused_with_their_number_and_the_good_ones_applied(queue
         (3, "not valid JSON (Expecting value at column 1)"),
         (5, "trace 'b' is already labelled differently; nothing labelled is overwritten: fix the line, "
             "or relabel in a new queue round"),
+        (6, "expected: contians: Extra inputs are not permitted"),
+        (7, "expected: regex '(unclosed' does not compile: missing ), unterminated subpattern at position 0"),
+        (8, "expected: no check given: name at least one of equals, contains, not_contains, regex, json_schema, "
+            "required_tools, forbidden_tools, rubric, reference"),
     ]
 
 

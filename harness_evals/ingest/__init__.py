@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
-from harness_evals.errors import UserError
+from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.store import Store
 
@@ -65,12 +65,6 @@ class IngestReport:
 def content_hash(record: BaseModel) -> str:
     canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in e['loc']) or 'record'}: {e['msg']}" for e in error.errors()
-    )
 
 
 def _json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:

@@ -1,0 +1,55 @@
+"""Regression suites: the format, checks, runner, exporters and a pre-share scan.
+
+Everything here runs on the core install (`pip install harness-evals`): no torch, no DuckDB.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness_evals.suite.model import SUITE_FORMAT, Expected, SuiteCase, SuiteError, load_suite, read_suite
+from harness_evals.suite.scan import find_sensitive
+
+__all__ = ["SUITE_FORMAT", "Expected", "SuiteCase", "SuiteError", "SuiteProblem", "check_suite", "load_suite",
+           "read_suite"]
+
+
+@dataclass(frozen=True)
+class SuiteProblem:
+    line: int
+    case_id: str | None
+    problem: str
+
+
+def check_suite(path: str | Path) -> tuple[int, list[SuiteProblem]]:
+    """Schema, duplicate ids and inputs, and secrets or personal data in case text."""
+    cases, unreadable = read_suite(path)
+    problems = [SuiteProblem(line, None, reason) for line, reason in unreadable]
+    lines = _line_numbers(path)
+    ids = Counter(case.id for case in cases)
+    inputs = Counter(case.input for case in cases)
+    for case in cases:
+        line = lines.get(case.id, 0)
+        if ids[case.id] > 1:
+            problems.append(SuiteProblem(line, case.id, f"id {case.id} appears {ids[case.id]} times"))
+        if inputs[case.input] > 1:
+            problems.append(SuiteProblem(line, case.id, f"the same input appears in {inputs[case.input]} cases"))
+        for finding in find_sensitive(case.input):
+            problems.append(SuiteProblem(line, case.id, f"input holds a {finding.kind} ({finding.excerpt})"))
+    return len(cases), sorted(problems, key=lambda p: (p.line, p.problem))
+
+
+def _line_numbers(path: str | Path) -> dict[str, int]:
+    """First line of each case id, read leniently (for messages only)."""
+    import json
+
+    numbers: dict[str, int] = {}
+    with Path(path).open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                numbers.setdefault(str(json.loads(raw).get("id")), line)
+            except (ValueError, AttributeError):
+                continue
+    return numbers

@@ -1,0 +1,90 @@
+"""`suite run` as CI runs it: a subprocess, with the mining stack made unimportable."""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import write_jsonl
+
+# The suite consumer must work on the core install: make the heavy mining stack unimportable.
+CORE_ONLY = (
+    "import sys\n"
+    "for name in ('numpy', 'duckdb', 'pyarrow', 'torch', 'sentence_transformers', 'sklearn', 'hdbscan', 'prefect'):\n"
+    "    sys.modules[name] = None\n"
+    "from harness_evals.cli import app\n"
+    "app()\n"
+)
+
+AGENT = '''
+def good(request):
+    if "refund" in request:
+        return {"output": "Your refund is issued.", "tool_calls": [{"name": "lookup_order"}, "issue_refund"]}
+    return "Happy to help."
+
+
+async def broken(request):
+    return {"output": "Sorry, I cannot help.", "tool_calls": ["transfer_to_human"]}
+
+
+def crashes(request):
+    raise RuntimeError("agent down")
+'''
+
+CASES = [
+    {"id": "c1", "input": "refund order 4",
+     "expected": {"contains": ["refund"], "required_tools": ["issue_refund"], "forbidden_tools": ["transfer_to_human"]}},
+    {"id": "c2", "input": "hello", "expected": {"not_contains": ["sorry"]}},
+    {"id": "c3", "input": "rate us", "expected": "thanks the user"},
+]
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "agent.py").write_text(AGENT)
+    write_jsonl(tmp_path / "regression.jsonl", CASES)
+    return tmp_path
+
+
+def harness_evals(cwd, *args):
+    return subprocess.run([sys.executable, "-c", CORE_ONLY, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_a_correct_target_passes(project):
+    result = harness_evals(project, "suite", "run", "regression.jsonl", "--target", "agent:good", "--junit", "out.xml")
+    assert result.returncode == 0, result.stderr
+    assert "2 passed, 0 failed, 1 skipped" in result.stdout
+    report = ET.parse(project / "out.xml").getroot()
+    assert (report.get("tests"), report.get("failures"), report.get("skipped")) == ("3", "0", "1")
+
+
+def test_a_broken_target_fails_with_each_broken_check_named(project):
+    result = harness_evals(project, "suite", "run", "regression.jsonl", "--target", "agent:broken", "--junit", "out.xml")
+    assert result.returncode == 1
+    assert "0 passed, 2 failed, 1 skipped" in result.stdout
+    assert ("FAILED c1: contains: output lacks 'refund'; required_tools: issue_refund was not called; "
+            "forbidden_tools: transfer_to_human was called") in result.stderr
+    failures = ET.parse(project / "out.xml").getroot().findall("testcase/failure")
+    assert len(failures) == 2
+
+
+def test_a_crashing_target_fails_its_cases_and_the_run_completes(project):
+    result = harness_evals(project, "suite", "run", "regression.jsonl", "--target", "agent:crashes")
+    assert result.returncode == 1
+    assert "0 passed, 3 failed, 0 skipped" in result.stdout
+    assert "FAILED c1: RuntimeError: agent down" in result.stderr
+
+
+def test_a_wrong_target_is_a_one_line_error(project):
+    result = harness_evals(project, "suite", "run", "regression.jsonl", "--target", "agent:nothing")
+    assert result.returncode == 2
+    assert "agent has no function nothing" in result.stderr
+
+
+def test_suite_check_exits_1_on_problems_and_0_on_a_clean_suite(project):
+    assert harness_evals(project, "suite", "check", "regression.jsonl").returncode == 0
+    write_jsonl(project / "leaky.jsonl", [{**CASES[0], "input": "email ana@example.com about the refund"}])
+    result = harness_evals(project, "suite", "check", "leaky.jsonl")
+    assert result.returncode == 1
+    assert "line 1 (c1): input holds a email (ana…om)" in result.stderr
