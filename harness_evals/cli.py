@@ -131,35 +131,37 @@ def mine_command(
 
 @queue_app.command("export")
 def queue_export(
-    out: Annotated[Path, typer.Option("--out", help="JSONL file to write")],
+    out: Annotated[Path, typer.Option("--out", help="File to write")],
+    format: Annotated[str, typer.Option("--format", help="jsonl, csv, or labelstudio (tasks JSON)")] = "jsonl",
     db: Db = None,
 ) -> None:
-    """Write the queued traces as JSONL, with expected/verdict/notes left for the labeller."""
+    """Write the queued traces with expected/verdict/notes/skip left for the labeller."""
     with _reported_errors():
         from harness_evals.labelling import export_queue
         from harness_evals.store import Store
 
         with Store(db) as store:
-            count = export_queue(store, out)
+            count = export_queue(store, out, format=format)
     console.print(f"wrote {count} queued traces to {out}", highlight=False)
 
 
 @queue_app.command("import")
 def queue_import(
-    path: Annotated[Path, typer.Argument(help="JSONL: trace_id, expected, and optionally verdict, notes, labeller")],
+    path: Annotated[Path, typer.Argument(help="The exported queue, filled in: JSONL, CSV, or a Label Studio JSON export")],
+    format: Annotated[str, typer.Option("--format", help="auto (by extension), jsonl, csv, or labelstudio")] = "auto",
     labeller: Annotated[Optional[str], typer.Option(help="Recorded on labels that name no labeller")] = None,
     db: Db = None,
 ) -> None:
-    """Take labels in. Lines left blank are skipped; refused lines are listed with the reason."""
+    """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
     with _reported_errors():
         from harness_evals.labelling import import_labels
         from harness_evals.store import Store
 
         with Store(db) as store:
-            report = import_labels(store, path, labeller=labeller)
+            report = import_labels(store, path, format=format, labeller=labeller)
     console.print(
-        f"{path}: {report.applied} labels applied, {report.unchanged} unchanged, "
-        f"{report.skipped_blank} blank, {len(report.refused)} refused",
+        f"{path}: {report.applied} labels applied, {report.skipped} skipped, {report.unchanged} unchanged, "
+        f"{report.blank} blank, {len(report.refused)} refused",
         highlight=False,
     )
     for item in report.refused:
@@ -231,6 +233,24 @@ def suite_run(
     console.print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped", highlight=False)
     if counts["failed"]:
         raise typer.Exit(code=1)
+
+
+@suite_app.command("pytest")
+def suite_pytest(
+    suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
+    target: Annotated[str, typer.Option(help="Your agent: module:function, called with each case's input")],
+    out: Annotated[Path, typer.Option("--out", help="The test module to write, e.g. tests/test_regression.py")],
+    grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
+) -> None:
+    """Write a pytest module with one test per case, for suites that run inside your test suite."""
+    with _reported_errors():
+        from harness_evals.suite import load_suite
+        from harness_evals.suite.runner import pytest_module
+
+        count = len(load_suite(suite))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(pytest_module(str(suite), target=target, grader=grader), encoding="utf-8")
+    console.print(f"wrote {out}: {count} cases from {suite}", highlight=False)
 
 
 @suite_app.command("export")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from harness_evals.ingest import content_hash
+from harness_evals.labelling import record_events
 from harness_evals.store import Store
 from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
 
@@ -103,6 +104,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -
                 con.execute(
                     "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case.id, trace_id]
                 )
+            record_events(store, [trace_id for trace_id, _ in newly_emitted], state="emitted", run_id=run.run_id)
             store.insert(
                 "eval_cases",
                 pa.table(

@@ -1,16 +1,20 @@
-"""The labelling queue: fill it from a mining run, export it, and take labels back in.
+"""The labelling queue: fill it from a mining run, export it, take labels back in.
 
-A trace enters the queue once, ever. Labels are imported from JSONL (the export with `expected`,
-and optionally `verdict` and `notes`, filled in). A label never silently replaces another: a
-different label for an already labelled trace is refused with its line number.
+A trace enters the queue once, ever, and moves queued → labelled → emitted, or queued → skipped;
+each move is recorded in `queue_events` with its run. Labels come back in the format the queue
+went out in: JSONL, CSV, or a Label Studio JSON export. A label never silently replaces
+another: a different label for an already labelled trace is refused with its line number.
 """
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from pydantic import ValidationError
@@ -20,11 +24,31 @@ from harness_evals.records import NOISE, Label, QueuePick, Quarantined
 from harness_evals.store import Store
 from harness_evals.suite.model import expected_json
 
-EXPORT_FIELDS_TO_FILL = {"expected": None, "verdict": None, "notes": None}
+FORMATS = ("jsonl", "csv", "labelstudio")
+FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
+LABEL_STUDIO_CONFIG = """<View>
+  <Header value="$reason"/>
+  <Text name="input" value="$input"/>
+  <Text name="output" value="$output"/>
+  <Choices name="verdict" toName="input" choice="single">
+    <Choice value="pass"/><Choice value="fail"/><Choice value="skip"/>
+  </Choices>
+  <TextArea name="expected" toName="input" placeholder="What should the agent have done? Text, or a JSON object of checks"/>
+  <TextArea name="notes" toName="input"/>
+</View>"""
 
 
 def already_queued(store: Store) -> set[str]:
     return {row[0] for row in store.con.execute("SELECT trace_id FROM labelling_queue").fetchall()}
+
+
+def record_events(store: Store, trace_ids: Sequence[str], *, state: str, run_id: str) -> None:
+    now = datetime.now(timezone.utc)
+    store.insert(
+        "queue_events",
+        pa.table({"trace_id": list(trace_ids), "state": [state] * len(trace_ids), "run_id": [run_id] * len(trace_ids),
+                  "at": pa.array([now] * len(trace_ids), pa.timestamp("us", tz="UTC"))}),
+    )
 
 
 def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
@@ -45,134 +69,215 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
             }
         ),
     )
+    record_events(store, [p.trace_id for p in picks], state="queued", run_id=run_id)
 
 
-def export_queue(store: Store, out: str | Path) -> int:
-    """Write every queued trace as one JSON object per line, highest priority first.
-
-    Each line carries the fields a labeller fills in (expected, verdict, notes), so the same
-    file, filled in, is what `queue import` reads back.
-    """
+def queued_items(store: Store) -> list[dict[str, Any]]:
+    """Every queued trace, highest priority first, with the fields a labeller fills in left empty."""
     rows = store.con.execute(
         """
-        SELECT q.trace_id, q.cluster_id, q.reason, q.priority, q.run_id, t.input, t.output,
-               strftime(t.timestamp AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), t.metadata
+        SELECT q.trace_id, q.cluster_id, q.reason, q.priority, q.run_id,
+               strftime(t.timestamp AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), t.input, t.output, t.metadata
         FROM labelling_queue q JOIN traces t USING (trace_id)
         WHERE q.state = 'queued'
         ORDER BY q.priority DESC, q.trace_id
         """
     ).fetchall()
+    columns = ("trace_id", "cluster_id", "reason", "priority", "run_id", "timestamp", "input", "output", "metadata")
+    items = []
+    for row in rows:
+        item = dict(zip(columns, row, strict=True))
+        item["priority"] = round(item["priority"], 4)
+        item["metadata"] = json.loads(item["metadata"])
+        items.append({**item, **dict.fromkeys(FIELDS_TO_FILL)})
+    return items
+
+
+def export_queue(store: Store, out: str | Path, *, format: str = "jsonl") -> int:
+    """Write the queue for labelling; the same file, filled in, is what `import_labels` reads."""
+    if format not in FORMATS:
+        raise UserError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    items = queued_items(store)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle:
-        for trace_id, cluster_id, reason, priority, run_id, request, answer, timestamp, metadata in rows:
-            item = {
-                "trace_id": trace_id,
-                "cluster_id": cluster_id,
-                "reason": reason,
-                "priority": round(priority, 4),
-                "run_id": run_id,
-                "timestamp": timestamp,
-                "input": request,
-                "output": answer,
-                "metadata": json.loads(metadata),
-                **EXPORT_FIELDS_TO_FILL,
-            }
-            handle.write(json.dumps(item, ensure_ascii=False) + "\n")
-    return len(rows)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        if format == "jsonl":
+            handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+        elif format == "csv":
+            writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["trace_id", *FIELDS_TO_FILL])
+            writer.writeheader()
+            writer.writerows({**item, "metadata": json.dumps(item["metadata"], ensure_ascii=False)} for item in items)
+        else:  # Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface
+            tasks = [{"data": {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}} for item in items]
+            json.dump(tasks, handle, ensure_ascii=False, indent=1)
+    return len(items)
 
 
 @dataclass
 class LabelReport:
     applied: int = 0
+    skipped: int = 0  # marked skip: leave the queue without a case
     unchanged: int = 0
-    skipped_blank: int = 0  # exported lines nobody has filled in yet
+    blank: int = 0  # exported rows nobody has filled in yet
     refused: list[Quarantined] = field(default_factory=list)
 
 
-def import_labels(store: Store, path: str | Path, *, labeller: str | None = None) -> LabelReport:
-    """Apply the labels in a JSONL file, in one transaction. Lines with no `expected` are skipped."""
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line, raw in enumerate(handle, start=1):
+            if raw.strip():
+                try:
+                    yield line, json.loads(raw)
+                except json.JSONDecodeError as error:
+                    yield line, ValueError(f"not valid JSON ({error.msg} at column {error.colno})")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
+            expected = (row.get("expected") or "").strip()
+            if expected.startswith("{"):
+                try:
+                    expected = json.loads(expected)
+                except json.JSONDecodeError as error:
+                    yield line, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
+                    continue
+            yield line, {**row, "expected": expected or None, "verdict": row.get("verdict") or None,
+                         "notes": row.get("notes") or None,
+                         "skip": (row.get("skip") or "").strip().lower() in ("true", "yes", "1")}
+
+
+def _label_studio_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """Tasks of a Label Studio JSON export; the `line` is the task's position, from 1."""
+    try:
+        tasks = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not a Label Studio JSON export ({error.msg})") from None
+    if not isinstance(tasks, list):
+        raise UserError(f"{path}: a Label Studio JSON export is a list of tasks")
+    for position, task in enumerate(tasks, start=1):
+        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+        row: dict[str, Any] = {"trace_id": (task.get("data") or {}).get("trace_id")}
+        if annotations:
+            for result in annotations[-1].get("result", []):
+                value = result.get("value", {})
+                if result.get("from_name") == "verdict" and value.get("choices"):
+                    choice = value["choices"][0]
+                    row.update(skip=True) if choice == "skip" else row.update(verdict=choice)
+                elif result.get("from_name") in ("expected", "notes") and value.get("text"):
+                    row[result["from_name"]] = "\n".join(value["text"])
+            completed_by = annotations[-1].get("completed_by")
+            if isinstance(completed_by, dict):
+                row["labeller"] = completed_by.get("email")
+            if isinstance(row.get("expected"), str) and row["expected"].lstrip().startswith("{"):
+                try:
+                    row["expected"] = json.loads(row["expected"])
+                except json.JSONDecodeError as error:
+                    yield position, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
+                    continue
+        yield position, row
+
+
+READERS = {"jsonl": _jsonl_rows, "csv": _csv_rows, "labelstudio": _label_studio_rows}
+
+
+def detect_label_format(path: Path) -> str:
+    return {".csv": "csv", ".json": "labelstudio"}.get(path.suffix.lower(), "jsonl")
+
+
+def import_labels(store: Store, path: str | Path, *, format: str = "auto", labeller: str | None = None) -> LabelReport:
+    """Apply the labels in a file, in one transaction. Rows with nothing filled in are skipped."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such labels file")
-    source = str(path)
+    format = detect_label_format(path) if format == "auto" else format
+    if format not in READERS:
+        raise UserError(f"unknown format {format!r}: choose auto or one of {', '.join(FORMATS)}")
+    return apply_labels(store, READERS[format](path), source=str(path), labeller=labeller)
+
+
+def apply_labels(store: Store, rows: Iterable[tuple[int, Any]], *, source: str, labeller: str | None = None) -> LabelReport:
+    """Validate every row, refuse the bad ones with their reason, apply the rest together."""
     report = LabelReport()
     labels: dict[str, Label] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            reason = None
+    for line, row in rows:
+        reason = None
+        if isinstance(row, Exception):
+            reason = str(row)
+        elif isinstance(row, dict) and row.get("trace_id") and row.get("expected") in (None, "") and not row.get("skip"):
+            report.blank += 1
+            continue
+        else:
             try:
-                obj = json.loads(raw)
-                if isinstance(obj, dict) and obj.get("trace_id") and obj.get("expected") in (None, ""):
-                    report.skipped_blank += 1
-                    continue
-                label = Label.model_validate(obj)
-            except json.JSONDecodeError as error:
-                reason = f"not valid JSON ({error.msg} at column {error.colno})"
+                label = Label.model_validate(row)
             except ValidationError as error:
                 reason = describe_validation_error(error)
-            if reason is None:
-                reason = _check_label(store, label)
-            if reason is None:
-                label = label if label.labeller or not labeller else label.model_copy(update={"labeller": labeller})
-                earlier = labels.get(label.trace_id)
-                stored = _label_key(earlier) if earlier else _stored_label(store, label.trace_id)
-                if stored is None:
-                    labels[label.trace_id] = label
-                    continue
-                if stored == _label_key(label):
-                    report.unchanged += 1
-                    continue
-                reason = (
-                    f"trace {label.trace_id!r} is already labelled differently; nothing labelled is "
-                    "overwritten: fix the line, or relabel in a new queue round"
-                )
-            report.refused.append(Quarantined(source, line, reason, raw.rstrip("\n")))
+        if reason is None:
+            reason = _refusal(store, label, labels.get(label.trace_id))
+        if reason is None:
+            if _state_key(label) == _stored_key(store, label.trace_id):
+                report.unchanged += 1
+            else:
+                labels[label.trace_id] = label if label.labeller or not labeller else label.model_copy(
+                    update={"labeller": labeller})
+            continue
+        raw = row if isinstance(row, dict) else {"error": str(row)}
+        report.refused.append(Quarantined(source, line, reason, json.dumps(raw, ensure_ascii=False, default=str)))
     if not labels:
         return report
     with store.run("label", {"path": source}) as run, store.transaction() as con:
         for label in labels.values():
-            values = [_label_key(label)[0], label.verdict, label.notes, label.labeller, run.run_id]
+            state = "skipped" if label.skip else "labelled"
+            expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
+            values = [state, expected, label.verdict, label.notes, label.labeller, run.run_id]
             updated = con.execute(
-                """UPDATE labelling_queue SET state = 'labelled', expected = ?, verdict = ?, notes = ?,
-                   labeller = ?, label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
+                """UPDATE labelling_queue SET state = ?, expected = ?, verdict = ?, notes = ?, labeller = ?,
+                   label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
                 [*values, label.trace_id],
             ).fetchall()
             if not updated:  # labelled straight from the store, never queued
                 con.execute(
-                    "INSERT INTO labelling_queue VALUES (?, ?, ?, 'labelled directly', 0, 'labelled', ?, ?, ?, ?, ?, NULL)",
+                    "INSERT INTO labelling_queue VALUES (?, ?, ?, 'labelled directly', 0, ?, ?, ?, ?, ?, ?, NULL)",
                     [label.trace_id, run.run_id, _latest_cluster(store, label.trace_id), *values],
                 )
-            report.applied += 1
-        run.summary = {"applied": report.applied, "refused": len(report.refused)}
+            record_events(store, [label.trace_id], state=state, run_id=run.run_id)
+            if label.skip:
+                report.skipped += 1
+            else:
+                report.applied += 1
+        run.summary = {"applied": report.applied, "skipped": report.skipped, "refused": len(report.refused)}
     return report
 
 
-def _check_label(store: Store, label: Label) -> str | None:
-    if store.con.execute("SELECT 1 FROM traces WHERE trace_id = ?", [label.trace_id]).fetchone() is None:
+def _refusal(store: Store, label: Label, earlier: Label | None) -> str | None:
+    if store.one("SELECT 1 FROM traces WHERE trace_id = ?", [label.trace_id]) is None:
         return f"no trace {label.trace_id!r} in the store: check the id, or ingest its trace first"
+    stored = _state_key(earlier) if earlier else _stored_key(store, label.trace_id)
+    if stored is not None and stored != _state_key(label):
+        return (f"trace {label.trace_id!r} is already labelled differently; nothing labelled is "
+                "overwritten: fix the line, or relabel in a new queue round")
     return None
 
 
-def _label_key(label: Label) -> tuple[str, str | None]:
-    return json.dumps(expected_json(label.expected), sort_keys=True), label.verdict
+def _state_key(label: Label) -> tuple[bool, str | None, str | None]:
+    expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
+    return label.skip, expected, label.verdict
 
 
-def _stored_label(store: Store, trace_id: str) -> tuple[str, str | None] | None:
-    row = store.con.execute(
-        "SELECT expected, verdict FROM labelling_queue WHERE trace_id = ? AND expected IS NOT NULL", [trace_id]
-    ).fetchone()
+def _stored_key(store: Store, trace_id: str) -> tuple[bool, str | None, str | None] | None:
+    row = store.one(
+        "SELECT state, expected, verdict FROM labelling_queue WHERE trace_id = ? AND state <> 'queued'", [trace_id]
+    )
     if row is None:
         return None
-    return json.dumps(json.loads(row[0]), sort_keys=True), row[1]
+    state, expected, verdict = row
+    return state == "skipped", None if expected is None else json.dumps(json.loads(expected), sort_keys=True), verdict
 
 
 def _latest_cluster(store: Store, trace_id: str) -> int:
-    row = store.con.execute(
+    row = store.one(
         """SELECT a.cluster_id FROM cluster_assignments a JOIN runs r USING (run_id)
            WHERE a.item_kind = 'production' AND a.item_id = ? ORDER BY r.started_at DESC LIMIT 1""",
         [trace_id],
-    ).fetchone()
+    )
     return row[0] if row else NOISE

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness_evals.suite.model import ExpectedField
 
@@ -78,10 +78,22 @@ class Label(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     trace_id: str = Field(min_length=1)
-    expected: ExpectedField
+    expected: ExpectedField | None = None
     verdict: Literal["pass", "fail"] | None = None
     notes: str | None = None
     labeller: str | None = None
+    skip: bool = False  # not worth a regression case; leaves the queue without one
+
+    @field_validator("skip", mode="before")
+    @classmethod
+    def _unfilled_skip_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
+    @model_validator(mode="after")
+    def _expected_unless_skipped(self) -> Label:
+        if self.expected is None and not self.skip:
+            raise ValueError("expected is missing: say what the agent should have done, or set skip")
+        return self
 
 
 @dataclass(frozen=True)

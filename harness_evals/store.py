@@ -110,7 +110,24 @@ def _initial_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema]
+def _queue_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Every state a queue item passes through, with the run that moved it there."""
+    con.execute(
+        """
+        CREATE TABLE queue_events (
+            trace_id VARCHAR NOT NULL,
+            state VARCHAR NOT NULL,           -- queued | labelled | skipped | emitted
+            run_id VARCHAR NOT NULL,
+            happened_at TIMESTAMPTZ NOT NULL
+        );
+        INSERT INTO queue_events
+        SELECT q.trace_id, q.state, coalesce(q.label_run_id, q.run_id), coalesce(r.started_at, now())
+        FROM labelling_queue q LEFT JOIN runs r ON r.run_id = coalesce(q.label_run_id, q.run_id);
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema, _queue_history]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
 
@@ -223,11 +240,16 @@ class Store:
         finally:
             self.con.unregister("_rows_to_insert")
 
+    def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row, or None. Fetches to the end: DuckDB 2 refuses other work on a
+        connection while a result is only partly read."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0] if rows else None
+
     def latest_run_id(self, kind: str) -> str | None:
-        row = self.con.execute(
-            "SELECT run_id FROM runs WHERE kind = ? AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1",
-            [kind],
-        ).fetchone()
+        row = self.one(
+            "SELECT run_id FROM runs WHERE kind = ? AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1", [kind]
+        )
         return row[0] if row else None
 
 

@@ -36,7 +36,7 @@ def test_the_filled_in_export_imports_back_and_blank_lines_are_skipped(queued, t
     lines = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
     lines[0].update(expected="issues a refund", verdict="fail")
     report = import_labels(queued, write_jsonl(tmp_path / "filled.jsonl", lines), labeller="ana")
-    assert (report.applied, report.skipped_blank, report.refused) == (1, 1, [])
+    assert (report.applied, report.blank, report.refused) == (1, 1, [])
     assert queue_state(queued) == [("a", "labelled", '"issues a refund"', "fail"), ("b", "queued", None, None)]
     assert queued.con.execute("SELECT labeller FROM labelling_queue WHERE trace_id = 'a'").fetchone() == ("ana",)
 
@@ -93,3 +93,57 @@ def test_a_trace_labelled_without_being_queued_enters_the_queue_labelled(queued,
 def test_a_missing_labels_file_is_a_user_error(store, tmp_path):
     with pytest.raises(UserError, match="no such labels file"):
         import_labels(store, tmp_path / "absent.jsonl")
+
+
+def events(store):
+    return store.con.execute("SELECT trace_id, state FROM queue_events ORDER BY happened_at, trace_id, state").fetchall()
+
+
+def test_a_skipped_trace_leaves_the_queue_without_a_label_and_the_history_shows_each_move(queued, tmp_path):
+    import_labels(queued, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "skip": True, "notes": "test traffic"}, {"trace_id": "b", "expected": "sends a link"},
+    ]))
+    assert queue_state(queued) == [("a", "skipped", None, None), ("b", "labelled", '"sends a link"', None)]
+    assert events(queued) == [("a", "queued"), ("b", "queued"), ("a", "skipped"), ("b", "labelled")]
+    report = import_labels(queued, write_jsonl(tmp_path / "2.jsonl", [{"trace_id": "a", "expected": "refund"}]))
+    assert "already labelled differently" in report.refused[0].reason
+
+
+def test_csv_goes_out_and_comes_back(queued, tmp_path):
+    import csv
+
+    export_queue(queued, tmp_path / "q.csv", format="csv")
+    with (tmp_path / "q.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["trace_id"] for row in rows] == ["a", "b"]
+    rows[0].update(expected='{"contains": ["refund"]}', verdict="fail")
+    rows[1].update(expected="{broken")
+    with (tmp_path / "filled.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    report = import_labels(queued, tmp_path / "filled.csv")
+    assert report.applied == 1
+    assert [(r.line, r.reason) for r in report.refused] == [
+        (3, "expected: starts with { but is not a JSON object (Expecting property name enclosed in double quotes)")
+    ]
+    assert queue_state(queued)[0] == ("a", "labelled", '{"contains": ["refund"]}', "fail")
+
+
+def test_label_studio_tasks_go_out_and_its_export_comes_back(queued, tmp_path):
+    export_queue(queued, tmp_path / "tasks.json", format="labelstudio")
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    assert [t["data"]["trace_id"] for t in tasks] == ["a", "b"]
+    assert "expected" not in tasks[0]["data"]
+    tasks[0]["annotations"] = [{"completed_by": {"email": "ana@example.com"}, "result": [
+        {"from_name": "verdict", "type": "choices", "value": {"choices": ["fail"]}},
+        {"from_name": "expected", "type": "textarea", "value": {"text": ['{"required_tools": ["issue_refund"]}']}},
+    ]}]
+    tasks[1]["annotations"] = [{"result": [{"from_name": "verdict", "type": "choices", "value": {"choices": ["skip"]}}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    report = import_labels(queued, tmp_path / "export.json")
+    assert (report.applied, report.skipped, report.refused) == (1, 1, [])
+    assert queue_state(queued) == [("a", "labelled", '{"required_tools": ["issue_refund"]}', "fail"),
+                                   ("b", "skipped", None, None)]
+    assert queued.con.execute("SELECT labeller FROM labelling_queue WHERE trace_id = 'a'").fetchone() == (
+        "ana@example.com",)

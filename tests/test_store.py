@@ -65,3 +65,17 @@ def test_db_path_comes_from_the_flag_then_the_environment_then_the_default(monke
 def test_read_only_open_of_a_missing_database_says_what_to_do(tmp_path):
     with pytest.raises(StoreError, match="harness-evals ingest"):
         Store(tmp_path / "absent.duckdb", read_only=True)
+
+
+def test_queue_history_is_backfilled_from_the_previous_schema(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=1)
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', NULL, 'succeeded', NULL, NULL)")
+    con.execute("INSERT INTO labelling_queue VALUES ('t1', 'r1', 3, 'why', 1.0, 'queued', NULL, NULL, NULL, NULL, "
+                "NULL, NULL)")
+    con.close()
+    with Store(path) as store:
+        assert store.con.execute("SELECT trace_id, state, run_id, epoch(happened_at) FROM queue_events").fetchall() == [
+            ("t1", "queued", "r1", 1795140000)
+        ]

@@ -88,3 +88,15 @@ def test_suite_check_exits_1_on_problems_and_0_on_a_clean_suite(project):
     result = harness_evals(project, "suite", "check", "leaky.jsonl")
     assert result.returncode == 1
     assert "line 1 (c1): input holds a email (ana…om)" in result.stderr
+
+
+@pytest.mark.parametrize(("target", "returncode", "summary"), [("agent:good", 0, "2 passed, 1 skipped"),
+                                                               ("agent:broken", 1, "2 failed, 1 skipped")])
+def test_the_generated_pytest_module_runs_each_case_as_a_test(project, target, returncode, summary):
+    written = harness_evals(project, "suite", "pytest", "regression.jsonl", "--target", target, "--out",
+                            "test_regression.py")
+    assert written.returncode == 0, written.stderr
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_regression.py"],
+                            cwd=project, capture_output=True, text=True, timeout=120)
+    assert result.returncode == returncode, result.stdout
+    assert summary in result.stdout

@@ -1,0 +1,85 @@
+"""The Python API for notebooks: `Workspace(db)` reads the store; it writes only when asked to.
+
+Tables come back as Arrow (`.to_pandas()` if pandas is installed). Read-only by default so a
+notebook never corrupts a nightly run; DuckDB lets no one else open the file while a run writes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from harness_evals.errors import UserError
+from harness_evals.labelling import LabelReport, apply_labels
+from harness_evals.store import Store
+
+
+class Workspace:
+    def __init__(self, db: str | Path | None = None, *, writable: bool = False) -> None:
+        self.store = Store(db, read_only=not writable)
+        self.writable = writable
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _table(self, sql: str, params: list[Any] | None = None) -> pa.Table:
+        return self.store.con.sql(sql, params=params or []).to_arrow_table()
+
+    def runs(self) -> pa.Table:
+        return self._table("SELECT run_id, kind, status, started_at, finished_at, summary FROM runs ORDER BY started_at")
+
+    def _mine_run(self, run_id: str | None) -> str:
+        run_id = run_id or self.store.latest_run_id("mine")
+        if run_id is None:
+            raise UserError("no mining run in this store yet: run `harness-evals mine` first")
+        return run_id
+
+    def clusters(self, run_id: str | None = None) -> pa.Table:
+        """Coverage per cluster of a mining run (the latest by default), largest gap first."""
+        return self._table(
+            "SELECT * EXCLUDE (run_id) FROM cluster_coverage WHERE run_id = ? ORDER BY gap_score DESC, cluster_id",
+            [self._mine_run(run_id)],
+        )
+
+    def assignments(self, run_id: str | None = None) -> pa.Table:
+        """Every production trace and eval case of a mining run with its cluster (-1: none) and scores."""
+        return self._table(
+            """SELECT a.item_kind, a.item_id, a.cluster_id, a.outlier_score, a.probability,
+                      a.nearest_eval_similarity, coalesce(t.input, e.input) AS input
+               FROM cluster_assignments a
+               LEFT JOIN traces t ON a.item_kind = 'production' AND t.trace_id = a.item_id
+               LEFT JOIN eval_cases e ON a.item_kind = 'eval' AND e.case_id = a.item_id
+               WHERE a.run_id = ? ORDER BY a.item_kind, a.item_id""",
+            [self._mine_run(run_id)],
+        )
+
+    def queue(self, state: str | None = "queued") -> pa.Table:
+        """The labelling queue, in one state (queued, labelled, skipped, emitted) or all with None."""
+        where, params = ("WHERE q.state = ?", [state]) if state else ("", [])
+        return self._table(
+            f"""SELECT q.trace_id, q.state, q.cluster_id, q.reason, q.priority, t.input, t.output,
+                       q.expected, q.verdict, q.notes, q.labeller, q.case_id
+                FROM labelling_queue q JOIN traces t USING (trace_id) {where}
+                ORDER BY q.priority DESC, q.trace_id""",
+            params,
+        )
+
+    def label(self, trace_id: str, expected: Any = None, *, verdict: str | None = None, notes: str | None = None,
+              labeller: str | None = None, skip: bool = False) -> LabelReport:
+        """Label one trace, as one row of `queue import` would."""
+        if not self.writable:
+            raise UserError("this Workspace is read-only: open it with Workspace(db, writable=True) to label")
+        row = {"trace_id": trace_id, "expected": expected, "verdict": verdict, "notes": notes, "labeller": labeller,
+               "skip": skip}
+        report = apply_labels(self.store, [(1, row)], source="Workspace.label")
+        if report.refused:
+            raise UserError(report.refused[0].reason)
+        return report
