@@ -1,9 +1,10 @@
-"""Ingest JSONL files of production traces or eval cases into the store.
+"""Ingest files of production traces or eval cases into the store.
 
-A file is read line by line. A line that is not valid JSON, does not fit its format, or reuses a
-stored id with different content is quarantined with its line number and reason; every other
-line is stored. Re-ingesting a file changes nothing. One file is one transaction: a crash leaves
-the store as it was before the file.
+Each format is a small reader module behind one registry; `format="auto"` sniffs the file's
+first JSON value. A record that is not valid JSON, does not fit its format, or reuses a stored
+id with different content is quarantined with its location (line, or position in the
+document) and reason; every other record is stored. Re-ingesting a file changes nothing. One
+file is one transaction: a crash leaves the store as it was before the file.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
+from harness_evals.ingest.framing import Parsed, first_value, per_item, per_line
+from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
-from harness_evals.errors import UserError, describe_validation_error
+from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
+from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.store import Store
 
@@ -30,17 +35,23 @@ Kind = Literal["production", "eval"]
 @dataclass(frozen=True)
 class TraceFormat:
     name: str
-    matches: Callable[[dict[str, Any]], bool]
-    read: Callable[[dict[str, Any]], Trace]
+    sniff: Callable[[Any], bool]  # given the file's first JSON value
+    read: Callable[[Path], Iterator[Parsed]]
 
 
+# Most specific first: sniffing stops at the first format that claims the file.
 TRACE_FORMATS: dict[str, TraceFormat] = {
     f.name: f
     for f in (
-        TraceFormat("canonical", looks_canonical, read_canonical),
-        TraceFormat("openai-chat", looks_like_openai_chat, read_openai_chat),
+        TraceFormat("otlp", looks_like_otlp, read_otlp),
+        TraceFormat("tau-bench", looks_like_tau_bench, per_item(lambda doc: doc, read_tau_bench, "τ-bench")),
+        TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench")),
+        TraceFormat("mint", looks_like_mint, per_line(read_mint)),
+        TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat)),
+        TraceFormat("canonical", looks_canonical, per_line(read_canonical)),
     )
 }
+EVAL_CASES = per_line(EvalCase.model_validate)
 
 
 class IngestError(UserError):
@@ -67,27 +78,12 @@ def content_hash(record: BaseModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(line number, raw text, parsed object or the JSON error) for each non-blank line."""
-    with path.open("rb") as handle:
-        for number, raw_bytes in enumerate(handle, start=1):
-            raw = raw_bytes.decode("utf-8", errors="replace")
-            if not raw.strip():
-                continue
-            try:
-                yield number, raw, json.loads(raw)
-            except json.JSONDecodeError as error:
-                yield number, raw, error
-
-
 def detect_format(path: Path) -> str:
-    """The trace format of the first JSON object in the file."""
-    for _, _, obj in _json_lines(path):
-        if isinstance(obj, dict):
-            for trace_format in TRACE_FORMATS.values():
-                if trace_format.matches(obj):
-                    return trace_format.name
-            break
+    """The trace format that claims the file's first JSON value."""
+    value = first_value(path)
+    for trace_format in TRACE_FORMATS.values():
+        if trace_format.sniff(value):
+            return trace_format.name
     raise IngestError(
         f"{path}: cannot tell the trace format from its first record; pass --format "
         f"({', '.join(TRACE_FORMATS)}) or see the README's trace schema"
@@ -103,10 +99,9 @@ def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "au
             format = detect_format(path)
         if format not in TRACE_FORMATS:
             raise IngestError(f"unknown format {format!r}: choose one of auto, {', '.join(TRACE_FORMATS)}")
-        parse: Callable[[dict[str, Any]], BaseModel] = TRACE_FORMATS[format].read
-        table, id_column = "traces", "trace_id"
+        records, table, id_column = TRACE_FORMATS[format].read(path), "traces", "trace_id"
     elif kind == "eval":
-        format, parse, table, id_column = "eval-case", EvalCase.model_validate, "eval_cases", "case_id"
+        format, records, table, id_column = "eval-case", EVAL_CASES(path), "eval_cases", "case_id"
     else:
         raise IngestError(f"unknown kind {kind!r}: choose production or eval")
 
@@ -114,20 +109,11 @@ def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "au
     report = IngestReport(source=source, kind=kind, format=format)
     stored_hashes = dict(store.con.execute(f"SELECT {id_column}, content_hash FROM {table}").fetchall())
     new_rows: dict[str, tuple[str, BaseModel]] = {}
-    for line, raw, obj in _json_lines(path):
-        reason = None
-        if isinstance(obj, json.JSONDecodeError):
-            reason = f"not valid JSON ({obj.msg} at column {obj.colno})"
-        elif not isinstance(obj, dict):
-            reason = f"expected a JSON object, got {type(obj).__name__}"
+    for parsed in records:
+        record, reason = parsed.record, None
+        if isinstance(record, str):
+            reason = record
         else:
-            try:
-                record = parse(obj)
-            except ValidationError as error:
-                reason = describe_validation_error(error)
-            except (ValueError, TypeError, KeyError) as error:
-                reason = f"{type(error).__name__}: {error}"
-        if reason is None:
             record_id = record.trace_id if kind == "production" else record.id
             digest = content_hash(record)
             known = stored_hashes.get(record_id) or (new_rows[record_id][0] if record_id in new_rows else None)
@@ -142,7 +128,7 @@ def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "au
             else:
                 new_rows[record_id] = (digest, record)
                 continue
-        report.quarantined.append(Quarantined(source=source, line=line, reason=reason, raw=raw.rstrip("\n")))
+        report.quarantined.append(Quarantined(source=source, line=parsed.location, reason=reason, raw=parsed.raw))
 
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
         with store.transaction():

@@ -7,10 +7,9 @@ kept as it came, since a malformed argument is itself worth mining.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from harness_evals.ingest.chat import decode_json_text, message_text, stable_id
 from harness_evals.records import Step, Trace
 
 ID_KEYS = ("trace_id", "id")
@@ -19,26 +18,6 @@ TIMESTAMP_KEYS = ("timestamp", "created", "created_at")
 
 def looks_like_openai_chat(record: dict[str, Any]) -> bool:
     return isinstance(record.get("messages"), list) and "input" not in record
-
-
-def message_text(content: Any) -> str:
-    """Content is a string, or a list of parts of which the text parts count."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
-
-
-def _decode_arguments(arguments: Any) -> Any:
-    if not isinstance(arguments, str):
-        return arguments
-    try:
-        return json.loads(arguments)
-    except json.JSONDecodeError:
-        return arguments
 
 
 def read_openai_chat(record: dict[str, Any]) -> Trace:
@@ -62,14 +41,13 @@ def read_openai_chat(record: dict[str, Any]) -> Trace:
                 Step(
                     type="tool_call",
                     name=function.get("name") or "",
-                    arguments=_decode_arguments(function.get("arguments")),
+                    arguments=decode_json_text(function.get("arguments")),
                     result=message_text(reply.get("content")) if reply else None,
                 )
             )
     trace_id = next((str(record[key]) for key in ID_KEYS if record.get(key)), None)
     if trace_id is None:
-        canonical = json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()
-        trace_id = "chat-" + hashlib.sha256(canonical).hexdigest()[:16]
+        trace_id = stable_id("chat", messages)
     return Trace(
         trace_id=trace_id,
         timestamp=next((record[key] for key in TIMESTAMP_KEYS if record.get(key) is not None), None),

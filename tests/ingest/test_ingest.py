@@ -84,8 +84,8 @@ def test_a_missing_file_and_an_unknown_format_are_user_errors(store, tmp_path):
     with pytest.raises(IngestError, match="no such file"):
         ingest_file(store, tmp_path / "absent.jsonl", kind="production")
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")])
-    with pytest.raises(IngestError, match="unknown format 'otlp'"):
-        ingest_file(store, path, kind="production", format="otlp")
+    with pytest.raises(IngestError, match="unknown format 'parquet'"):
+        ingest_file(store, path, kind="production", format="parquet")
 
 
 def test_the_bundled_sample_loads_without_loss(store):
