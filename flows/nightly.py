@@ -42,7 +42,7 @@ def emit(db: str, out_dir: str, name: str) -> EmitReport:
 def mine_store(db: str, settings: MineSettings) -> MineReport:
     logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **settings.model_dump(), progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
+        return mine(store, **dict(settings), progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

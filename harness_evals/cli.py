@@ -72,7 +72,7 @@ def _print_mine(report, limit: int = 10) -> None:
         highlight=False,
     )
     table = Table(title="Largest coverage gaps")
-    for column in ("cluster", "production", "eval cases", "covered", "gap", "queued now"):
+    for column in ("cluster", "production", "eval cases", "covered", "gap", "flagged", "queued now"):
         table.add_column(column, justify="right")
     queued = {}
     for pick in report.picks:
@@ -80,7 +80,7 @@ def _print_mine(report, limit: int = 10) -> None:
     for row in report.coverage[:limit]:
         name = "noise" if row.cluster_id == -1 else str(row.cluster_id)
         table.add_row(name, str(row.production_count), str(row.eval_count), f"{row.coverage:.0%}",
-                      f"{row.gap_score:.1f}", str(queued.get(row.cluster_id, 0)))
+                      f"{row.gap_score:.1f}", str(row.flagged_count), str(queued.get(row.cluster_id, 0)))
     console.print(table)
     console.print(f"queued {len(report.picks)} traces for labelling", highlight=False)
 
@@ -112,10 +112,15 @@ def mine_command(
         Optional[float], typer.Option(help="Cosine at which an eval case covers a trace [default: calibrated from the eval set]")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random choice")] = 0,
+    config: Config = None,
 ) -> None:
-    """Embed, cluster, score coverage against the eval set and fill the labelling queue."""
+    """Embed, cluster, score coverage against the eval set and fill the labelling queue.
+
+    Silent-failure detectors are configured under [mine.detectors] in the settings file."""
     with _reported_errors():
         from rich.progress import Progress
+
+        from harness_evals.config import load_settings
         from harness_evals.pipeline import mine
         from harness_evals.store import Store
 
@@ -123,10 +128,48 @@ def mine_command(
             task = bar.add_task("embedding", total=None)
             report = mine(
                 store, budget=budget, embedder=embedder, view=view, min_cluster_size=min_cluster_size,
-                covered_similarity=covered_similarity, seed=seed,
+                covered_similarity=covered_similarity, seed=seed, detectors=load_settings(config).mine.detectors,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     _print_mine(report)
+
+
+@app.command()
+def flags(
+    run_id: Annotated[Optional[str], typer.Option("--run", help="A mining run [default: the latest]")] = None,
+    detector: Annotated[Optional[str], typer.Option(help="Only this detector")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many traces listed")] = 50,
+    db: Db = None,
+) -> None:
+    """Silent-failure flags of a mining run: counts per detector, then the flagged traces."""
+    with _reported_errors():
+        from harness_evals.store import Store
+
+        with Store(db, read_only=True) as store:
+            run_id = run_id or store.latest_run_id("mine")
+            if run_id is None:
+                raise UserError("no mining run in this store yet: run `harness-evals mine` first")
+            where, params = "WHERE f.run_id = ?" + (" AND f.detector = ?" if detector else ""), [run_id]
+            params += [detector] if detector else []
+            counts = store.con.execute(
+                f"SELECT detector, count(*) FROM trace_flags f {where} GROUP BY 1 ORDER BY 2 DESC, 1", params
+            ).fetchall()
+            rows = store.con.execute(
+                f"""SELECT f.trace_id, f.detector, f.reason, a.cluster_id FROM trace_flags f
+                    LEFT JOIN cluster_assignments a ON a.run_id = f.run_id AND a.item_kind = 'production'
+                         AND a.item_id = f.trace_id
+                    {where} ORDER BY f.detector, f.trace_id LIMIT ?""",
+                [*params, limit],
+            ).fetchall()
+    summary = ", ".join(f"{name} {count}" for name, count in counts) or "none"
+    console.print(f"mine run {run_id}: {sum(c for _, c in counts)} flags ({summary})", highlight=False)
+    table = Table()
+    for column in ("trace", "cluster", "detector", "reason"):
+        table.add_column(column)
+    for trace_id, name, reason, cluster_id in rows:
+        table.add_row(trace_id, "noise" if cluster_id == -1 else str(cluster_id), name, reason)
+    if rows:
+        console.print(table)
 
 
 @queue_app.command("export")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness_evals.errors import UserError, describe_validation_error
+from harness_evals.signals import DetectorSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CONFIG_FILE = Path("harness-evals.toml")
@@ -36,6 +37,7 @@ class MineSettings(BaseModel):
     dimensions: int = Field(default=16, ge=2)
     covered_similarity: float | None = Field(default=None, gt=-1, le=1)  # None: calibrated
     seed: int = 0
+    detectors: DetectorSettings = DetectorSettings()
 
 
 class Settings(BaseModel):

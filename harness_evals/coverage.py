@@ -43,6 +43,7 @@ def score_coverage(
     nearest_similarity: np.ndarray,
     *,
     covered_similarity: float,
+    flagged: np.ndarray | None = None,
 ) -> list[ClusterCoverage]:
     """Per cluster (noise included as NOISE): counts, coverage and gap, largest gap first.
 
@@ -51,6 +52,7 @@ def score_coverage(
     uncovered traffic, production_count * (1 - coverage).
     """
     covered = nearest_similarity >= covered_similarity
+    flagged = np.zeros(len(production_labels), dtype=bool) if flagged is None else flagged
     eval_counts = dict(zip(*np.unique(eval_labels, return_counts=True), strict=True))
     rows = []
     for cluster_id in np.unique(production_labels):
@@ -64,6 +66,7 @@ def score_coverage(
                 eval_count=int(eval_counts.get(cluster_id, 0)),
                 coverage=coverage,
                 gap_score=count * (1.0 - coverage),
+                flagged_count=int(flagged[members].sum()),
             )
         )
     for cluster_id, count in eval_counts.items():

@@ -5,6 +5,7 @@ Each step is a plain function of its own module; this one only wires them to the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +19,9 @@ from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
 from harness_evals.sample import select_for_labelling
+from harness_evals.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.store import Store
-from harness_evals.views import get_view
+from harness_evals.views import EVAL_VIEWS, TraceText, get_view
 
 
 class MineError(UserError):
@@ -62,6 +64,7 @@ def mine(
     dimensions: int = 16,
     covered_similarity: float | None = None,
     seed: int = 0,
+    detectors: DetectorSettings | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
@@ -72,16 +75,26 @@ def mine(
         raise MineError(f"--budget must be 0 or more, got {budget}")
     to_view = get_view(view)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
-    traces = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
+    traces = store.con.execute(
+        "SELECT trace_id, input, output, steps, metadata, feedback FROM traces ORDER BY trace_id"
+    ).fetchall()
     if not traces:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
-    cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall()
-    trace_ids = [trace_id for trace_id, _ in traces]
-    trace_texts = [to_view(text) for _, text in traces]
-    case_texts = [to_view(text) for _, text in cases]
+    cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall() if view in EVAL_VIEWS else []
+    records = [
+        TraceRecord(trace_id, request, answer, json.loads(steps), json.loads(metadata), json.loads(feedback or "null"))
+        for trace_id, request, answer, steps, metadata, feedback in traces
+    ]
+    trace_ids = [record.trace_id for record in records]
+    trace_texts = [to_view(TraceText(r.input, r.output, r.steps)) for r in records]
+    detectors = detectors or DetectorSettings()
+    flags = [detect(record, detectors) for record in records]
+    flagged = np.array([bool(found) for found in flags], dtype=bool)
+    case_texts = [to_view(TraceText(request)) for _, request in cases]
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
+        "detectors": (detectors or DetectorSettings()).model_dump(),
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts
@@ -97,7 +110,7 @@ def mine(
         production_labels, eval_labels = assignments.labels[: len(traces)], assignments.labels[len(traces) :]
         similarity = nearest_eval_similarity(production, evals)
         coverage = score_coverage(
-            production_labels, eval_labels, similarity, covered_similarity=covered_similarity
+            production_labels, eval_labels, similarity, covered_similarity=covered_similarity, flagged=flagged
         )
         production_assignments = Assignments(
             labels=production_labels,
@@ -107,6 +120,7 @@ def mine(
         picks = select_for_labelling(
             trace_ids, production, production_assignments, similarity, coverage,
             budget=budget, covered_similarity=covered_similarity, exclude=already_queued(store),
+            flags=[[name for name, _ in found] for found in flags],
         )
         with store.transaction():
             store.insert(
@@ -114,6 +128,7 @@ def mine(
                 _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity),
             )
             store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
+            store.insert("trace_flags", _flag_rows(run.run_id, trace_ids, flags))
             enqueue(store, picks, run_id=run.run_id)
         report = MineReport(
             run_id=run.run_id, traces=len(traces), eval_cases=len(cases), embedded=embedded.embedded,
@@ -121,7 +136,7 @@ def mine(
         )
         run.summary = {
             "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
-            "clusters": report.clusters, "noise": report.noise, "queued": len(picks),
+            "clusters": report.clusters, "noise": report.noise, "queued": len(picks), "flagged": int(flagged.sum()),
             "covered_traffic": round(report.covered_traffic, 4), "covered_similarity": round(covered_similarity, 4),
         }
     return report
@@ -153,5 +168,18 @@ def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> pa.Table:
             "eval_count": pa.array([row.eval_count for row in coverage], pa.int32()),
             "coverage": pa.array([row.coverage for row in coverage], pa.float64()),
             "gap_score": pa.array([row.gap_score for row in coverage], pa.float64()),
+            "flagged_count": pa.array([row.flagged_count for row in coverage], pa.int32()),
+        }
+    )
+
+
+def _flag_rows(run_id: str, trace_ids: list[str], flags: list[list[tuple[str, str]]]) -> pa.Table:
+    rows = [(trace_id, name, reason) for trace_id, found in zip(trace_ids, flags, strict=True) for name, reason in found]
+    return pa.table(
+        {
+            "run_id": [run_id] * len(rows),
+            "trace_id": [trace_id for trace_id, _, _ in rows],
+            "detector": [name for _, name, _ in rows],
+            "reason": [reason for _, _, reason in rows],
         }
     )

@@ -124,6 +124,7 @@ class ClusterCoverage:
     eval_count: int
     coverage: float  # share of the cluster's production traces with an eval case nearby
     gap_score: float  # uncovered production traffic: production_count * (1 - coverage)
+    flagged_count: int = 0  # production traces a silent-failure detector flagged
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ to: it stands for the largest region of traffic the eval set still misses. Picks
 large uncovered regions first, never twice to one region, then down the tail to small ones,
 and a rare request still gets its turn once the larger regions are spoken for. Mining stops
 early when every uncovered trace is spoken for: a near-duplicate is not worth a label.
+
+Traces a silent-failure detector flagged are candidates even where the eval set covers their
+request (the eval case may pass while production fails), and count `risk_weight` times as much.
 """
 
 from __future__ import annotations
@@ -37,10 +40,16 @@ def select_for_labelling(
     budget: int,
     covered_similarity: float,
     exclude: Collection[str] = (),
+    flags: Sequence[Sequence[str]] | None = None,
+    risk_weight: float = 3.0,
 ) -> list[QueuePick]:
-    """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked."""
+    """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked.
+
+    `flags[i]` names the detectors that flagged trace i."""
+    flags = flags or [()] * len(trace_ids)
     excluded = np.array([trace_id in exclude for trace_id in trace_ids], dtype=bool)
-    uncovered = nearest_similarity < covered_similarity
+    flagged = np.array([bool(names) for names in flags], dtype=bool)
+    uncovered = (nearest_similarity < covered_similarity) | flagged
     pool = np.flatnonzero(uncovered | excluded)  # excluded traces speak for their neighbours
     if budget <= 0 or not pool.size:
         return []
@@ -49,27 +58,29 @@ def select_for_labelling(
     for member in np.flatnonzero(excluded[pool]):
         spoken_for[graph.indices[graph.indptr[member] : graph.indptr[member + 1]]] = True
     pickable = uncovered[pool] & ~excluded[pool]
-    gain = graph @ (~spoken_for).astype(np.int64)  # uncovered, unspoken-for traces alike to each
+    weight = np.where(flagged[pool], risk_weight, 1.0)
+    gain = graph @ np.where(spoken_for, 0.0, weight)  # weight of the unspoken-for candidates alike to each
 
     regions = {row.cluster_id: row for row in coverage}
     picks = []
     while len(picks) < budget:
-        scores = np.where(pickable & ~spoken_for, gain, -1)
+        scores = np.where(pickable & ~spoken_for, gain, -1.0)
         best = int(np.argmax(scores))
         if scores[best] <= 0:
             break
         index = int(pool[best])
-        picks.append(_pick(trace_ids[index], index, int(scores[best]), assignments, nearest_similarity,
-                           regions, covered_similarity))
         newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
         newly = newly[~spoken_for[newly]]
+        picks.append(_pick(trace_ids[index], index, len(newly), float(scores[best]), flags[index], assignments,
+                           nearest_similarity, regions, covered_similarity))
         spoken_for[newly] = True
-        # each trace that stood alike to a newly spoken-for trace now stands for one fewer
-        gain -= np.asarray(graph[newly].sum(axis=0)).ravel().astype(np.int64)
+        # each trace alike to a newly spoken-for one now stands for that much less
+        gain -= np.asarray(graph[newly].multiply(weight[newly][:, None]).sum(axis=0)).ravel()
     return picks
 
 
-def _pick(trace_id, index, stands_for, assignments, nearest_similarity, regions, threshold) -> QueuePick:
+def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions,
+          threshold) -> QueuePick:
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
         where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
@@ -81,6 +92,7 @@ def _pick(trace_id, index, stands_for, assignments, nearest_similarity, regions,
         trace_id=trace_id,
         cluster_id=cluster_id,
         reason=(f"stands for {stands_for} uncovered traces with no eval case within cosine {threshold:.2f} "
-                f"(nearest {nearest_similarity[index]:.2f}); {where}"),
-        priority=float(stands_for),
+                f"(nearest {nearest_similarity[index]:.2f}); {where}"
+                + (f"; flagged: {', '.join(flag_names)}" if flag_names else "")),
+        priority=round(priority, 4),
     )

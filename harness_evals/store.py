@@ -127,7 +127,23 @@ def _queue_history(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema, _queue_history]
+def _trace_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """Silent-failure flags per trace and run, and their count per cluster."""
+    con.execute(
+        """
+        CREATE TABLE trace_flags (
+            run_id VARCHAR NOT NULL,
+            trace_id VARCHAR NOT NULL,
+            detector VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, trace_id, detector)
+        );
+        ALTER TABLE cluster_coverage ADD COLUMN flagged_count INTEGER NOT NULL DEFAULT 0;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema, _queue_history, _trace_flags]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
 

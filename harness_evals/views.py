@@ -1,29 +1,66 @@
-"""Text views of traces and eval cases: the text that gets embedded and clustered.
+"""Text views of a trace: the text that gets embedded and clustered.
 
-The view name is part of the embedding cache key, so two views never share vectors.
+- intent: the user's request, whitespace folded;
+- trajectory: the sequence of tools and subagents with the shape of their arguments and error
+  markers, e.g. `get_user(user_id) → search(date,origin) ✗ → transfer_to_human()`;
+- outcome: the final answer.
+Eval cases have a request only, so they take part in the intent view alone. The view name is
+part of the embedding cache key, so two views never share vectors.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from harness_evals.errors import UserError
 
 MAX_VIEW_CHARS = 2000  # MiniLM reads 256 word pieces; longer text only costs tokenising time
-
 _WHITESPACE = re.compile(r"\s+")
 
 
-def intent_view(request: str) -> str:
-    """The user's request, whitespace folded."""
-    return _WHITESPACE.sub(" ", request).strip()[:MAX_VIEW_CHARS]
+@dataclass(frozen=True)
+class TraceText:
+    input: str
+    output: str = ""
+    steps: Sequence[dict[str, Any]] = field(default_factory=tuple)
 
 
-VIEWS: dict[str, Callable[[str], str]] = {"intent": intent_view}
+def _fold(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()[:MAX_VIEW_CHARS]
 
 
-def get_view(name: str) -> Callable[[str], str]:
+def intent_view(trace: TraceText) -> str:
+    return _fold(trace.input)
+
+
+def step_shape(step: dict[str, Any]) -> str:
+    arguments = step.get("arguments")
+    keys = ",".join(sorted(arguments)) if isinstance(arguments, dict) else ""
+    prefix = {"subagent_call": "agent:", "llm_call": "llm:"}.get(step.get("type", ""), "")
+    return f"{prefix}{step.get('name', '?')}({keys})" + (" ✗" if step.get("error") else "")
+
+
+def trajectory_view(trace: TraceText) -> str:
+    shapes = [step_shape(step) for step in trace.steps if step.get("type") != "llm_call"]
+    return " → ".join(shapes)[:MAX_VIEW_CHARS] if shapes else "no tool calls"
+
+
+def outcome_view(trace: TraceText) -> str:
+    return _fold(trace.output) or "no answer"
+
+
+VIEWS: dict[str, Callable[[TraceText], str]] = {
+    "intent": intent_view,
+    "trajectory": trajectory_view,
+    "outcome": outcome_view,
+}
+EVAL_VIEWS = {"intent"}  # views an eval case (a request, no trajectory) can be seen in
+
+
+def get_view(name: str) -> Callable[[TraceText], str]:
     try:
         return VIEWS[name]
     except KeyError:

@@ -9,7 +9,7 @@ runner = CliRunner()
 
 
 def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 def test_ingest_names_the_broken_line_and_loads_the_rest(tmp_path):
@@ -48,3 +48,16 @@ def test_queue_import_exits_1_when_a_line_is_refused(tmp_path):
     result = invoke("queue", "import", labels, "--db", db)
     assert result.exit_code == 1
     assert "1 labels applied" in result.output and "line 2: no trace 'nope'" in result.output
+
+
+def test_flags_lists_what_the_detectors_found(tmp_path):
+    db = tmp_path / "h.duckdb"
+    rows = topic_traces() + [trace("bad-1", "refund my order 9", steps=[
+        {"type": "tool_call", "name": "refund", "arguments": {"order": 9}, "error": "timeout"}], output="Refund issued!")]
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", rows), "--db", db)
+    assert "no mining run" in invoke("flags", "--db", db).output
+    invoke("mine", "--budget", 2, "--embedder", "hashing", "--min-cluster-size", 3, "--db", db)
+    result = invoke("flags", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "1 flags (error_then_confident_answer 1)" in result.output
+    assert "refund failed, and the final answer does not say so" in result.output

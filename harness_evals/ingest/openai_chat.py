@@ -2,17 +2,20 @@
 
 Assistant `tool_calls` become steps, each paired with the `tool` message that answers it (by
 `tool_call_id`). Arguments arrive as JSON strings and are decoded; a string that is not JSON is
-kept as it came, since a malformed argument is itself worth mining.
+kept as it came, since a malformed argument is itself worth mining. Chat logs have no error
+field, so a tool reply that starts with "Error", "Exception" or "Traceback" marks its step failed.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from harness_evals.ingest.chat import decode_json_text, message_text, stable_id
 from harness_evals.records import Step, Trace
 
 ID_KEYS = ("trace_id", "id")
+ERROR_REPLY = re.compile(r"\s*(error|exception|traceback)\b", re.IGNORECASE)  # chat logs have no error field
 TIMESTAMP_KEYS = ("timestamp", "created", "created_at")
 
 
@@ -37,12 +40,14 @@ def read_openai_chat(record: dict[str, Any]) -> Trace:
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
             reply = replies.get(call.get("id"), {})
+            result = message_text(reply.get("content")) if reply else None
             steps.append(
                 Step(
                     type="tool_call",
                     name=function.get("name") or "",
                     arguments=decode_json_text(function.get("arguments")),
-                    result=message_text(reply.get("content")) if reply else None,
+                    result=result,
+                    error=result if result and ERROR_REPLY.match(result) else None,
                 )
             )
     trace_id = next((str(record[key]) for key in ID_KEYS if record.get(key)), None)

@@ -49,8 +49,12 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     assert len(mined.picks) == 20 == first.queued
     picked = {p.trace_id for p in mined.picks}
     assert not picked & {"tau2-telecom-001", "tau2-telecom-003", "tau2-telecom-007"}
-    # the eval set covers none of telecom and 5 of 40 retail tasks: that is where the picks go
-    assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 15
+    # the eval set covers none of telecom and 5 of 40 retail tasks: most picks go there; airline picks
+    # are requests no eval case is near, or flagged by a silent-failure detector
+    assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 12
+    for pick in mined.picks:
+        nearest = float(pick.reason.split("(nearest ")[1].split(")")[0])
+        assert nearest < mined.covered_similarity or "flagged: " in pick.reason
     queue = [json.loads(line) for line in settings.queue_out.read_text().splitlines()]
     assert [item["trace_id"] for item in queue] == [p.trace_id for p in mined.picks]
 
