@@ -5,8 +5,9 @@ threshold at which an eval case covers a trace. Each pick is the uncovered trace
 to the most uncovered traces that no eval case, earlier pick, or already queued trace is alike
 to: it stands for the largest region of traffic the eval set still misses. Picks thus go to
 large uncovered regions first, never twice to one region, then down the tail to small ones,
-and a rare request still gets its turn once the larger regions are spoken for. Mining stops
-early when every uncovered trace is spoken for: a near-duplicate is not worth a label.
+and a rare request still gets its turn once the larger regions are spoken for. When every
+uncovered trace is spoken for and budget is left, the search goes round again with a finer
+notion of alike (the threshold halfway to 1), until near-duplicates are all that is left.
 
 Traces a silent-failure detector flagged are candidates even where the eval set covers their
 request (the eval case may pass while production fails), and count `risk_weight` times as much.
@@ -20,6 +21,9 @@ import numpy as np
 from scipy import sparse
 
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+
+
+MAX_ALIKE = 0.98  # above this, traces are near-duplicates: not worth another label
 
 
 def alike_graph(vectors: np.ndarray, *, threshold: float, chunk: int = 2048) -> sparse.csr_matrix:
@@ -53,34 +57,38 @@ def select_for_labelling(
     pool = np.flatnonzero(uncovered | excluded)  # excluded traces speak for their neighbours
     if budget <= 0 or not pool.size:
         return []
-    graph = alike_graph(vectors[pool], threshold=covered_similarity)
-    spoken_for = ~uncovered[pool]
-    for member in np.flatnonzero(excluded[pool]):
-        spoken_for[graph.indices[graph.indptr[member] : graph.indptr[member + 1]]] = True
     pickable = uncovered[pool] & ~excluded[pool]
     weight = np.where(flagged[pool], risk_weight, 1.0)
-    gain = graph @ np.where(spoken_for, 0.0, weight)  # weight of the unspoken-for candidates alike to each
-
     regions = {row.cluster_id: row for row in coverage}
-    picks = []
-    while len(picks) < budget:
-        scores = np.where(pickable & ~spoken_for, gain, -1.0)
-        best = int(np.argmax(scores))
-        if scores[best] <= 0:
-            break
-        index = int(pool[best])
-        newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
-        newly = newly[~spoken_for[newly]]
-        picks.append(_pick(trace_ids[index], index, len(newly), float(scores[best]), flags[index], assignments,
-                           nearest_similarity, regions, covered_similarity))
-        spoken_for[newly] = True
-        # each trace alike to a newly spoken-for one now stands for that much less
-        gain -= np.asarray(graph[newly].multiply(weight[newly][:, None]).sum(axis=0)).ravel()
+    picks: list[QueuePick] = []
+    chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
+    alike = covered_similarity
+    while len(picks) < budget and alike < MAX_ALIKE:
+        graph = alike_graph(vectors[pool], threshold=alike)
+        spoken_for = ~uncovered[pool]
+        for member in chosen:
+            spoken_for[graph.indices[graph.indptr[member] : graph.indptr[member + 1]]] = True
+        gain = graph @ np.where(spoken_for, 0.0, weight)  # weight of the unspoken-for candidates alike to each
+        while len(picks) < budget:
+            scores = np.where(pickable & ~spoken_for, gain, -1.0)
+            best = int(np.argmax(scores))
+            if scores[best] <= 0:
+                break
+            index = int(pool[best])
+            newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
+            newly = newly[~spoken_for[newly]]
+            picks.append(_pick(trace_ids[index], index, len(newly), float(scores[best]), flags[index], assignments,
+                               nearest_similarity, regions, alike=alike, covered=covered_similarity))
+            chosen.append(best)
+            spoken_for[newly] = True
+            # each trace alike to a newly spoken-for one now stands for that much less
+            gain -= np.asarray(graph[newly].multiply(weight[newly][:, None]).sum(axis=0)).ravel()
+        alike = 1 - (1 - alike) / 2  # every candidate is spoken for: look again, finer
     return picks
 
 
-def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions,
-          threshold) -> QueuePick:
+def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions, *,
+          alike, covered) -> QueuePick:
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
         where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
@@ -91,8 +99,8 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, neares
     return QueuePick(
         trace_id=trace_id,
         cluster_id=cluster_id,
-        reason=(f"stands for {stands_for} uncovered traces with no eval case within cosine {threshold:.2f} "
-                f"(nearest {nearest_similarity[index]:.2f}); {where}"
+        reason=(f"stands for {stands_for} uncovered traces alike at cosine {alike:.2f} (no eval case within "
+                f"{covered:.2f}; nearest {nearest_similarity[index]:.2f}); {where}"
                 + (f"; flagged: {', '.join(flag_names)}" if flag_names else "")),
         priority=round(priority, 4),
     )

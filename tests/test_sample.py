@@ -37,8 +37,25 @@ def test_picks_go_to_the_largest_uncovered_region_first_and_never_twice_to_one()
     assert [(p.trace_id, p.cluster_id, p.priority) for p in select(2)] == [("a0", 0, 4.0), ("b0", 1, 2.0)]
 
 
-def test_mining_stops_when_every_uncovered_trace_is_spoken_for():
+def test_mining_stops_when_only_near_duplicates_are_left():
     assert [p.trace_id for p in select(10)] == ["a0", "b0", "c0"]
+
+
+def test_with_budget_left_the_search_goes_round_again_with_a_finer_threshold():
+    angles = np.radians([0, 20, 40, 60, 80])  # uncovered requests spread on an arc
+    arc = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    ids = [f"deg{d}" for d in (0, 20, 40, 60, 80)]
+    nowhere = Assignments(labels=np.full(5, -1), outlier_scores=np.zeros(5), probabilities=np.zeros(5))
+    picks = select_for_labelling(ids, arc, nowhere, np.zeros(5), [], budget=10, covered_similarity=0.55)
+    # cosine 0.55 (57°): 40° is alike to all; 0.775 (39°): the ends are not; 0.8875: nothing new;
+    # 0.94375 (19°): 20° and 60° are not; 0.97: nothing new; then only near-duplicates remain
+    assert [(p.trace_id, p.reason.split(" (")[0]) for p in picks] == [
+        ("deg40", "stands for 5 uncovered traces alike at cosine 0.55"),
+        ("deg0", "stands for 1 uncovered traces alike at cosine 0.78"),
+        ("deg80", "stands for 1 uncovered traces alike at cosine 0.78"),
+        ("deg20", "stands for 1 uncovered traces alike at cosine 0.94"),
+        ("deg60", "stands for 1 uncovered traces alike at cosine 0.94"),
+    ]
 
 
 def test_already_queued_traces_speak_for_their_neighbours_and_are_not_picked_again():
@@ -49,11 +66,11 @@ def test_already_queued_traces_speak_for_their_neighbours_and_are_not_picked_aga
 def test_each_pick_says_why():
     reasons = {p.trace_id: p.reason for p in select(3)}
     assert reasons["a0"] == (
-        "stands for 4 uncovered traces with no eval case within cosine 0.90 (nearest 0.20); "
+        "stands for 4 uncovered traces alike at cosine 0.90 (no eval case within 0.90; nearest 0.20); "
         "in cluster 0 (4 traces, 0 eval cases, 0% covered)"
     )
     assert reasons["c0"] == (
-        "stands for 1 uncovered traces with no eval case within cosine 0.90 (nearest 0.50); "
+        "stands for 1 uncovered traces alike at cosine 0.90 (no eval case within 0.90; nearest 0.50); "
         "in no cluster (outlier score 0.70)"
     )
 

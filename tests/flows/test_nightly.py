@@ -53,7 +53,7 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     # are requests no eval case is near, or flagged by a silent-failure detector
     assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 12
     for pick in mined.picks:
-        nearest = float(pick.reason.split("(nearest ")[1].split(")")[0])
+        nearest = float(pick.reason.split("nearest ")[1].split(")")[0])
         assert nearest < mined.covered_similarity or "flagged: " in pick.reason
     queue = [json.loads(line) for line in settings.queue_out.read_text().splitlines()]
     assert [item["trace_id"] for item in queue] == [p.trace_id for p in mined.picks]
