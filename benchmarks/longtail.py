@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from harness_evals.cluster import cluster, reduce  # noqa: E402
 from harness_evals.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
-from harness_evals.views import intent_view  # noqa: E402
+from harness_evals.views import TraceText, intent_view  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
@@ -113,7 +113,7 @@ def template_db(corpus: str, pools: dict[str, list[str]]) -> Path:
     path = CACHE / f"{corpus}.duckdb"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        texts = sorted({intent_view(t) for pool in pools.values() for t in pool})
+        texts = sorted({intent_view(TraceText(t)) for pool in pools.values() for t in pool})
         start = time.perf_counter()
         with Store(path) as store:
             embed_pending(store, get_embedder("minilm"), texts, view="intent", run_id="benchmark-cache")
@@ -227,8 +227,8 @@ def main() -> None:
                     results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
                     if peer_inputs is None:
                         with Store(folder / f"ours-{budget}.duckdb", read_only=True) as store:
-                            production_texts = [intent_view(t) for t, _ in production]
-                            eval_texts = [intent_view(t) for t, _ in evals]
+                            production_texts = [intent_view(TraceText(t)) for t, _ in production]
+                            eval_texts = [intent_view(TraceText(t)) for t, _ in evals]
                             peer_inputs = dict(
                                 production_vectors=load_vectors(store, production_texts, model=MODEL, view="intent"),
                                 eval_vectors=load_vectors(store, eval_texts, model=MODEL, view="intent"),

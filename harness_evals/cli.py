@@ -59,7 +59,11 @@ def _print_ingest(report) -> None:
         f"{report.unchanged} unchanged, {len(report.quarantined)} quarantined",
         highlight=False,
     )
-    for item in report.quarantined:
+    _print_refused(report.quarantined)
+
+
+def _print_refused(items) -> None:
+    for item in items:
         errors.print(f"  line {item.line}: {item.reason}", highlight=False, markup=False)
 
 
@@ -207,8 +211,7 @@ def queue_import(
         f"{report.blank} blank, {len(report.refused)} refused",
         highlight=False,
     )
-    for item in report.refused:
-        errors.print(f"  line {item.line}: {item.reason}", highlight=False, markup=False)
+    _print_refused(report.refused)
     if report.refused:
         raise typer.Exit(code=1)
 

@@ -87,14 +87,14 @@ def mine(
     ]
     trace_ids = [record.trace_id for record in records]
     trace_texts = [to_view(TraceText(r.input, r.output, r.steps)) for r in records]
+    case_texts = [to_view(TraceText(request)) for _, request in cases]
     detectors = detectors or DetectorSettings()
     flags = [detect(record, detectors) for record in records]
     flagged = np.array([bool(found) for found in flags], dtype=bool)
-    case_texts = [to_view(TraceText(request)) for _, request in cases]
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
-        "detectors": (detectors or DetectorSettings()).model_dump(),
+        "detectors": detectors.model_dump(),
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts

@@ -25,6 +25,13 @@ from harness_evals.ingest.framing import RAW_EXCERPT_CHARS, Parsed, convert, jso
 from harness_evals.records import Step, Trace
 
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")
+GENAI_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens")
+
+
+def _span_tokens(attrs: dict[str, Any]) -> int:
+    """A span instrumented by both conventions reports the same usage twice; count it once."""
+    genai = sum(int(attrs.get(key) or 0) for key in GENAI_TOKEN_KEYS)
+    return genai or int(attrs.get("llm.token_count.total") or 0)
 
 
 def looks_like_otlp(value: Any) -> bool:
@@ -160,9 +167,10 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
 
     root = roots[0]
     root_attrs = attributes(root.get("attributes", []))
-    steps, inputs, outputs = [], [], []
+    steps, inputs, outputs, tokens = [], [], [], 0
     for span in ordered:
         attrs = attributes(span.get("attributes", []))
+        tokens += _span_tokens(attrs)
         inputs += [m for m in _messages(attrs.get("gen_ai.input.messages")) if m.get("role") == "user"]
         inputs += [m for m in _openinference_messages(attrs, "llm.input_messages.") if m.get("role") == "user"]
         outputs += [m for m in _messages(attrs.get("gen_ai.output.messages")) if m.get("role") == "assistant"]
@@ -193,6 +201,7 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
             "root_span": root.get("name"),
             "spans": len(spans),
             "latency_ms": round((end - start) / 1e6, 3) if start and end else None,
+            "tokens": tokens or None,
             "error": _is_error(root, root_attrs),
         },
     )

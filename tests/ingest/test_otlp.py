@@ -22,7 +22,7 @@ def test_genai_spans_become_one_trace_in_tree_order():
     assert trace.steps[1].result == '[{"flight": "TP123"}]'
     assert trace.timestamp.isoformat() == "2026-11-20T10:00:00+00:00"
     assert trace.metadata == {"service": "travel-agent", "agent": "travel_planner", "root_span": "invoke_agent travel_planner",
-                              "spans": 6, "latency_ms": 5000.0, "error": None}
+                              "spans": 6, "latency_ms": 5000.0, "tokens": 138, "error": None}
 
 
 def test_a_trace_with_no_user_message_is_refused_with_the_attributes_looked_at():
