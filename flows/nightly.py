@@ -17,13 +17,15 @@ from harness_evals.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
+from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.store import Store, resolve_db_path
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def ingest_source(db: str, source: Source) -> IngestReport:
+def ingest_source(db: str, source: Source, rules: RedactionRules) -> IngestReport:
+    redactor = None if rules.keep_raw else Redactor(rules)
     with Store(db) as store:
-        return ingest_file(store, source.path, kind=source.kind, format=source.format)
+        return ingest_file(store, source.path, kind=source.kind, format=source.format, redactor=redactor)
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -33,22 +35,22 @@ def import_label_file(db: str, path: str) -> LabelReport:
 
 
 @task(cache_policy=NO_CACHE)
-def emit(db: str, out_dir: str, name: str) -> EmitReport:
+def emit(db: str, out_dir: str, name: str, rules: RedactionRules) -> EmitReport:
     with Store(db) as store:
-        return emit_suite(store, out_dir, name=name)
+        return emit_suite(store, out_dir, name=name, redactor=Redactor(rules))
 
 
 @task(cache_policy=NO_CACHE)
-def mine_store(db: str, settings: MineSettings) -> MineReport:
+def mine_store(db: str, settings: MineSettings, rules: RedactionRules) -> MineReport:
     logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **dict(settings), progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
+        return mine(store, **dict(settings), redaction=rules, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def export(db: str, out: str) -> int:
+def export(db: str, out: str, rules: RedactionRules) -> int:
     with Store(db) as store:
-        return export_queue(store, out)
+        return export_queue(store, out, redactor=Redactor(rules))
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,9 @@ class NightlyReport:
 def nightly(settings: Settings | None = None, db: str | None = None) -> NightlyReport:
     settings = settings or Settings()
     db_path = str(resolve_db_path(db or settings.db))
-    ingested = [ingest_source(db_path, source) for source in settings.sources]
+    ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
     labels = [import_label_file(db_path, str(path)) for path in settings.labels]
-    emitted = emit(db_path, str(settings.suite_dir), settings.suite_name)
-    mined = mine_store(db_path, settings.mine)
-    queued = export(db_path, str(settings.queue_out))
+    emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
+    mined = mine_store(db_path, settings.mine, settings.redact)
+    queued = export(db_path, str(settings.queue_out), settings.redact)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued)

@@ -93,16 +93,24 @@ def _print_mine(report, limit: int = 10) -> None:
 def ingest(
     path: Annotated[Path, typer.Argument(help="A JSONL file")],
     kind: Annotated[str, typer.Option(help="production (traces) or eval (existing eval cases)")] = "production",
-    format: Annotated[str, typer.Option("--format", help="auto, canonical or openai-chat (production only)")] = "auto",
+    format: Annotated[
+        str, typer.Option("--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2 or mint (production only)")
+    ] = "auto",
+    no_raw: Annotated[bool, typer.Option("--no-raw", help="Store redacted text only [default: [redact] keep_raw]")] = False,
     db: Db = None,
+    config: Config = None,
 ) -> None:
-    """Load a JSONL file; broken lines are quarantined with their reason, the rest is stored."""
+    """Load a trace file; broken records are quarantined with their reason, the rest is stored."""
     with _reported_errors():
+        from harness_evals.config import load_settings
         from harness_evals.ingest import ingest_file
+        from harness_evals.redact import Redactor
         from harness_evals.store import Store
 
+        rules = load_settings(config).redact
+        redactor = Redactor(rules) if no_raw or not rules.keep_raw else None
         with Store(db) as store:
-            _print_ingest(ingest_file(store, path, kind=kind, format=format))
+            _print_ingest(ingest_file(store, path, kind=kind, format=format, redactor=redactor))
 
 
 @app.command(name="mine")
@@ -120,7 +128,8 @@ def mine_command(
 ) -> None:
     """Embed, cluster, score coverage against the eval set and fill the labelling queue.
 
-    Silent-failure detectors are configured under [mine.detectors] in the settings file."""
+    Silent-failure detectors are configured under [mine.detectors] in the settings file, redaction
+    of the embedded text under [redact]."""
     with _reported_errors():
         from rich.progress import Progress
 
@@ -128,11 +137,13 @@ def mine_command(
         from harness_evals.pipeline import mine
         from harness_evals.store import Store
 
+        settings = load_settings(config)
         with Store(db) as store, Progress(console=errors, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
             report = mine(
                 store, budget=budget, embedder=embedder, view=view, min_cluster_size=min_cluster_size,
-                covered_similarity=covered_similarity, seed=seed, detectors=load_settings(config).mine.detectors,
+                covered_similarity=covered_similarity, seed=seed, detectors=settings.mine.detectors,
+                redaction=settings.redact,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     _print_mine(report)
@@ -181,14 +192,18 @@ def queue_export(
     out: Annotated[Path, typer.Option("--out", help="File to write")],
     format: Annotated[str, typer.Option("--format", help="jsonl, csv, or labelstudio (tasks JSON)")] = "jsonl",
     db: Db = None,
+    config: Config = None,
 ) -> None:
-    """Write the queued traces with expected/verdict/notes/skip left for the labeller."""
+    """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
     with _reported_errors():
+        from harness_evals.config import load_settings
         from harness_evals.labelling import export_queue
+        from harness_evals.redact import Redactor
         from harness_evals.store import Store
 
+        redactor = Redactor(load_settings(config).redact)
         with Store(db) as store:
-            count = export_queue(store, out, format=format)
+            count = export_queue(store, out, format=format, redactor=redactor)
     console.print(f"wrote {count} queued traces to {out}", highlight=False)
 
 
@@ -197,6 +212,7 @@ def queue_import(
     path: Annotated[Path, typer.Argument(help="The exported queue, filled in: JSONL, CSV, or a Label Studio JSON export")],
     format: Annotated[str, typer.Option("--format", help="auto (by extension), jsonl, csv, or labelstudio")] = "auto",
     labeller: Annotated[Optional[str], typer.Option(help="Recorded on labels that name no labeller")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite labels that differ (never emitted ones)")] = False,
     db: Db = None,
 ) -> None:
     """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
@@ -205,7 +221,7 @@ def queue_import(
         from harness_evals.store import Store
 
         with Store(db) as store:
-            report = import_labels(store, path, format=format, labeller=labeller)
+            report = import_labels(store, path, format=format, labeller=labeller, replace=replace)
     console.print(
         f"{path}: {report.applied} labels applied, {report.skipped} skipped, {report.unchanged} unchanged, "
         f"{report.blank} blank, {len(report.refused)} refused",
@@ -221,14 +237,19 @@ def emit(
     out: Annotated[Path, typer.Option("--out", help="Folder for the suite and its manifest")] = Path("data/suites"),
     name: Annotated[str, typer.Option(help="Suite name: <out>/<name>.jsonl")] = "regression",
     db: Db = None,
+    config: Config = None,
 ) -> None:
-    """Write labelled traces as a versioned regression suite."""
+    """Write labelled traces as a versioned regression suite (requests redacted; a label holding a
+    secret or personal data stops it)."""
     with _reported_errors():
+        from harness_evals.config import load_settings
         from harness_evals.emit import emit_suite
+        from harness_evals.redact import Redactor
         from harness_evals.store import Store
 
+        redactor = Redactor(load_settings(config).redact)
         with Store(db) as store:
-            report = emit_suite(store, out, name=name)
+            report = emit_suite(store, out, name=name, redactor=redactor)
     _print_emit(report)
 
 
@@ -242,12 +263,13 @@ def _print_emit(report) -> None:
 
 
 @suite_app.command("check")
-def suite_check(suite: Annotated[Path, typer.Argument(help="A suite JSONL file")]) -> None:
-    """Schema, duplicates, and secrets or personal data in case text. Exit 1 on any problem."""
+def suite_check(suite: Annotated[Path, typer.Argument(help="A suite JSONL file")], config: Config = None) -> None:
+    """Schema, duplicates, and secrets or personal data in case text ([redact] allow applies). Exit 1 on any problem."""
     with _reported_errors():
+        from harness_evals.config import load_settings
         from harness_evals.suite import check_suite
 
-        count, problems = check_suite(suite)
+        count, problems = check_suite(suite, rules=load_settings(config).redact)
     for problem in problems:
         who = f" ({problem.case_id})" if problem.case_id else ""
         errors.print(f"  line {problem.line}{who}: {problem.problem}", highlight=False, markup=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness_evals.errors import UserError, describe_validation_error
+from harness_evals.redact import RedactionRules
 from harness_evals.signals import DetectorSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +56,7 @@ class Settings(BaseModel):
     suite_name: str = "regression"
     schedule: str = "0 2 * * *"
     mine: MineSettings = MineSettings()
+    redact: RedactionRules = RedactionRules()
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from harness_evals.errors import UserError
 from harness_evals.ingest import content_hash
 from harness_evals.labelling import record_events
+from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
 from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
 
@@ -50,7 +52,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -> EmitReport:
+class EmitError(UserError):
+    """A case would carry a secret or personal data into the suite; nothing was written."""
+
+
+def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", redactor: Redactor | None = None) -> EmitReport:
+    """The request and notes are redacted; a label (written by a person, checked by CI) that holds
+    a secret or personal data is refused, naming the case, since redacting it would change the check."""
+    redactor = redactor or Redactor()
     rows = store.con.execute(
         """
         SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input
@@ -62,25 +71,35 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression") -
     existing_inputs = {
         row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [suite_source]).fetchall()
     }
-    cases, newly_emitted, skipped = [], [], 0
-    for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, case_id, request in rows:
-        if request in existing_inputs:
+    cases, newly_emitted, skipped, leaks = [], [], 0, []
+    for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, stored_case_id, request in rows:
+        placeholders = Placeholders()
+        redacted_request = redactor.redact(request, placeholders)
+        if request in existing_inputs or redacted_request in existing_inputs:  # eval sets ingested --no-raw
             skipped += 1
             continue
+        case_id = stored_case_id or case_id_for(trace_id, expected)
+        leaks += [f"{case_id} (trace {trace_id}): expected holds {f.kind} ({f.excerpt})"
+                  for f in redactor.find_in(json.loads(expected))]
         case = SuiteCase(
-            id=case_id or case_id_for(trace_id, expected),
-            input=request,
+            id=case_id,
+            input=redacted_request,
             expected=json.loads(expected),
             metadata={
                 "verdict": verdict,
-                "notes": notes,
+                "notes": notes and redactor.redact(notes, placeholders),
                 "labeller": labeller,
                 "provenance": {"trace_id": trace_id, "cluster_id": cluster_id, "run_id": run_id},
             },
         )
         cases.append(case)
-        if case_id is None:
+        if case_id != stored_case_id:
             newly_emitted.append((trace_id, case))
+    if leaks:
+        raise EmitError(
+            f"{len(leaks)} labels hold secrets or personal data, so no suite was written: " + "; ".join(leaks)
+            + ". Rewrite those labels (queue import --replace), or allow the values under [redact] allow"
+        )
     cases.sort(key=lambda case: case.id)
     body = "".join(case.to_json_line() for case in cases)
     digest = hashlib.sha256(body.encode()).hexdigest()

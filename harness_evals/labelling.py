@@ -21,11 +21,13 @@ from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.records import NOISE, Label, QueuePick, Quarantined
+from harness_evals.redact import Redactor
 from harness_evals.store import Store
 from harness_evals.suite.model import expected_json
 
 FORMATS = ("jsonl", "csv", "labelstudio")
 FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
+EXPORTED_TEXT = ("input", "output", "metadata")
 LABEL_STUDIO_CONFIG = """<View>
   <Header value="$reason"/>
   <Text name="input" value="$input"/>
@@ -93,11 +95,14 @@ def queued_items(store: Store) -> list[dict[str, Any]]:
     return items
 
 
-def export_queue(store: Store, out: str | Path, *, format: str = "jsonl") -> int:
-    """Write the queue for labelling; the same file, filled in, is what `import_labels` reads."""
+def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None) -> int:
+    """Write the queue for labelling; the same file, filled in, is what `import_labels` reads.
+
+    Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store."""
     if format not in FORMATS:
         raise UserError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
-    items = queued_items(store)
+    redactor = redactor or Redactor()
+    items = [redactor.redact_fields(item, EXPORTED_TEXT) for item in queued_items(store)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as handle:
@@ -185,7 +190,9 @@ def detect_label_format(path: Path) -> str:
     return {".csv": "csv", ".json": "labelstudio"}.get(path.suffix.lower(), "jsonl")
 
 
-def import_labels(store: Store, path: str | Path, *, format: str = "auto", labeller: str | None = None) -> LabelReport:
+def import_labels(
+    store: Store, path: str | Path, *, format: str = "auto", labeller: str | None = None, replace: bool = False
+) -> LabelReport:
     """Apply the labels in a file, in one transaction. Rows with nothing filled in are skipped."""
     path = Path(path)
     if not path.is_file():
@@ -193,11 +200,16 @@ def import_labels(store: Store, path: str | Path, *, format: str = "auto", label
     format = detect_label_format(path) if format == "auto" else format
     if format not in READERS:
         raise UserError(f"unknown format {format!r}: choose auto or one of {', '.join(FORMATS)}")
-    return apply_labels(store, READERS[format](path), source=str(path), labeller=labeller)
+    return apply_labels(store, READERS[format](path), source=str(path), labeller=labeller, replace=replace)
 
 
-def apply_labels(store: Store, rows: Iterable[tuple[int, Any]], *, source: str, labeller: str | None = None) -> LabelReport:
-    """Validate every row, refuse the bad ones with their reason, apply the rest together."""
+def apply_labels(
+    store: Store, rows: Iterable[tuple[int, Any]], *, source: str, labeller: str | None = None, replace: bool = False
+) -> LabelReport:
+    """Validate every row, refuse the bad ones with their reason, apply the rest together.
+
+    A different label for a labelled or skipped trace is refused unless `replace` says to overwrite
+    it; an emitted label is never replaced (its case is in a suite: label another trace instead)."""
     report = LabelReport()
     labels: dict[str, Label] = {}
     for line, row in rows:
@@ -213,7 +225,7 @@ def apply_labels(store: Store, rows: Iterable[tuple[int, Any]], *, source: str, 
             except ValidationError as error:
                 reason = describe_validation_error(error)
         if reason is None:
-            reason = _refusal(store, label, labels.get(label.trace_id))
+            reason = _refusal(store, label, labels.get(label.trace_id), replace=replace)
         if reason is None:
             if _state_key(label) == _stored_key(store, label.trace_id):
                 report.unchanged += 1
@@ -249,13 +261,21 @@ def apply_labels(store: Store, rows: Iterable[tuple[int, Any]], *, source: str, 
     return report
 
 
-def _refusal(store: Store, label: Label, earlier: Label | None) -> str | None:
+def _refusal(store: Store, label: Label, earlier: Label | None, *, replace: bool) -> str | None:
     if store.one("SELECT 1 FROM traces WHERE trace_id = ?", [label.trace_id]) is None:
         return f"no trace {label.trace_id!r} in the store: check the id, or ingest its trace first"
-    stored = _state_key(earlier) if earlier else _stored_key(store, label.trace_id)
-    if stored is not None and stored != _state_key(label):
-        return (f"trace {label.trace_id!r} is already labelled differently; nothing labelled is "
-                "overwritten: fix the line, or relabel in a new queue round")
+    if earlier is not None and _state_key(earlier) != _state_key(label):
+        return f"trace {label.trace_id!r} is labelled differently on an earlier line of this file: keep one"
+    stored = _stored_key(store, label.trace_id)
+    if stored is None or stored == _state_key(label):
+        return None
+    emitted = store.one("SELECT case_id FROM labelling_queue WHERE trace_id = ? AND state = 'emitted'", [label.trace_id])
+    if emitted:
+        return (f"trace {label.trace_id!r} is already emitted as {emitted[0]}; a suite case is never relabelled: "
+                "label another trace of its region instead")
+    if not replace:
+        return (f"trace {label.trace_id!r} is already labelled differently; nothing labelled is overwritten "
+                "silently: fix the line, or import with --replace to overwrite it")
     return None
 
 

@@ -18,6 +18,7 @@ from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vect
 from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.store import Store
@@ -54,6 +55,13 @@ class MineReport:
         return 1.0 - uncovered / self.traces if self.traces else 0.0
 
 
+def _redacted_text(record: TraceRecord, redactor: Redactor) -> TraceText:
+    """Steps stay as they are: views read only their names, argument names and error markers."""
+    placeholders = Placeholders()
+    return TraceText(redactor.redact(record.input, placeholders), redactor.redact(record.output, placeholders),
+                     record.steps)
+
+
 def mine(
     store: Store,
     *,
@@ -65,9 +73,13 @@ def mine(
     covered_similarity: float | None = None,
     seed: int = 0,
     detectors: DetectorSettings | None = None,
+    redaction: RedactionRules | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
+
+    Texts are redacted (`redaction` rules) before they are embedded: no secret or personal data
+    reaches the embedding cache.
 
     `covered_similarity` None: calibrated from the eval set's own spacing.
     """
@@ -86,15 +98,17 @@ def mine(
         for trace_id, request, answer, steps, metadata, feedback in traces
     ]
     trace_ids = [record.trace_id for record in records]
-    trace_texts = [to_view(TraceText(r.input, r.output, r.steps)) for r in records]
-    case_texts = [to_view(TraceText(request)) for _, request in cases]
+    redaction = redaction or RedactionRules()
+    redactor = Redactor(redaction)
+    trace_texts = [to_view(_redacted_text(r, redactor)) for r in records]
+    case_texts = [to_view(TraceText(redactor.redact(request))) for _, request in cases]
     detectors = detectors or DetectorSettings()
     flags = [detect(record, detectors) for record in records]
     flagged = np.array([bool(found) for found in flags], dtype=bool)
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
-        "detectors": detectors.model_dump(),
+        "detectors": detectors.model_dump(), "redaction": redaction.model_dump(exclude={"keep_raw"}),
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts

@@ -2,6 +2,8 @@
 
 Tables come back as Arrow (`.to_pandas()` if pandas is installed). Read-only by default so a
 notebook never corrupts a nightly run; DuckDB lets no one else open the file while a run writes.
+Trace text comes back redacted (`redaction` rules, the defaults unless given); `raw=True` shows
+what the store holds.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import pyarrow as pa
 
 from harness_evals.errors import UserError
 from harness_evals.labelling import LabelReport, apply_labels
+from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.store import Store
 
 
 class Workspace:
-    def __init__(self, db: str | Path | None = None, *, writable: bool = False) -> None:
+    def __init__(
+        self, db: str | Path | None = None, *, writable: bool = False, redaction: RedactionRules | None = None
+    ) -> None:
         self.store = Store(db, read_only=not writable)
         self.writable = writable
+        self.redactor = Redactor(redaction)
 
     def __enter__(self) -> Workspace:
         return self
@@ -32,6 +38,16 @@ class Workspace:
 
     def _table(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         return self.store.con.sql(sql, params=params or []).to_arrow_table()
+
+    def _redacted(self, table: pa.Table, columns: tuple[str, ...], raw: bool) -> pa.Table:
+        """Each row's text redacted with placeholders numbered across its columns."""
+        if raw:
+            return table
+        rows = [self.redactor.redact_fields(row, columns) for row in table.select(list(columns)).to_pylist()]
+        for column in columns:
+            position = table.schema.get_field_index(column)
+            table = table.set_column(position, column, pa.array([row[column] for row in rows], pa.string()))
+        return table
 
     def runs(self) -> pa.Table:
         return self._table("SELECT run_id, kind, status, started_at, finished_at, summary FROM runs ORDER BY started_at")
@@ -49,9 +65,9 @@ class Workspace:
             [self._mine_run(run_id)],
         )
 
-    def assignments(self, run_id: str | None = None) -> pa.Table:
+    def assignments(self, run_id: str | None = None, *, raw: bool = False) -> pa.Table:
         """Every production trace and eval case of a mining run with its cluster (-1: none) and scores."""
-        return self._table(
+        return self._redacted(self._table(
             """SELECT a.item_kind, a.item_id, a.cluster_id, a.outlier_score, a.probability,
                       a.nearest_eval_similarity, coalesce(t.input, e.input) AS input
                FROM cluster_assignments a
@@ -59,27 +75,27 @@ class Workspace:
                LEFT JOIN eval_cases e ON a.item_kind = 'eval' AND e.case_id = a.item_id
                WHERE a.run_id = ? ORDER BY a.item_kind, a.item_id""",
             [self._mine_run(run_id)],
-        )
+        ), ("input",), raw)
 
-    def queue(self, state: str | None = "queued") -> pa.Table:
+    def queue(self, state: str | None = "queued", *, raw: bool = False) -> pa.Table:
         """The labelling queue, in one state (queued, labelled, skipped, emitted) or all with None."""
         where, params = ("WHERE q.state = ?", [state]) if state else ("", [])
-        return self._table(
+        return self._redacted(self._table(
             f"""SELECT q.trace_id, q.state, q.cluster_id, q.reason, q.priority, t.input, t.output,
                        q.expected, q.verdict, q.notes, q.labeller, q.case_id
                 FROM labelling_queue q JOIN traces t USING (trace_id) {where}
                 ORDER BY q.priority DESC, q.trace_id""",
             params,
-        )
+        ), ("input", "output", "notes"), raw)
 
     def label(self, trace_id: str, expected: Any = None, *, verdict: str | None = None, notes: str | None = None,
-              labeller: str | None = None, skip: bool = False) -> LabelReport:
+              labeller: str | None = None, skip: bool = False, replace: bool = False) -> LabelReport:
         """Label one trace, as one row of `queue import` would."""
         if not self.writable:
             raise UserError("this Workspace is read-only: open it with Workspace(db, writable=True) to label")
         row = {"trace_id": trace_id, "expected": expected, "verdict": verdict, "notes": notes, "labeller": labeller,
                "skip": skip}
-        report = apply_labels(self.store, [(1, row)], source="Workspace.label")
+        report = apply_labels(self.store, [(1, row)], source="Workspace.label", replace=replace)
         if report.refused:
             raise UserError(report.refused[0].reason)
         return report

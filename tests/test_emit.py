@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness_evals.emit import case_id_for, emit_suite
+from harness_evals.emit import EmitError, case_id_for, emit_suite
 from harness_evals.ingest import ingest_file
 from harness_evals.labelling import enqueue, import_labels
 from harness_evals.records import QueuePick
@@ -75,3 +75,27 @@ def test_case_ids_depend_on_trace_and_label_only():
     assert case_id_for("a", '{"x": 1, "y": 2}') == case_id_for("a", '{"y":2,"x":1}')
     assert case_id_for("a", '"x"') != case_id_for("b", '"x"')
     assert case_id_for("a", '"x"') != case_id_for("a", '"y"')
+
+
+def test_requests_are_redacted_and_a_label_holding_a_secret_stops_the_emit(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund ana@example.com now"),
+                                                           trace("b", "my key AKIAIOSFODNN7EXAMPLE leaked")]),
+                kind="production")
+    enqueue(store, [QueuePick("a", 1, "cluster 1", 2.0), QueuePick("b", 2, "cluster 2", 1.0)], run_id="run-1")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "expected": {"contains": ["refund"]}, "notes": "asked by ana@example.com"},
+        {"trace_id": "b", "expected": {"not_contains": ["AKIAIOSFODNN7EXAMPLE"]}},
+    ]))
+    with pytest.raises(EmitError, match=r"1 labels hold .*\(trace b\): expected holds API_KEY \(AKI…LE\)"):
+        emit_suite(store, tmp_path / "suite")
+    assert not (tmp_path / "suite" / "regression.jsonl").exists()
+    assert store.one("SELECT count(*) FROM eval_cases")[0] == 0
+
+    import_labels(store, write_jsonl(tmp_path / "skip.jsonl", [{"trace_id": "b", "skip": True}]), replace=True)
+    emit_suite(store, tmp_path / "suite")
+    [case] = [json.loads(line) for line in (tmp_path / "suite" / "regression.jsonl").read_text().splitlines()]
+    assert case["input"] == "refund <EMAIL_1> now"
+    assert case["metadata"]["notes"] == "asked by <EMAIL_1>"
+    relabel = import_labels(store, write_jsonl(tmp_path / "r.jsonl", [{"trace_id": "a", "expected": "other"}]),
+                            replace=True)
+    assert relabel.refused[0].reason.startswith(f"trace 'a' is already emitted as {case['id']}")

@@ -55,6 +55,9 @@ def test_a_different_label_for_a_labelled_trace_is_refused_not_overwritten(queue
     report = import_labels(queued, write_jsonl(tmp_path / "2.jsonl", [{"trace_id": "a", "expected": "apologise"}]))
     assert [(r.line, "already labelled differently" in r.reason) for r in report.refused] == [(1, True)]
     assert queue_state(queued)[0] == ("a", "labelled", '"refund"', None)
+    replaced = import_labels(queued, tmp_path / "2.jsonl", replace=True)
+    assert (replaced.applied, replaced.refused) == (1, [])
+    assert queue_state(queued)[0] == ("a", "labelled", '"apologise"', None)
 
 
 def test_bad_lines_are_refused_with_their_number_and_the_good_ones_applied(queued, tmp_path):
@@ -74,8 +77,7 @@ def test_bad_lines_are_refused_with_their_number_and_the_good_ones_applied(queue
         (1, "verdict: Input should be 'pass' or 'fail'"),
         (2, "no trace 'zzz' in the store: check the id, or ingest its trace first"),
         (3, "not valid JSON (Expecting value at column 1)"),
-        (5, "trace 'b' is already labelled differently; nothing labelled is overwritten: fix the line, "
-            "or relabel in a new queue round"),
+        (5, "trace 'b' is labelled differently on an earlier line of this file: keep one"),
         (6, "expected: contians: Extra inputs are not permitted"),
         (7, "expected: regex '(unclosed' does not compile: missing ), unterminated subpattern at position 0"),
         (8, "expected: no check given: name at least one of equals, contains, not_contains, regex, json_schema, "
@@ -147,3 +149,17 @@ def test_label_studio_tasks_go_out_and_its_export_comes_back(queued, tmp_path):
                                    ("b", "skipped", None, None)]
     assert queued.con.execute("SELECT labeller FROM labelling_queue WHERE trace_id = 'a'").fetchone() == (
         "ana@example.com",)
+
+
+def test_the_export_is_redacted_with_placeholders_consistent_across_fields(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [
+        trace("p", "refund to ana@example.com, card 4111 1111 1111 1111", output="sent to ana@example.com",
+              metadata={"ip": "10.1.2.3"}),
+    ]), kind="production")
+    enqueue(store, [QueuePick("p", 1, "cluster 1", 1.0)], run_id="r1")
+    export_queue(store, tmp_path / "q.jsonl")
+    [item] = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert (item["input"], item["output"], item["metadata"]) == (
+        "refund to <EMAIL_1>, card <CARD_1>", "sent to <EMAIL_1>", {"ip": "<IP_1>"}
+    )
+    assert store.one("SELECT input FROM traces")[0].startswith("refund to ana@example.com")  # raw stays in the store

@@ -61,3 +61,22 @@ def test_the_same_data_and_seed_give_the_same_result(loaded, tmp_path):
 def test_mining_an_empty_store_says_what_to_do_first(store):
     with pytest.raises(MineError, match="harness-evals ingest PATH --kind production"):
         mine(store, budget=5, embedder=HashingEmbedder(64))
+
+
+class RecordingEmbedder(HashingEmbedder):
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen += list(texts)
+        return super().encode(texts)
+
+
+def test_text_is_redacted_before_it_is_embedded(store, tmp_path):
+    rows = [{**row, "input": f"{row['input']}, call me on (415) 555-2671"} for row in topic_traces()]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    embedder = RecordingEmbedder()
+    mine(store, budget=2, embedder=embedder, min_cluster_size=3, dimensions=8, covered_similarity=0.6)
+    assert len(embedder.seen) == 24
+    assert all(text.endswith("call me on <PHONE_1>") for text in embedder.seen)

@@ -38,3 +38,15 @@ def test_labelling_needs_a_writable_workspace_and_then_works_like_an_import(db):
             workspace.label(trace_id, "something else")
         assert workspace.queue("labelled").column("trace_id").to_pylist() == [trace_id]
         assert workspace.queue(None).num_rows == 3
+
+
+def test_trace_text_is_redacted_unless_raw_is_asked_for(tmp_path):
+    path = tmp_path / "h.duckdb"
+    with Store(path) as store:
+        rows = [{**row, "input": f"{row['input']} from ana@example.com"} for row in topic_traces()]
+        ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+        mine(store, budget=3, embedder=HashingEmbedder(64), min_cluster_size=3, dimensions=8, covered_similarity=0.6)
+    with Workspace(path) as workspace:
+        assert all(text.endswith("from <EMAIL_1>") for text in workspace.queue().column("input").to_pylist())
+        assert all(text.endswith("from <EMAIL_1>") for text in workspace.assignments().column("input").to_pylist())
+        assert all(text.endswith("ana@example.com") for text in workspace.queue(raw=True).column("input").to_pylist())

@@ -27,6 +27,7 @@ from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
 from harness_evals.records import EvalCase, Quarantined, Trace
+from harness_evals.redact import Redactor
 from harness_evals.store import Store
 
 Kind = Literal["production", "eval"]
@@ -90,7 +91,15 @@ def detect_format(path: Path) -> str:
     )
 
 
-def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "auto") -> IngestReport:
+REDACTED_FIELDS = {"production": ("input", "output", "steps", "messages", "metadata", "feedback"),
+                   "eval": ("input", "expected", "metadata")}
+
+
+def ingest_file(
+    store: Store, path: str | Path, *, kind: Kind, format: str = "auto", redactor: Redactor | None = None
+) -> IngestReport:
+    """`redactor`: store only redacted text (`--no-raw`); ids and hashes still come from the raw record,
+    so re-ingesting the same file still changes nothing."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
@@ -126,7 +135,7 @@ def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "au
                     "overwritten, so give the changed record a new id"
                 )
             else:
-                new_rows[record_id] = (digest, record)
+                new_rows[record_id] = (digest, _redacted(record, REDACTED_FIELDS[kind], redactor) if redactor else record)
                 continue
         report.quarantined.append(Quarantined(source=source, line=parsed.location, reason=reason, raw=parsed.raw))
 
@@ -149,6 +158,10 @@ def ingest_file(store: Store, path: str | Path, *, kind: Kind, format: str = "au
         report.run_id = run.run_id
         run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined)}
     return report
+
+
+def _redacted(record: BaseModel, fields: tuple[str, ...], redactor: Redactor) -> BaseModel:
+    return type(record).model_validate(redactor.redact_fields(record.model_dump(mode="json"), fields))
 
 
 def _json_column(values: list[Any]) -> pa.Array:

@@ -5,12 +5,14 @@ Everything here runs on the core install (`pip install harness-evals`): no torch
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness_evals.suite.model import SUITE_FORMAT, Expected, SuiteCase, SuiteError, load_suite, read_suite
-from harness_evals.suite.scan import find_sensitive
+from harness_evals.redact import Redactor, RedactionRules
+from harness_evals.suite.model import (SUITE_FORMAT, Expected, SuiteCase, SuiteError, expected_json, load_suite,
+                                        read_suite)
 
 __all__ = ["SUITE_FORMAT", "Expected", "SuiteCase", "SuiteError", "SuiteProblem", "check_suite", "load_suite",
            "read_suite"]
@@ -23,8 +25,9 @@ class SuiteProblem:
     problem: str
 
 
-def check_suite(path: str | Path) -> tuple[int, list[SuiteProblem]]:
+def check_suite(path: str | Path, *, rules: RedactionRules | None = None) -> tuple[int, list[SuiteProblem]]:
     """Schema, duplicate ids and inputs, and secrets or personal data in case text."""
+    redactor = Redactor(rules)
     cases, unreadable = read_suite(path)
     problems = [SuiteProblem(line, None, reason) for line, reason in unreadable]
     lines = _line_numbers(path)
@@ -36,15 +39,14 @@ def check_suite(path: str | Path) -> tuple[int, list[SuiteProblem]]:
             problems.append(SuiteProblem(line, case.id, f"id {case.id} appears {ids[case.id]} times"))
         if inputs[case.input] > 1:
             problems.append(SuiteProblem(line, case.id, f"the same input appears in {inputs[case.input]} cases"))
-        for finding in find_sensitive(case.input):
-            problems.append(SuiteProblem(line, case.id, f"input holds a {finding.kind} ({finding.excerpt})"))
+        for field, value in (("input", case.input), ("expected", expected_json(case.expected))):
+            for finding in redactor.find_in(value):
+                problems.append(SuiteProblem(line, case.id, f"{field} holds {finding.kind} ({finding.excerpt})"))
     return len(cases), sorted(problems, key=lambda p: (p.line, p.problem))
 
 
 def _line_numbers(path: str | Path) -> dict[str, int]:
     """First line of each case id, read leniently (for messages only)."""
-    import json
-
     numbers: dict[str, int] = {}
     with Path(path).open(encoding="utf-8") as handle:
         for line, raw in enumerate(handle, start=1):

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from harness_evals.ingest import IngestError, detect_format, ingest_file
+from harness_evals.redact import Redactor
 from tests.conftest import SAMPLE, trace, write_jsonl
 
 
@@ -99,3 +100,16 @@ def test_the_bundled_sample_loads_without_loss(store):
     ]
     steps = json.loads(store.con.execute("SELECT steps FROM traces WHERE trace_id = 'tau-airline-00-0'").fetchone()[0])
     assert steps[0]["name"] == "get_user_details" and steps[0]["arguments"] == {"user_id": "mia_li_3668"}
+
+
+def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [
+        trace("t1", "mail ana@example.com", output="done, ana@example.com",
+              steps=[{"name": "send", "arguments": {"to": "ana@example.com"}}]),
+    ])
+    assert ingest_file(store, path, kind="production", redactor=Redactor()).stored == 1
+    assert store.one("SELECT input, output, steps FROM traces") == (
+        "mail <EMAIL_1>", "done, <EMAIL_1>",
+        '[{"type": "tool_call", "name": "send", "arguments": {"to": "<EMAIL_1>"}, "result": null, "error": null}]',
+    )
+    assert ingest_file(store, path, kind="production", redactor=Redactor()).unchanged == 1

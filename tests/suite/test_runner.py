@@ -87,7 +87,7 @@ def test_suite_check_exits_1_on_problems_and_0_on_a_clean_suite(project):
     write_jsonl(project / "leaky.jsonl", [{**CASES[0], "input": "email ana@example.com about the refund"}])
     result = harness_evals(project, "suite", "check", "leaky.jsonl")
     assert result.returncode == 1
-    assert "line 1 (c1): input holds a email (ana…om)" in result.stderr
+    assert "line 1 (c1): input holds EMAIL (ana…om)" in result.stderr
 
 
 @pytest.mark.parametrize(("target", "returncode", "summary"), [("agent:good", 0, "2 passed, 1 skipped"),
