@@ -62,9 +62,11 @@ def _print_ingest(report) -> None:
     _print_refused(report.quarantined)
 
 
-def _print_refused(items) -> None:
-    for item in items:
+def _print_refused(items, limit: int = 20) -> None:
+    for item in items[:limit]:
         errors.print(f"  line {item.line}: {item.reason}", highlight=False, markup=False)
+    if len(items) > limit:
+        errors.print(f"  … and {len(items) - limit} more", highlight=False)
 
 
 def _print_mine(report, limit: int = 10) -> None:
@@ -357,6 +359,34 @@ def run(db: Db = None, config: Config = None) -> None:
     _print_emit(report.emitted)
     _print_mine(report.mined)
     console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)
+
+
+@app.command(name="export")
+def export_command(
+    parquet: Annotated[Path, typer.Option("--parquet", help="A new or empty folder for the backup")],
+    db: Db = None,
+) -> None:
+    """Back the whole store up as Parquet files (one per table), with a manifest of row counts."""
+    with _reported_errors():
+        from harness_evals.backup import export_parquet
+        from harness_evals.store import Store
+
+        with Store(db, read_only=True) as store:
+            counts = export_parquet(store, parquet)
+    console.print(f"backed up {sum(counts.values())} rows of {len(counts)} tables to {parquet}", highlight=False)
+
+
+@app.command()
+def restore(
+    backup: Annotated[Path, typer.Argument(help="A folder written by `export --parquet`")],
+    db: Annotated[Path, typer.Option("--db", help="The new database file to create (never an existing one)")],
+) -> None:
+    """Rebuild a database file from a Parquet backup, checking every table's row count."""
+    with _reported_errors():
+        from harness_evals.backup import restore_parquet
+
+        counts = restore_parquet(backup, db)
+    console.print(f"restored {sum(counts.values())} rows of {len(counts)} tables into {db}", highlight=False)
 
 
 @app.command()

@@ -7,8 +7,10 @@ built by our own code, in bulk, where validation would only cost time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -45,6 +47,27 @@ class Trace(BaseModel):
     messages: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     feedback: dict[str, Any] | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _read_timestamp(cls, value: Any) -> Any:
+        """ISO 8601 and Unix seconds or milliseconds (pydantic's own), and RFC 2822 (HTTP, email headers)."""
+        if not isinstance(value, str) or not value.strip():
+            return value
+        text = value.strip()
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            return text
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            pass
+        try:
+            return parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a timestamp this reads: use ISO 8601 (2026-11-20T10:00:00Z), RFC 2822 "
+                "(Fri, 20 Nov 2026 10:00:00 +0000) or Unix seconds/milliseconds"
+            ) from None
 
     @field_validator("timestamp")
     @classmethod

@@ -54,13 +54,21 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("PASSWORD", re.compile(
         r"(?i)\b(?:aws_secret_access_key|client_secret|api[_-]?key|secret[_-]?key|access[_-]?token|"
         r"auth[_-]?token|passwd|password|passcode|pwd)\b"
-        r"(?:\s+(?:is|was|=|:)|\s*[:=])\s*[\"']?([^\s\"',;<>]{4,})")),
+        # a value of lower-case letters only is prose ("password is incorrect"), not a password
+        r"(?:\s+(?:is|was|=|:)|\s*[:=])\s*[\"']?((?=[^\s\"',;<>]*[^a-z\s\"',;<>.!?])[^\s\"',;<>]{3,}[^\s\"',;<>.!?])")),
 ]
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+CARD = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|\.\d)")  # not inside an id, a hash or a decimal
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 IPV6 = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]*:[0-9A-Fa-f]*:)(?=[0-9A-Fa-f:]*\d)[0-9A-Fa-f:]{3,39}(?![\w:])")  # checked by ipaddress
 PHONE_HINT = re.compile(r"\d(?:\D{0,2}\d){6}")  # seven digits close together: worth asking phonenumbers
+# A bare run of digits is a phone number only where the text says so: ids (orders, products) look the same.
+PHONE_CONTEXT = re.compile(
+    r"(?i)\b(?:call|phone|tel|mobile|cell|sms|text me|whatsapp|fax|contact|reach me|my number|number is)\b"
+    r"(?P<between>[^\d]{0,20})$"  # the number follows the word closely, with no other number in between
+)
+DATE_LIKE = re.compile(r"(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}")  # 2024-05-19 reads as a Washington DC number
+ID_WORDS = re.compile(r"(?i)\b(?:product|order|item|id|account|reservation|invoice|tracking|ticket|case|ref)\b|#")
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,11 @@ def _matches(pattern: re.Pattern[str], text: str) -> Iterator[tuple[int, int]]:
         yield match.span(1) if pattern.groups else match.span()
 
 
+def _says_phone(before: str) -> bool:
+    context = PHONE_CONTEXT.search(before)
+    return context is not None and not ID_WORDS.search(context["between"])
+
+
 def _cards(text: str) -> Iterator[tuple[int, int]]:
     for start, end in _matches(CARD, text):
         digits = re.sub(r"\D", "", text[start:end])
@@ -185,6 +198,11 @@ class Redactor:
 
         for region in self.rules.phone_regions:
             for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+                digits = match.raw_string.strip("()[]")
+                if DATE_LIKE.match(digits):
+                    continue
+                if digits.isdigit() and not _says_phone(text[max(0, match.start - 40):match.start]):
+                    continue
                 yield match.start, match.end
 
     def find(self, text: str) -> list[Finding]:

@@ -32,7 +32,7 @@ def _initial_schema(con: duckdb.DuckDBPyConnection) -> None:
             kind VARCHAR NOT NULL,            -- ingest | mine | label | emit
             started_at TIMESTAMPTZ NOT NULL,
             finished_at TIMESTAMPTZ,
-            status VARCHAR NOT NULL,          -- running | succeeded | failed
+            status VARCHAR NOT NULL,          -- running | succeeded | failed | interrupted (its process died)
             params JSON,
             summary JSON
         );
@@ -205,6 +205,9 @@ class Store:
             ) from error
         if not read_only:
             apply_migrations(self.con)
+            # DuckDB lets one process write at a time, so a run still `running` now is one whose
+            # process died (killed, out of memory): say so rather than leave it looking alive.
+            self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
 
     def __enter__(self) -> Store:
         return self

@@ -3,8 +3,9 @@
 Each format is a small reader module behind one registry; `format="auto"` sniffs the file's
 first JSON value. A record that is not valid JSON, does not fit its format, or reuses a stored
 id with different content is quarantined with its location (line, or position in the
-document) and reason; every other record is stored. Re-ingesting a file changes nothing. One
-file is one transaction: a crash leaves the store as it was before the file.
+document) and reason; every other record is stored. Re-ingesting a file changes nothing. The
+file streams in batches of BATCH_RECORDS records, each one transaction: a crash keeps whole
+batches only, and ingesting the file again stores the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from harness_evals.redact import Redactor
 from harness_evals.store import Store
 
 Kind = Literal["production", "eval"]
+BATCH_RECORDS = 5_000  # one transaction each: a crash keeps whole batches, and a re-run stores the rest
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,23 @@ def content_hash(record: BaseModel) -> str:
 
 def detect_format(path: Path) -> str:
     """The trace format that claims the file's first JSON value."""
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty")
     value = first_value(path)
     for trace_format in TRACE_FORMATS.values():
-        if trace_format.sniff(value):
+        if _claims(trace_format, value):
             return trace_format.name
     raise IngestError(
         f"{path}: cannot tell the trace format from its first record; pass --format "
         f"({', '.join(TRACE_FORMATS)}) or see the README's trace schema"
     )
+
+
+def _claims(trace_format: TraceFormat, value: Any) -> bool:
+    try:
+        return bool(trace_format.sniff(value))
+    except (TypeError, AttributeError, KeyError, IndexError):  # a value of a shape no sniffer expects
+        return False
 
 
 REDACTED_FIELDS = {"production": ("input", "output", "steps", "messages", "metadata", "feedback"),
@@ -116,48 +127,83 @@ def ingest_file(
 
     source = str(path)
     report = IngestReport(source=source, kind=kind, format=format)
-    stored_hashes = dict(store.con.execute(f"SELECT {id_column}, content_hash FROM {table}").fetchall())
-    new_rows: dict[str, tuple[str, BaseModel]] = {}
-    for parsed in records:
-        record, reason = parsed.record, None
-        if isinstance(record, str):
-            reason = record
-        else:
-            record_id = record.trace_id if kind == "production" else record.id
-            digest = content_hash(record)
-            known = stored_hashes.get(record_id) or (new_rows[record_id][0] if record_id in new_rows else None)
-            if known == digest:
-                report.unchanged += 1
-                continue
-            if known is not None:
-                reason = (
-                    f"id {record_id!r} is already stored with different content; nothing stored is "
-                    "overwritten, so give the changed record a new id"
-                )
-            else:
-                new_rows[record_id] = (digest, _redacted(record, REDACTED_FIELDS[kind], redactor) if redactor else record)
-                continue
-        report.quarantined.append(Quarantined(source=source, line=parsed.location, reason=reason, raw=parsed.raw))
-
+    batch = Batch(source=source, table=table, id_column=id_column, fields=REDACTED_FIELDS[kind], redactor=redactor)
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
-        with store.transaction():
-            to_rows = _trace_rows if kind == "production" else _eval_rows
-            store.insert(table, to_rows(new_rows, source=source, run_id=run.run_id))
-            if report.quarantined:
-                quarantined_rows = pa.table(
-                    {
-                        "source": [q.source for q in report.quarantined],
-                        "line": pa.array([q.line for q in report.quarantined], pa.int32()),
-                        "reason": [q.reason for q in report.quarantined],
-                        "raw": [q.raw for q in report.quarantined],
-                        "run_id": [run.run_id] * len(report.quarantined),
-                    }
-                )
-                store.insert("quarantine", quarantined_rows)
-        report.stored = len(new_rows)
         report.run_id = run.run_id
+        for parsed in records:
+            batch.parsed.append(parsed)
+            if len(batch.parsed) == BATCH_RECORDS:
+                batch.store(store, report, run_id=run.run_id)
+        batch.store(store, report, run_id=run.run_id)
         run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined)}
     return report
+
+
+@dataclass
+class Batch:
+    """Up to BATCH_RECORDS parsed records of one file, stored in one transaction."""
+
+    source: str
+    table: str
+    id_column: str
+    fields: tuple[str, ...]
+    redactor: Redactor | None
+    parsed: list[Parsed] = field(default_factory=list)
+
+    def store(self, store: Store, report: IngestReport, *, run_id: str) -> None:
+        valid = [p.record for p in self.parsed if not isinstance(p.record, str)]
+        stored_hashes = dict(store.con.execute(
+            f"SELECT {self.id_column}, content_hash FROM {self.table} WHERE {self.id_column} IN (SELECT unnest(?))",
+            [[_record_id(record) for record in valid]],
+        ).fetchall())
+        new_rows: dict[str, tuple[str, BaseModel]] = {}
+        quarantined, unchanged = [], 0
+        for parsed in self.parsed:
+            record, reason = parsed.record, None
+            if isinstance(record, str):
+                reason = record
+            else:
+                record_id, digest = _record_id(record), content_hash(record)
+                known = stored_hashes.get(record_id) or (new_rows[record_id][0] if record_id in new_rows else None)
+                if known == digest:
+                    unchanged += 1
+                    continue
+                if known is not None:
+                    reason = (
+                        f"id {record_id!r} is already stored with different content; nothing stored is "
+                        "overwritten, so give the changed record a new id"
+                    )
+                else:
+                    if self.redactor:
+                        record = _redacted(record, self.fields, self.redactor)
+                    new_rows[record_id] = (digest, record)
+                    continue
+            quarantined.append(Quarantined(source=self.source, line=parsed.location, reason=reason, raw=parsed.raw))
+
+        to_rows = _trace_rows if self.table == "traces" else _eval_rows
+        with store.transaction():
+            store.insert(self.table, to_rows(new_rows, source=self.source, run_id=run_id))
+            store.insert("quarantine", _quarantine_rows(quarantined, run_id=run_id))
+        report.stored += len(new_rows)
+        report.unchanged += unchanged
+        report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store
+        self.parsed = []
+
+
+def _record_id(record: BaseModel) -> str:
+    return record.trace_id if isinstance(record, Trace) else record.id
+
+
+def _quarantine_rows(quarantined: list[Quarantined], *, run_id: str) -> pa.Table:
+    return pa.table(
+        {
+            "source": [q.source for q in quarantined],
+            "line": pa.array([q.line for q in quarantined], pa.int32()),
+            "reason": [q.reason for q in quarantined],
+            "raw": [q.raw for q in quarantined],
+            "run_id": [run_id] * len(quarantined),
+        }
+    )
 
 
 def _redacted(record: BaseModel, fields: tuple[str, ...], redactor: Redactor) -> BaseModel:

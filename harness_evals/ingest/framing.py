@@ -2,11 +2,15 @@
 
 A reader yields `Parsed(location, raw, record | reason)`: the line (JSONL) or the position in
 the document's list (JSON), the raw text to keep in quarantine, and the parsed record or why not.
+Hostile input ends as a reason, never as a crash: lines too long to hold, bytes that are not
+UTF-8, JSON nested deeper than anything downstream should recurse into, lone surrogates that no
+database will store.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +21,12 @@ from pydantic import BaseModel, ValidationError
 from harness_evals.errors import describe_validation_error
 
 RAW_EXCERPT_CHARS = 10_000  # quarantine keeps the start of a bad record, enough to see what is wrong
+MAX_RECORD_BYTES = 16 * 2**20  # one line of JSON lines; a longer one is quarantined without being held whole
+SKIP_CHUNK_BYTES = 2**20  # the rest of an over-long line is read past in pieces this big
+MAX_DOCUMENT_BYTES = 2**30  # formats that are one JSON document are parsed in memory
+MAX_DEPTH = 64
+TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: flatten the record in the exporter"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -26,29 +36,107 @@ class Parsed:
     record: BaseModel | str  # a str is the reason it could not be parsed
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A line or document that is not a usable JSON value, and why."""
+
+    reason: str
+
+
+def problem_with(value: Any, raw: str | None = None) -> str | None:
+    """What makes a parsed value unfit to store, or None. Given its raw text, walks the value only
+    when that text could hide a problem (many brackets, a surrogate escape): clean lines cost two counts."""
+    deep = raw is None or raw.count("[") + raw.count("{") > MAX_DEPTH
+    surrogates = raw is None or _SURROGATE_ESCAPE.search(raw) is not None
+    if not (deep or surrogates):
+        return None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return TOO_DEEP
+        if isinstance(item, dict):
+            stack += [(key, depth) for key in item] + [(child, depth + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, depth + 1) for child in item]
+        elif surrogates and isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return (f"holds a lone UTF-16 surrogate ({item[:40]!r}), which is not valid Unicode: fix the "
+                        "exporter's escaping of non-ASCII text")
+    return None
+
+
+def parse_json(raw: str, *, check: bool = True) -> Any:
+    """The JSON value of a record's text, or Unreadable with the reason; `check`: see `problem_with`."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return Unreadable(f"not valid JSON ({error.msg} at column {error.colno})")
+    except RecursionError:
+        return Unreadable(TOO_DEEP)
+    problem = problem_with(value, raw) if check else None
+    return Unreadable(problem) if problem else value
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
+
+
 def json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(line number, raw text, parsed value or the JSON error) for each non-blank line."""
+    """(line number, raw text, parsed value or Unreadable) for each non-blank line.
+
+    Streams: no more than MAX_RECORD_BYTES of the file is held at once, however long its lines."""
     with path.open("rb") as handle:
-        for number, raw_bytes in enumerate(handle, start=1):
-            raw = raw_bytes.decode("utf-8", errors="replace")
-            if not raw.strip():
+        number = 0
+        while raw_bytes := handle.readline(MAX_RECORD_BYTES + 1):
+            number += 1
+            if len(raw_bytes) > MAX_RECORD_BYTES:
+                excerpt, size = raw_bytes[:RAW_EXCERPT_CHARS].decode("utf-8", errors="replace"), len(raw_bytes)
+                while not raw_bytes.endswith(b"\n") and (raw_bytes := handle.readline(SKIP_CHUNK_BYTES)):
+                    size += len(raw_bytes)
+                yield number, excerpt, Unreadable(
+                    f"record is {_mib(size)}, over the {_mib(MAX_RECORD_BYTES)} limit: trim large fields "
+                    "(attachments, base64 blobs) in the exporter"
+                )
                 continue
             try:
-                yield number, raw, json.loads(raw)
-            except json.JSONDecodeError as error:
-                yield number, raw, error
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield number, raw_bytes.decode("utf-8", errors="replace"), Unreadable(
+                    f"not valid UTF-8 (byte 0x{raw_bytes[error.start]:02x} at offset {error.start}): export the "
+                    "file as UTF-8"
+                )
+                continue
+            if raw.strip():
+                yield number, raw, parse_json(raw)
+
+
+def read_document(path: Path) -> Any:
+    """A whole-file JSON document, or Unreadable (too big, not UTF-8, not JSON). Its records are
+    checked one by one (`problem_with`), so one bad record does not cost the file."""
+    size = path.stat().st_size
+    if size > MAX_DOCUMENT_BYTES:
+        return Unreadable(
+            f"document is {_mib(size)}; formats read as one document are held in memory up to "
+            f"{_mib(MAX_DOCUMENT_BYTES)}: split the file, or convert it to JSON lines"
+        )
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Unreadable(f"not valid UTF-8 (at offset {error.start}): export the file as UTF-8")
+    return parse_json(raw, check=False)
 
 
 def first_value(path: Path) -> Any:
     """The first JSON value of a file: its first line's, if the file is JSON lines, else the document."""
     for _, _, value in json_lines(path):
-        if not isinstance(value, json.JSONDecodeError):
+        if not isinstance(value, Unreadable):
             return value
         break
-    try:
-        return json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    value = read_document(path)
+    return None if isinstance(value, Unreadable) else value
 
 
 def convert(parse: Callable[[Any], BaseModel], value: Any) -> BaseModel | str:
@@ -62,6 +150,8 @@ def convert(parse: Callable[[Any], BaseModel], value: Any) -> BaseModel | str:
         return str(error)
     except (TypeError, AttributeError, IndexError) as error:  # a field of an unexpected shape
         return f"unexpected shape: {type(error).__name__}: {error}"
+    except RecursionError:
+        return TOO_DEEP
 
 
 def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[[Path], Iterator[Parsed]]:
@@ -70,8 +160,8 @@ def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[[Path], I
     def read(path: Path) -> Iterator[Parsed]:
         for line, raw, value in json_lines(path):
             raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
-            if isinstance(value, json.JSONDecodeError):
-                yield Parsed(line, raw, f"not valid JSON ({value.msg} at column {value.colno})")
+            if isinstance(value, Unreadable):
+                yield Parsed(line, raw, value.reason)
             elif not isinstance(value, dict):
                 yield Parsed(line, raw, f"expected a JSON object, got {type(value).__name__}")
             else:
@@ -86,19 +176,21 @@ def per_item(
     """A reader for one JSON document holding a list of records; locations count from 1."""
 
     def read(path: Path) -> Iterator[Parsed]:
-        try:
-            document = json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield Parsed(1, "", f"not a valid JSON document: {error}")
+        document = read_document(path)
+        if isinstance(document, Unreadable):
+            yield Parsed(1, "", document.reason)
             return
         try:
             records = list(items(document))
-        except (TypeError, KeyError, AttributeError) as error:
+        except (TypeError, KeyError, AttributeError, ValueError) as error:
             yield Parsed(1, "", f"not a {what} document: {type(error).__name__}: {error}")
             return
         for position, value in enumerate(records, start=1):
-            raw = json.dumps(value, ensure_ascii=False)[:RAW_EXCERPT_CHARS]
-            if not isinstance(value, dict):
+            problem = problem_with(value)
+            raw = json.dumps(value, ensure_ascii=not problem)[:RAW_EXCERPT_CHARS]
+            if problem:
+                yield Parsed(position, raw, problem)
+            elif not isinstance(value, dict):
                 yield Parsed(position, raw, f"expected a JSON object, got {type(value).__name__}")
             else:
                 yield Parsed(position, raw, convert(parse, value))

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness_evals.ingest.chat import decode_json_text, message_text
-from harness_evals.ingest.framing import RAW_EXCERPT_CHARS, Parsed, convert, json_lines
+from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Unreadable, convert, json_lines, problem_with,
+                                          read_document)
 from harness_evals.records import Step, Trace
 
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")
@@ -60,38 +61,56 @@ def attributes(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _documents(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line, document) for JSON lines; (1, document) for one pretty-printed document."""
-    lines = list(json_lines(path))
-    if lines and all(isinstance(value, json.JSONDecodeError) for _, _, value in lines[:1]):
-        try:
-            yield 1, json.loads(path.read_bytes())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            yield 1, error
-        return
+    """(line, document or Unreadable) for JSON lines; (1, document) for one pretty-printed document."""
+    lines = json_lines(path)
+    first = next(lines, None)
+    if first is not None and isinstance(first[2], Unreadable):
+        document = read_document(path)
+        if not isinstance(document, Unreadable):
+            problem = problem_with(document)
+            yield 1, Unreadable(problem) if problem else document
+            return
+    if first is not None:
+        yield first[0], first[2]
     for line, _, value in lines:
         yield line, value
 
 
+def _spans(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every span of one OTLP document, with its resource's attributes; raises on a wrong shape."""
+    spans = []
+    for resource_spans in document["resourceSpans"]:
+        resource = attributes((resource_spans.get("resource") or {}).get("attributes", []))
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            spans += [{**span, "_resource": resource} for span in scope_spans.get("spans", [])]
+    return spans
+
+
 def read_otlp(path: Path) -> Iterator[Parsed]:
+    """Spans are grouped by trace over the whole file (a trace's spans may sit on any line), so
+    an OTLP file is held in memory; JSON-lines formats stream."""
     spans_by_trace: dict[str, list[dict[str, Any]]] = {}
     first_line: dict[str, int] = {}
     for line, document in _documents(path):
-        if isinstance(document, json.JSONDecodeError):
-            yield Parsed(line, "", f"not valid JSON ({document.msg} at column {document.colno})")
+        if isinstance(document, Unreadable):
+            yield Parsed(line, "", document.reason)
             continue
         if not looks_like_otlp(document):
             yield Parsed(line, json.dumps(document)[:RAW_EXCERPT_CHARS], "not an OTLP document: no resourceSpans")
             continue
-        for resource_spans in document["resourceSpans"]:
-            resource = attributes((resource_spans.get("resource") or {}).get("attributes", []))
-            for scope_spans in resource_spans.get("scopeSpans", []):
-                for span in scope_spans.get("spans", []):
-                    trace_id = span.get("traceId")
-                    if not trace_id:
-                        yield Parsed(line, json.dumps(span)[:RAW_EXCERPT_CHARS], "span without a traceId")
-                        continue
-                    spans_by_trace.setdefault(trace_id, []).append({**span, "_resource": resource})
-                    first_line.setdefault(trace_id, line)
+        try:
+            spans = _spans(document)
+        except (TypeError, AttributeError, KeyError) as error:
+            yield Parsed(line, json.dumps(document)[:RAW_EXCERPT_CHARS],
+                         f"not an OTLP document: unexpected shape: {type(error).__name__}: {error}")
+            continue
+        for span in spans:
+            trace_id = span.get("traceId") if isinstance(span, dict) else None
+            if not trace_id or not isinstance(trace_id, str):
+                yield Parsed(line, json.dumps(span)[:RAW_EXCERPT_CHARS], "span without a traceId")
+                continue
+            spans_by_trace.setdefault(trace_id, []).append(span)
+            first_line.setdefault(trace_id, line)
     for trace_id, spans in spans_by_trace.items():
         raw = json.dumps(spans, default=str)[:RAW_EXCERPT_CHARS]
         yield Parsed(first_line[trace_id], raw, convert(lambda s, t=trace_id: spans_to_trace(t, s), spans))

@@ -29,7 +29,7 @@ def test_a_record_that_breaks_the_schema_is_quarantined_with_the_field(store, tm
     report = ingest_file(store, path, kind="production", format="canonical")
     reasons = {q.line: q.reason for q in report.quarantined}
     assert reasons[2] == "input: input is empty: a trace needs the user's request to be mined"
-    assert reasons[3].startswith("timestamp: Input should be a valid datetime")
+    assert reasons[3].startswith("timestamp: 'not a time' is not a timestamp this reads: use ISO 8601")
     assert reasons[4] == "expected a JSON object, got list"
     assert stored_ids(store) == ["a"]
 

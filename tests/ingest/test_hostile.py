@@ -1,0 +1,206 @@
+"""Hostile and broken input: every record ends stored or quarantined with a reason; nothing crashes.
+
+HYPOTHESIS_PROFILE=deep runs the property tests with 1,000 examples each instead of 40.
+"""
+
+import json
+import random
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import harness_evals.ingest as ingest_module
+from harness_evals.ingest import TRACE_FORMATS, IngestError, TraceFormat, ingest_file
+from harness_evals.ingest.framing import MAX_DEPTH, per_line
+from harness_evals.records import Trace
+from harness_evals.store import Store
+from tests.conftest import SAMPLE, trace, write_jsonl
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+FORMAT_SAMPLES = {
+    "canonical": SAMPLE / "traces.jsonl",
+    "openai-chat": SAMPLE / "chat_traces.jsonl",
+    "otlp": FIXTURES / "otlp_genai.json",
+    "tau-bench": FIXTURES / "tau_bench_airline.json",
+    "tau2": FIXTURES / "tau2_telecom.json",
+    "mint": FIXTURES / "mint_gsm8k.jsonl",
+}
+
+
+def ingest_bytes(data: bytes, format: str):
+    """Ingest into a fresh store; return the report and what the store holds."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "input"
+        path.write_bytes(data)
+        with Store(Path(folder) / "h.duckdb") as store:
+            report = ingest_file(store, path, kind="production", format=format)
+            traces = store.one("SELECT count(*) FROM traces")[0]
+            quarantined = store.one("SELECT count(*) FROM quarantine")[0]
+    return report, traces, quarantined
+
+
+def reasons(report) -> list[tuple[int, str]]:
+    return [(q.line, q.reason) for q in report.quarantined]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(lines=st.lists(
+    st.one_of(
+        st.builds(lambda n, text: json.dumps(trace(f"t{n}", text or "x")), st.integers(0, 5), st.text(max_size=30)),
+        json_values.map(json.dumps),
+        st.dictionaries(st.sampled_from(["trace_id", "timestamp", "input", "output", "steps", "metadata"]),
+                        json_values).map(json.dumps),
+        st.text(max_size=40).filter(lambda s: "\n" not in s and "\r" not in s),
+    ),
+    max_size=12,
+))
+def test_any_jsonl_lines_end_stored_unchanged_or_quarantined(lines):
+    data = "".join(line.replace("\r", " ") + "\n" for line in lines).encode()
+    report, traces, quarantined = ingest_bytes(data, "canonical")
+    records = sum(1 for line in data.decode().split("\n") if line.strip())
+    assert report.stored + report.unchanged + len(report.quarantined) == records
+    assert (traces, quarantined) == (report.stored, len(report.quarantined))
+    assert all(q.reason for q in report.quarantined)
+
+
+@given(format=st.sampled_from(sorted(FORMAT_SAMPLES)), seed=st.integers(0, 2**32 - 1),
+       mutation=st.sampled_from(["truncate", "flip", "splice"]))
+def test_every_reader_survives_a_mutated_real_file(format, seed, mutation):
+    data = bytearray(FORMAT_SAMPLES[format].read_bytes())
+    rng = random.Random(seed)
+    if mutation == "truncate":
+        data = data[: rng.randrange(1, len(data))]
+    elif mutation == "flip":
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+    else:  # a chunk of the file pasted somewhere else: unbalanced brackets, wrong types
+        start = rng.randrange(len(data))
+        chunk = data[start : start + rng.randint(1, 200)]
+        at = rng.randrange(len(data))
+        data = data[:at] + chunk + data[at:]
+    report, traces, quarantined = ingest_bytes(bytes(data), format)
+    assert (traces, quarantined) == (report.stored, len(report.quarantined))
+    assert all(q.reason for q in report.quarantined)
+
+
+def test_the_unmutated_samples_load_with_only_their_known_bad_records_quarantined():
+    known_bad = {"otlp": [(1, "no user message in any span (gen_ai.input.messages, llm.input_messages, input.value)")]}
+    for format, path in FORMAT_SAMPLES.items():
+        report, traces, _ = ingest_bytes(path.read_bytes(), format)
+        assert report.stored == traces > 0
+        assert reasons(report) == known_bad.get(format, []), format
+
+
+def test_a_50_mib_record_is_quarantined_without_being_held_whole(store, tmp_path):
+    path = tmp_path / "huge.jsonl"
+    with path.open("w") as handle:
+        handle.write(json.dumps(trace("small-1", "hello")) + "\n")
+        handle.write(json.dumps(trace("huge", "x" * (50 * 2**20))) + "\n")
+        handle.write(json.dumps(trace("small-2", "bye")) + "\n")
+    tracemalloc.start()
+    report = ingest_file(store, path, kind="production")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert reasons(report) == [(2, "record is 50.0 MiB, over the 16.0 MiB limit: trim large fields "
+                                   "(attachments, base64 blobs) in the exporter")]
+    assert report.stored == 2
+    assert peak < 40 * 2**20  # one 16 MiB piece of the line at a time, never all 50 MiB
+
+
+def test_invalid_utf8_deep_nesting_and_lone_surrogates_are_quarantined_with_the_fix(store, tmp_path):
+    deep = {"trace_id": "deep", "input": "x", "timestamp": None, "metadata": {}}
+    node = deep["metadata"]
+    for _ in range(MAX_DEPTH + 5):
+        node["a"] = {}
+        node = node["a"]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join([
+        json.dumps(trace("ok", "fine")).encode(),
+        b'{"trace_id": "latin1", "timestamp": null, "input": "caf\xe9"}',
+        json.dumps(deep).encode(),
+        b"[" * 100_000,
+        b'{"trace_id": "surrogate", "timestamp": null, "input": "bad \\ud800 text"}',
+    ]) + b"\n")
+    report = ingest_file(store, path, kind="production", format="canonical")
+    assert report.stored == 1
+    assert reasons(report) == [
+        (2, "not valid UTF-8 (byte 0xe9 at offset 55): export the file as UTF-8"),
+        (3, f"nested more than {MAX_DEPTH} levels deep: flatten the record in the exporter"),
+        (4, f"nested more than {MAX_DEPTH} levels deep: flatten the record in the exporter"),
+        (5, "holds a lone UTF-16 surrogate ('bad \\ud800 text'), which is not valid Unicode: fix the exporter's "
+            "escaping of non-ASCII text"),
+    ]
+
+
+def test_wrong_types_name_the_field(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [
+        {"trace_id": 7, "timestamp": None, "input": "x"},
+        {"trace_id": "a", "timestamp": None, "input": ["not", "text"]},
+        {"trace_id": "b", "timestamp": None, "input": "x", "steps": "search"},
+    ])
+    report = ingest_file(store, path, kind="production", format="canonical")
+    assert [line for line, _ in reasons(report)] == [1, 2, 3]
+    assert [reason.split(":")[0] for _, reason in reasons(report)] == ["trace_id", "input", "steps"]
+
+
+def test_timestamps_in_mixed_formats_and_zones_become_the_same_utc_instant(store, tmp_path):
+    stamps = ["2026-11-20T10:00:00Z", "2026-11-20T15:30:00+05:30", "2026-11-20 10:00:00", 1795168800,
+              1795168800000, "Fri, 20 Nov 2026 05:00:00 -0500"]
+    rows = [{**trace(f"t{i}", "x"), "timestamp": stamp} for i, stamp in enumerate(stamps)]
+    rows.append({**trace("bad", "x"), "timestamp": "20/11/2026"})
+    report = ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production", format="canonical")
+    assert report.stored == 6
+    assert reasons(report)[0][1].startswith("timestamp: '20/11/2026' is not a timestamp this reads: use ISO 8601")
+    instants = store.con.execute("SELECT DISTINCT epoch(timestamp) FROM traces").fetchall()
+    assert instants == [(1795168800.0,)]
+
+
+def test_an_empty_file_and_a_shapeless_one_are_named(store, tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(IngestError, match="the file is empty"):
+        ingest_file(store, tmp_path / "empty.jsonl", kind="production")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(IngestError, match="cannot tell the trace format"):
+        ingest_file(store, tmp_path / "list.json", kind="production")
+
+
+def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(store, tmp_path, monkeypatch):
+    rows = [trace(f"t{n:02}", f"request {n}") for n in range(10)]
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    canonical = TRACE_FORMATS["canonical"].read
+
+    def failing(path):
+        for number, parsed in enumerate(canonical(path)):
+            if number == 7:
+                raise OSError("disk went away")
+            yield parsed
+
+    monkeypatch.setattr(ingest_module, "BATCH_RECORDS", 3)
+    monkeypatch.setitem(TRACE_FORMATS, "flaky", TraceFormat("flaky", lambda value: False, failing))
+    with pytest.raises(OSError, match="disk went away"):
+        ingest_file(store, path, kind="production", format="flaky")
+    assert store.one("SELECT count(*) FROM traces")[0] == 6  # two whole batches, not the half-read third
+    assert store.one("SELECT status FROM runs")[0] == "failed"
+    report = ingest_file(store, path, kind="production", format="canonical")
+    assert (report.stored, report.unchanged) == (4, 6)
+    assert store.one("SELECT count(*) FROM traces")[0] == 10
+
+
+def test_readers_are_only_given_objects(store, tmp_path):
+    """A per-line reader never sees a list or a number, so its field access cannot crash."""
+    seen = []
+    read = per_line(lambda value: seen.append(value) or Trace(trace_id="x", timestamp=None, input="x"))
+    parsed = list(read(write_jsonl(tmp_path / "t.jsonl", ["[1]", "3", '"s"', "{}"])))
+    assert seen == [{}]
+    assert [p.record for p in parsed[:3]] == ["expected a JSON object, got list", "expected a JSON object, got int",
+                                              "expected a JSON object, got str"]

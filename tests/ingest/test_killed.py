@@ -1,0 +1,76 @@
+"""A real SIGKILL of a real ingest process: the DuckDB file stays consistent and a re-run finishes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness_evals.ingest import ingest_file
+from harness_evals.store import Store
+from tests.conftest import REPO, trace
+
+# The driver stalls at the moment to kill: inside the third batch's open transaction, after its
+# rows are inserted; or between batches, with records read but not yet stored.
+DRIVER = """
+import sys, time
+from pathlib import Path
+import harness_evals.ingest as ingest
+from harness_evals.store import Store
+
+mode, db, path, marker = sys.argv[1:]
+ingest.BATCH_RECORDS = 100
+
+def stall():
+    Path(marker).touch()
+    time.sleep(600)
+
+if mode == "mid-transaction":
+    insert = Store.insert
+    def stalling_insert(self, table, rows):
+        insert(self, table, rows)
+        if table == "traces" and self.one("SELECT count(*) FROM traces")[0] > 200:
+            stall()
+    Store.insert = stalling_insert
+else:
+    canonical = ingest.TRACE_FORMATS["canonical"]
+    def stalling_read(source):
+        for number, parsed in enumerate(canonical.read(source)):
+            if number == 250:
+                stall()
+            yield parsed
+    ingest.TRACE_FORMATS["canonical"] = ingest.TraceFormat("canonical", canonical.sniff, stalling_read)
+
+with Store(db) as store:
+    ingest.ingest_file(store, path, kind="production", format="canonical")
+"""
+
+
+@pytest.mark.parametrize("mode", ["mid-transaction", "between-batches"])
+def test_a_killed_ingest_keeps_whole_batches_and_the_next_run_completes(tmp_path, mode):
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(trace(f"t{n:03}", f"request number {n}")) + "\n" for n in range(500)))
+    db, marker = tmp_path / "h.duckdb", tmp_path / "stalled"
+    process = subprocess.Popen([sys.executable, "-c", DRIVER, mode, str(db), str(path), str(marker)], cwd=REPO)
+    try:
+        for _ in range(600):
+            if marker.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), f"the driver exited with {process.returncode} before stalling"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    with Store(db) as store:
+        assert store.one("SELECT count(*) FROM traces")[0] == 200
+        assert store.one("SELECT count(DISTINCT trace_id) FROM traces")[0] == 200
+        assert store.con.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+        report = ingest_file(store, path, kind="production")
+        assert (report.stored, report.unchanged, report.quarantined) == (300, 200, [])
+        assert store.one("SELECT count(*) FROM traces")[0] == 500
