@@ -20,6 +20,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
+from harness_evals.ingest.framing import Unreadable, json_lines, problem_with, read_document
 from harness_evals.records import NOISE, Label, QueuePick, Quarantined
 from harness_evals.redact import Redactor
 from harness_evals.store import Store
@@ -128,16 +129,15 @@ class LabelReport:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if raw.strip():
-                try:
-                    yield line, json.loads(raw)
-                except json.JSONDecodeError as error:
-                    yield line, ValueError(f"not valid JSON ({error.msg} at column {error.colno})")
+    for line, _, value in json_lines(path):
+        yield line, ValueError(value.reason) if isinstance(value, Unreadable) else value
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
     with path.open(encoding="utf-8", newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
             expected = (row.get("expected") or "").strip()
@@ -154,33 +154,44 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _label_studio_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """Tasks of a Label Studio JSON export; the `line` is the task's position, from 1."""
-    try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path}: not a Label Studio JSON export ({error.msg})") from None
-    if not isinstance(tasks, list):
-        raise UserError(f"{path}: a Label Studio JSON export is a list of tasks")
+    tasks = read_document(path)
+    if isinstance(tasks, Unreadable) or not isinstance(tasks, list):
+        problem = tasks.reason if isinstance(tasks, Unreadable) else "it is not a list of tasks"
+        raise UserError(f"{path}: not a Label Studio JSON export: {problem}")
     for position, task in enumerate(tasks, start=1):
-        annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        row: dict[str, Any] = {"trace_id": (task.get("data") or {}).get("trace_id")}
-        if annotations:
-            for result in annotations[-1].get("result", []):
-                value = result.get("value", {})
-                if result.get("from_name") == "verdict" and value.get("choices"):
-                    choice = value["choices"][0]
-                    row.update(skip=True) if choice == "skip" else row.update(verdict=choice)
-                elif result.get("from_name") in ("expected", "notes") and value.get("text"):
-                    row[result["from_name"]] = "\n".join(value["text"])
-            completed_by = annotations[-1].get("completed_by")
-            if isinstance(completed_by, dict):
-                row["labeller"] = completed_by.get("email")
-            if isinstance(row.get("expected"), str) and row["expected"].lstrip().startswith("{"):
-                try:
-                    row["expected"] = json.loads(row["expected"])
-                except json.JSONDecodeError as error:
-                    yield position, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
-                    continue
-        yield position, row
+        problem = problem_with(task)
+        if problem or not isinstance(task, dict):
+            yield position, ValueError(problem or f"expected a task object, got {type(task).__name__}")
+            continue
+        try:
+            yield position, _label_studio_row(task)
+        except (AttributeError, TypeError, KeyError, IndexError) as error:
+            yield position, ValueError(f"not a Label Studio task: {type(error).__name__}: {error}")
+        except ValueError as error:
+            yield position, error
+
+
+def _label_studio_row(task: dict[str, Any]) -> dict[str, Any]:
+    """The label one Label Studio task holds; raises on a task of an unexpected shape."""
+    annotations = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    row: dict[str, Any] = {"trace_id": (task.get("data") or {}).get("trace_id")}
+    if annotations:
+        for result in annotations[-1].get("result", []):
+            value = result.get("value", {})
+            if result.get("from_name") == "verdict" and value.get("choices"):
+                choice = value["choices"][0]
+                row.update(skip=True) if choice == "skip" else row.update(verdict=choice)
+            elif result.get("from_name") in ("expected", "notes") and value.get("text"):
+                row[result["from_name"]] = "\n".join(value["text"])
+        completed_by = annotations[-1].get("completed_by")
+        if isinstance(completed_by, dict):
+            row["labeller"] = completed_by.get("email")
+        if isinstance(row.get("expected"), str) and row["expected"].lstrip().startswith("{"):
+            try:
+                row["expected"] = json.loads(row["expected"])
+            except json.JSONDecodeError as error:
+                raise ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})") from None
+    return row
 
 
 READERS = {"jsonl": _jsonl_rows, "csv": _csv_rows, "labelstudio": _label_studio_rows}
@@ -227,8 +238,9 @@ def apply_labels(
         if reason is None:
             reason = _refusal(store, label, labels.get(label.trace_id), replace=replace)
         if reason is None:
-            if _state_key(label) == _stored_key(store, label.trace_id):
-                report.unchanged += 1
+            earlier = labels.get(label.trace_id)
+            if _state_key(label) in (_stored_key(store, label.trace_id), earlier and _state_key(earlier)):
+                report.unchanged += 1  # stored already, or repeated from an earlier line
             else:
                 labels[label.trace_id] = label if label.labeller or not labeller else label.model_copy(
                     update={"labeller": labeller})

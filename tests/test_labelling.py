@@ -1,11 +1,16 @@
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness_evals.errors import UserError
 from harness_evals.ingest import ingest_file
 from harness_evals.labelling import enqueue, export_queue, import_labels
 from harness_evals.records import QueuePick
+from harness_evals.store import Store
 from tests.conftest import trace, write_jsonl
 
 
@@ -163,3 +168,42 @@ def test_the_export_is_redacted_with_placeholders_consistent_across_fields(store
         "refund to <EMAIL_1>, card <CARD_1>", "sent to <EMAIL_1>", {"ip": "<IP_1>"}
     )
     assert store.one("SELECT input FROM traces")[0].startswith("refund to ana@example.com")  # raw stays in the store
+
+
+label_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(rows=st.lists(st.one_of(
+    st.fixed_dictionaries({"trace_id": st.sampled_from(["a", "b", "zzz"])},
+                          optional={"expected": label_values, "verdict": label_values, "skip": label_values,
+                                    "notes": label_values}),
+    label_values,
+), max_size=8), format=st.sampled_from(["jsonl", "labelstudio"]))
+def test_any_label_file_is_applied_or_refused_row_by_row(rows, format):
+    with tempfile.TemporaryDirectory() as folder, Store(Path(folder) / "h.duckdb") as store:
+        ingest_file(store, write_jsonl(Path(folder) / "t.jsonl", [trace("a", "x"), trace("b", "y")]), kind="production")
+        if format == "jsonl":
+            path = write_jsonl(Path(folder) / "l.jsonl", [json.dumps(row) for row in rows])
+        else:
+            path = Path(folder) / "l.json"
+            path.write_text(json.dumps([{"data": row} if isinstance(row, dict) else row for row in rows]))
+        report = import_labels(store, path, format=format)
+        settled = report.applied + report.skipped + report.unchanged + report.blank + len(report.refused)
+        assert settled == len(rows)
+        assert all(r.reason for r in report.refused)
+
+
+def test_label_files_that_are_not_utf8_or_not_a_task_list_are_named(store, tmp_path):
+    (tmp_path / "l.csv").write_bytes(b"trace_id,expected\na,caf\xe9\n")
+    with pytest.raises(UserError, match="not valid UTF-8 \\(at offset 23\\): save the CSV as UTF-8"):
+        import_labels(store, tmp_path / "l.csv")
+    (tmp_path / "l.json").write_text('{"tasks": []}')
+    with pytest.raises(UserError, match="not a Label Studio JSON export: it is not a list of tasks"):
+        import_labels(store, tmp_path / "l.json")
+    (tmp_path / "bad.jsonl").write_bytes(b'{"trace_id": "a", "expected": "caf\xe9"}\n')
+    [refused] = import_labels(store, tmp_path / "bad.jsonl").refused
+    assert refused.reason == "not valid UTF-8 (byte 0xe9 at offset 34): export the file as UTF-8"
