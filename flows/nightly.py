@@ -18,7 +18,7 @@ from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
 from harness_evals.redact import RedactionRules, Redactor
-from harness_evals.store import Store, resolve_db_path
+from harness_evals.store import Store, resolve_db_path, run_lock
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -41,10 +41,10 @@ def emit(db: str, out_dir: str, name: str, rules: RedactionRules) -> EmitReport:
 
 
 @task(cache_policy=NO_CACHE)
-def mine_store(db: str, settings: MineSettings, rules: RedactionRules) -> MineReport:
+def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: bool) -> MineReport:
     logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **dict(settings), redaction=rules, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
+        return mine(store, **dict(settings), redaction=rules, full=full, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -65,12 +65,15 @@ class NightlyReport:
 
 
 @flow(name="harness-evals-nightly", log_prints=True)
-def nightly(settings: Settings | None = None, db: str | None = None) -> NightlyReport:
+def nightly(settings: Settings | None = None, db: str | None = None, full: bool = False) -> NightlyReport:
+    """`full`: refit the clusters on everything (the weekly run); otherwise a night extends the
+    last fit unless it has gone stale. One run at a time per database (`run_lock`)."""
     settings = settings or Settings()
     db_path = str(resolve_db_path(db or settings.db))
-    ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
-    labels = [import_label_file(db_path, str(path)) for path in settings.labels]
-    emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
-    mined = mine_store(db_path, settings.mine, settings.redact)
-    queued = export(db_path, str(settings.queue_out), settings.redact)
+    with run_lock(db_path):
+        ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
+        labels = [import_label_file(db_path, str(path)) for path in settings.labels]
+        emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
+        mined = mine_store(db_path, settings.mine, settings.redact, full)
+        queued = export(db_path, str(settings.queue_out), settings.redact)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued)

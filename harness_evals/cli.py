@@ -77,6 +77,8 @@ def _print_mine(report, limit: int = 10) -> None:
         f"(covered: an eval case within cosine {report.covered_similarity:.2f})",
         highlight=False,
     )
+    console.print(f"{report.mode} clustering: {report.mode_reason}; {report.new_traces} traces new since the last run; "
+                  f"emerging regions: {', '.join(map(str, report.emerging)) or 'none'}", highlight=False)
     table = Table(title="Largest coverage gaps")
     for column in ("cluster", "production", "eval cases", "covered", "gap", "flagged", "queued now"):
         table.add_column(column, justify="right")
@@ -84,7 +86,7 @@ def _print_mine(report, limit: int = 10) -> None:
     for pick in report.picks:
         queued[pick.cluster_id] = queued.get(pick.cluster_id, 0) + 1
     for row in report.coverage[:limit]:
-        name = "noise" if row.cluster_id == -1 else str(row.cluster_id)
+        name = "noise" if row.cluster_id == -1 else f"{row.cluster_id}{' (emerging)' if row.emerging else ''}"
         table.add_row(name, str(row.production_count), str(row.eval_count), f"{row.coverage:.0%}",
                       f"{row.gap_score:.1f}", str(row.flagged_count), str(queued.get(row.cluster_id, 0)))
     console.print(table)
@@ -107,11 +109,11 @@ def ingest(
         from harness_evals.config import load_settings
         from harness_evals.ingest import ingest_file
         from harness_evals.redact import Redactor
-        from harness_evals.store import Store
+        from harness_evals.store import Store, run_lock
 
         rules = load_settings(config).redact
         redactor = Redactor(rules) if no_raw or not rules.keep_raw else None
-        with Store(db) as store:
+        with run_lock(db), Store(db) as store:
             _print_ingest(ingest_file(store, path, kind=kind, format=format, redactor=redactor))
 
 
@@ -126,6 +128,7 @@ def mine_command(
         Optional[float], typer.Option(help="Cosine at which an eval case covers a trace [default: calibrated from the eval set]")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for every random choice")] = 0,
+    full: Annotated[bool, typer.Option("--full", help="Refit the clusters even if the last fit could be extended")] = False,
     config: Config = None,
 ) -> None:
     """Embed, cluster, score coverage against the eval set and fill the labelling queue.
@@ -137,15 +140,15 @@ def mine_command(
 
         from harness_evals.config import load_settings
         from harness_evals.pipeline import mine
-        from harness_evals.store import Store
+        from harness_evals.store import Store, run_lock
 
         settings = load_settings(config)
-        with Store(db) as store, Progress(console=errors, transient=True) as bar:
+        with run_lock(db), Store(db) as store, Progress(console=errors, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
             report = mine(
                 store, budget=budget, embedder=embedder, view=view, min_cluster_size=min_cluster_size,
                 covered_similarity=covered_similarity, seed=seed, detectors=settings.mine.detectors,
-                redaction=settings.redact,
+                redaction=settings.redact, full=full,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     _print_mine(report)
@@ -204,7 +207,7 @@ def queue_export(
         from harness_evals.store import Store
 
         redactor = Redactor(load_settings(config).redact)
-        with Store(db) as store:
+        with Store(db, read_only=True) as store:
             count = export_queue(store, out, format=format, redactor=redactor)
     console.print(f"wrote {count} queued traces to {out}", highlight=False)
 
@@ -220,9 +223,9 @@ def queue_import(
     """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
     with _reported_errors():
         from harness_evals.labelling import import_labels
-        from harness_evals.store import Store
+        from harness_evals.store import Store, run_lock
 
-        with Store(db) as store:
+        with run_lock(db), Store(db) as store:
             report = import_labels(store, path, format=format, labeller=labeller, replace=replace)
     console.print(
         f"{path}: {report.applied} labels applied, {report.skipped} skipped, {report.unchanged} unchanged, "
@@ -247,10 +250,10 @@ def emit(
         from harness_evals.config import load_settings
         from harness_evals.emit import emit_suite
         from harness_evals.redact import Redactor
-        from harness_evals.store import Store
+        from harness_evals.store import Store, run_lock
 
         redactor = Redactor(load_settings(config).redact)
-        with Store(db) as store:
+        with run_lock(db), Store(db) as store:
             report = emit_suite(store, out, name=name, redactor=redactor)
     _print_emit(report)
 
@@ -344,14 +347,18 @@ def suite_export(
 
 
 @app.command()
-def run(db: Db = None, config: Config = None) -> None:
+def run(
+    db: Db = None,
+    config: Config = None,
+    full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
+) -> None:
     """Run the nightly flow once on the configured sources (the bundled sample by default)."""
     with _reported_errors():
         from flows.nightly import nightly
         from harness_evals.config import load_settings
 
         settings = load_settings(config)
-        report = nightly(settings=settings, db=str(db) if db else None)
+        report = nightly(settings=settings, db=str(db) if db else None, full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)
     for labels in report.labels:
@@ -359,6 +366,48 @@ def run(db: Db = None, config: Config = None) -> None:
     _print_emit(report.emitted)
     _print_mine(report.mined)
     console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)
+
+
+@app.command()
+def status(
+    runs: Annotated[int, typer.Option(help="How many of the latest runs to list")] = 10,
+    db: Db = None,
+) -> None:
+    """The latest runs, the coverage trend, tonight's emerging regions and the queue."""
+    with _reported_errors():
+        from harness_evals.workspace import Workspace
+
+        with Workspace(db) as workspace:
+            recent = workspace.runs().to_pylist()[-runs:]
+            trend = workspace.trend().to_pylist()
+            emerging = workspace.emerging().to_pylist() if trend else []
+            queue = workspace.queue_sizes()
+    table = Table(title="Latest runs")
+    for column in ("run", "kind", "status", "started (UTC)"):
+        table.add_column(column)
+    for row in reversed(recent):
+        table.add_row(row["run_id"], row["kind"], row["status"], f"{row['started_at']:%Y-%m-%d %H:%M}")
+    console.print(table)
+    table = Table(title="Coverage of production traffic by the eval set")
+    for column in ("mined (UTC)", "mode", "traces", "new", "covered", "risk-weighted", "emerging", "queued"):
+        table.add_column(column, justify="right")
+    for row in trend[-runs:]:
+        table.add_row(f"{row['started_at']:%Y-%m-%d %H:%M}", row["mode"] or "full", str(row["traces"]), str(row["new_traces"] or 0),
+                      f"{row['covered_traffic']:.0%}", "" if row["risk_covered_traffic"] is None
+                      else f"{row['risk_covered_traffic']:.0%}", str(row["emerging"]), str(row["queued"]))
+    console.print(table)
+    if emerging:
+        table = Table(title="Emerging regions (latest mining run)")
+        for column in ("cluster", "event", "traces", "before", "covered", "example"):
+            table.add_column(column)
+        for row in emerging:
+            table.add_row(str(row["cluster_id"]), row["event"], str(row["size"]), str(row["previous_size"]),
+                          f"{row['coverage']:.0%}", (row["input"] or "")[:80])
+        console.print(table)
+    else:
+        console.print("no emerging regions in the latest mining run", highlight=False)
+    console.print("queue: " + (", ".join(f"{count} {state}" for state, count in sorted(queue.items())) or "empty"),
+                  highlight=False)
 
 
 @app.command(name="export")
@@ -391,20 +440,26 @@ def restore(
 
 @app.command()
 def serve(
-    cron: Annotated[Optional[str], typer.Option(help="Cron schedule [default: settings' schedule, 0 2 * * *]")] = None,
+    cron: Annotated[Optional[str], typer.Option(help="Nightly cron [default: settings' schedule, 0 2 * * *]")] = None,
+    full_cron: Annotated[
+        Optional[str], typer.Option(help="Weekly full refit cron [default: settings' full_schedule, 0 3 * * 0]")
+    ] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
-    """Serve the nightly flow on a cron schedule (Ctrl-C stops it)."""
+    """Serve the nightly run and the weekly full refit on their cron schedules (Ctrl-C stops both)."""
     with _reported_errors():
+        from prefect import serve as serve_deployments
+
         from flows.nightly import nightly
         from harness_evals.config import load_settings
 
         settings = load_settings(config)
-    nightly.serve(
-        name="nightly",
-        cron=cron or settings.schedule,
-        parameters={"settings": settings.model_dump(mode="json"), "db": str(db) if db else None},
+    parameters = {"settings": settings.model_dump(mode="json"), "db": str(db) if db else None}
+    serve_deployments(
+        nightly.to_deployment(name="nightly", cron=cron or settings.schedule, parameters=parameters),
+        nightly.to_deployment(name="weekly-full", cron=full_cron or settings.full_schedule,
+                              parameters={**parameters, "full": True}),
         pause_on_shutdown=False,
     )
 

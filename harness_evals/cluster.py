@@ -1,14 +1,27 @@
-"""Dimension reduction and HDBSCAN clustering of production traces and eval cases together."""
+"""Dimension reduction and HDBSCAN clustering of production traces and eval cases together.
+
+`fit_clusters` fits the PCA and HDBSCAN (keeping HDBSCAN's prediction data) and returns a
+`ClusterModel`: on an incremental night the model places new traces into the clusters it
+already knows (`approximate_predict`), without refitting on the whole store.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from harness_evals.records import NOISE, Assignments
 
 
-def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:
-    """PCA to `dimensions`, then back onto the unit sphere so Euclidean distance tracks cosine.
+def _unit(points: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(points, axis=1, keepdims=True)
+    return (points / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def fit_reducer(vectors: np.ndarray, *, dimensions: int, seed: int) -> Any | None:
+    """A PCA to `dimensions` fitted on `vectors`, or None where there are too few to fit one.
 
     HDBSCAN on the raw 384 dimensions is about 20x slower and no better: density estimates
     degrade as dimensions grow.
@@ -17,31 +30,87 @@ def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:
 
     components = min(dimensions, vectors.shape[0] - 1, vectors.shape[1])
     if components < 2:
-        return vectors
-    reduced = PCA(n_components=components, random_state=seed).fit_transform(vectors)
-    norms = np.linalg.norm(reduced, axis=1, keepdims=True)
-    return (reduced / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        return None
+    return PCA(n_components=components, random_state=seed).fit(vectors)
 
 
-def cluster(points: np.ndarray, *, min_cluster_size: int, min_samples: int | None = None) -> Assignments:
-    """HDBSCAN labels (noise kept as NOISE), GLOSH outlier scores and membership strengths.
+def project(reducer: Any | None, vectors: np.ndarray) -> np.ndarray:
+    """Through the PCA, then back onto the unit sphere so Euclidean distance tracks cosine."""
+    return vectors if reducer is None else _unit(reducer.transform(vectors))
 
-    HDBSCAN itself is deterministic; randomness lives in `reduce`, which takes the seed.
-    """
-    count = points.shape[0]
-    if count <= min_cluster_size:
-        return Assignments(
-            labels=np.full(count, NOISE), outlier_scores=np.ones(count), probabilities=np.zeros(count)
-        )
+
+def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:
+    return project(fit_reducer(vectors, dimensions=dimensions, seed=seed), vectors)
+
+
+def _all_noise(count: int) -> Assignments:
+    return Assignments(labels=np.full(count, NOISE), outlier_scores=np.ones(count), probabilities=np.zeros(count))
+
+
+def _hdbscan(points: np.ndarray, *, min_cluster_size: int, min_samples: int | None, prediction_data: bool):
     import hdbscan
 
-    clusterer = hdbscan.HDBSCAN(
+    return hdbscan.HDBSCAN(
         min_cluster_size=min_cluster_size,
         min_samples=min_samples,
         cluster_selection_method="leaf",  # many small regions: the long tail is what we are after
+        prediction_data=prediction_data,
     ).fit(points.astype(np.float64))
+
+
+def _assignments(clusterer: Any) -> Assignments:
     return Assignments(
         labels=clusterer.labels_.astype(np.int64),
         outlier_scores=np.nan_to_num(clusterer.outlier_scores_, nan=1.0),
         probabilities=clusterer.probabilities_,
     )
+
+
+def cluster(points: np.ndarray, *, min_cluster_size: int, min_samples: int | None = None) -> Assignments:
+    """HDBSCAN labels (noise kept as NOISE), GLOSH outlier scores and membership strengths.
+
+    HDBSCAN itself is deterministic; randomness lives in the PCA, which takes the seed.
+    """
+    if points.shape[0] <= min_cluster_size:
+        return _all_noise(points.shape[0])
+    return _assignments(_hdbscan(points, min_cluster_size=min_cluster_size, min_samples=min_samples,
+                                 prediction_data=False))
+
+
+@dataclass
+class ClusterModel:
+    """A fitted clustering, kept between runs: the PCA, HDBSCAN with its prediction data, and the
+    stable id of each of its clusters (set once they are matched to the previous run's)."""
+
+    reducer: Any | None
+    clusterer: Any | None  # None: too few points to cluster, everything is noise
+    fitted_count: int
+    noise_share: float
+    stable_ids: dict[int, int] = field(default_factory=dict)
+
+    def assign(self, vectors: np.ndarray) -> Assignments:
+        """New points placed into the fitted clusters (stable ids), or noise; nothing is refitted."""
+        if self.clusterer is None or not len(vectors):
+            return _all_noise(len(vectors))
+        from hdbscan import approximate_predict, approximate_predict_scores
+
+        points = project(self.reducer, vectors).astype(np.float64)
+        labels, strengths = approximate_predict(self.clusterer, points)
+        return Assignments(
+            labels=np.array([NOISE if label == NOISE else self.stable_ids[int(label)] for label in labels], np.int64),
+            outlier_scores=np.nan_to_num(approximate_predict_scores(self.clusterer, points), nan=1.0),
+            probabilities=np.asarray(strengths, dtype=np.float64),
+        )
+
+
+def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int, seed: int) -> tuple[Assignments, ClusterModel]:
+    """Fit on every vector; the assignments carry HDBSCAN's own labels, not yet stable ids."""
+    reducer = fit_reducer(vectors, dimensions=dimensions, seed=seed)
+    points = project(reducer, vectors)
+    if points.shape[0] <= min_cluster_size:
+        assignments, clusterer = _all_noise(points.shape[0]), None
+    else:
+        clusterer = _hdbscan(points, min_cluster_size=min_cluster_size, min_samples=None, prediction_data=True)
+        assignments = _assignments(clusterer)
+    noise_share = float(np.mean(assignments.labels == NOISE)) if len(assignments.labels) else 1.0
+    return assignments, ClusterModel(reducer, clusterer, len(vectors), noise_share)

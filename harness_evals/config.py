@@ -54,7 +54,8 @@ class Settings(BaseModel):
     queue_out: Path = Path("data/queue.jsonl")
     suite_dir: Path = Path("data/suites")
     suite_name: str = "regression"
-    schedule: str = "0 2 * * *"
+    schedule: str = "0 2 * * *"  # the nightly run: extends the last fit unless it has gone stale
+    full_schedule: str = "0 3 * * 0"  # the weekly run that refits the clusters on everything
     mine: MineSettings = MineSettings()
     redact: RedactionRules = RedactionRules()
 

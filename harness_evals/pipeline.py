@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 
-from harness_evals.cluster import cluster, reduce
 from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
+from harness_evals.identity import Lineage, is_emerging
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+from harness_evals.regions import find_regions, save_model
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
-from harness_evals.sample import select_for_labelling
+from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.store import Store
 from harness_evals.views import EVAL_VIEWS, TraceText, get_view
@@ -39,6 +41,12 @@ class MineReport:
     coverage: list[ClusterCoverage]
     picks: list[QueuePick]
     covered_similarity: float
+    mode: str = "full"  # full: clusters fitted afresh; incremental: new traces placed into the last fit
+    mode_reason: str = ""
+    new_traces: int = 0  # production traces the previous run of this view had not seen
+    lineage: list[Lineage] = field(default_factory=list)
+    emerging: list[int] = field(default_factory=list)
+    risk_covered_traffic: float = 0.0  # covered traffic with flagged traces weighing RISK_WEIGHT
 
     @property
     def clusters(self) -> int:
@@ -74,6 +82,7 @@ def mine(
     seed: int = 0,
     detectors: DetectorSettings | None = None,
     redaction: RedactionRules | None = None,
+    full: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
@@ -81,7 +90,9 @@ def mine(
     Texts are redacted (`redaction` rules) before they are embedded: no secret or personal data
     reaches the embedding cache.
 
-    `covered_similarity` None: calibrated from the eval set's own spacing.
+    `covered_similarity` None: calibrated from the eval set's own spacing. Clusters are fitted
+    afresh when `full`, or when `find_regions` finds the last fit stale; otherwise new traces are
+    placed into the last fit's clusters. Cluster ids are stable across runs either way.
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
@@ -118,14 +129,24 @@ def mine(
         if covered_similarity is None:
             covered_similarity = calibrate_covered_similarity(evals)
 
-        assignments = cluster(
-            reduce(vectors, dimensions=dimensions, seed=seed), min_cluster_size=min_cluster_size
-        )
+        key = {"embedder": model.name, "view": view, "dimensions": dimensions, "min_cluster_size": min_cluster_size,
+               "seed": seed}
+        items = [("production", trace_id) for trace_id in trace_ids] + [("eval", case_id) for case_id, _ in cases]
+        regions = find_regions(store, vectors, items, key=key, full=full)
+        assignments = regions.assignments
         production_labels, eval_labels = assignments.labels[: len(traces)], assignments.labels[len(traces) :]
         similarity = nearest_eval_similarity(production, evals)
         coverage = score_coverage(
             production_labels, eval_labels, similarity, covered_similarity=covered_similarity, flagged=flagged
         )
+        coverage_of = {row.cluster_id: row.coverage for row in coverage}
+        lineage = [
+            (row, is_emerging(row.size, regions.fresh.get(row.cluster_id, 0), coverage_of.get(row.cluster_id, 1.0),
+                              min_fresh=min_cluster_size, has_history=regions.previous_run is not None))
+            for row in regions.lineage
+        ]
+        emerging = {row.cluster_id for row, flag in lineage if flag}
+        coverage = [replace(row, emerging=row.cluster_id in emerging) for row in coverage]
         production_assignments = Assignments(
             labels=production_labels,
             outlier_scores=assignments.outlier_scores[: len(traces)],
@@ -134,7 +155,7 @@ def mine(
         picks = select_for_labelling(
             trace_ids, production, production_assignments, similarity, coverage,
             budget=budget, covered_similarity=covered_similarity, exclude=already_queued(store),
-            flags=[[name for name, _ in found] for found in flags],
+            flags=[[name for name, _ in found] for found in flags], emerging=emerging,
         )
         with store.transaction():
             store.insert(
@@ -142,16 +163,28 @@ def mine(
                 _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity),
             )
             store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
+            store.insert("cluster_lineage", _lineage_rows(run.run_id, lineage, regions.centroids))
             store.insert("trace_flags", _flag_rows(run.run_id, trace_ids, flags))
+            if regions.mode == "full":
+                save_model(store, regions.model, key=key, run_id=run.run_id)
             enqueue(store, picks, run_id=run.run_id)
+        covered = similarity >= covered_similarity
+        risk = np.where(flagged, RISK_WEIGHT, 1.0)
         report = MineReport(
             run_id=run.run_id, traces=len(traces), eval_cases=len(cases), embedded=embedded.embedded,
             cached=embedded.cached, coverage=coverage, picks=picks, covered_similarity=covered_similarity,
+            mode=regions.mode, mode_reason=regions.reason, new_traces=regions.new_traces,
+            lineage=[row for row, _ in lineage], emerging=sorted(emerging),
+            risk_covered_traffic=float((risk * covered).sum() / risk.sum()),
         )
         run.summary = {
             "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
             "clusters": report.clusters, "noise": report.noise, "queued": len(picks), "flagged": int(flagged.sum()),
-            "covered_traffic": round(report.covered_traffic, 4), "covered_similarity": round(covered_similarity, 4),
+            "covered_traffic": round(report.covered_traffic, 4),
+            "risk_covered_traffic": round(report.risk_covered_traffic, 4),
+            "covered_similarity": round(covered_similarity, 4), "mode": regions.mode, "mode_reason": regions.reason,
+            "new_traces": regions.new_traces, "emerging": report.emerging,
+            "lineage": dict(Counter(row.event for row in report.lineage)),
         }
     return report
 
@@ -183,6 +216,25 @@ def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> pa.Table:
             "coverage": pa.array([row.coverage for row in coverage], pa.float64()),
             "gap_score": pa.array([row.gap_score for row in coverage], pa.float64()),
             "flagged_count": pa.array([row.flagged_count for row in coverage], pa.int32()),
+            "emerging": pa.array([row.emerging for row in coverage], pa.bool_()),
+        }
+    )
+
+
+def _lineage_rows(run_id: str, lineage: list[tuple[Lineage, bool]], centroids: dict[int, np.ndarray]) -> pa.Table:
+    return pa.table(
+        {
+            "run_id": [run_id] * len(lineage),
+            "cluster_id": pa.array([row.cluster_id for row, _ in lineage], pa.int32()),
+            "event": [row.event for row, _ in lineage],
+            "source_cluster_id": pa.array([row.source_cluster_id for row, _ in lineage], pa.int32()),
+            "size": pa.array([row.size for row, _ in lineage], pa.int32()),
+            "previous_size": pa.array([row.previous_size for row, _ in lineage], pa.int32()),
+            "emerging": pa.array([flag for _, flag in lineage], pa.bool_()),
+            "centroid": pa.array(
+                [centroids[row.cluster_id].tolist() if row.cluster_id in centroids else None for row, _ in lineage],
+                pa.list_(pa.float32()),
+            ),
         }
     )
 

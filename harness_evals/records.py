@@ -148,6 +148,7 @@ class ClusterCoverage:
     coverage: float  # share of the cluster's production traces with an eval case nearby
     gap_score: float  # uncovered production traffic: production_count * (1 - coverage)
     flagged_count: int = 0  # production traces a silent-failure detector flagged
+    emerging: bool = False  # new or fast-growing since the last run, and mostly uncovered
 
 
 @dataclass(frozen=True)

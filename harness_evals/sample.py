@@ -11,6 +11,8 @@ notion of alike (the threshold halfway to 1), until near-duplicates are all that
 
 Traces a silent-failure detector flagged are candidates even where the eval set covers their
 request (the eval case may pass while production fails), and count `risk_weight` times as much.
+Traces of an emerging region (new or fast-growing since the last run) count `emerging_weight`
+times as much: tomorrow's failures start there.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
 
 
 MAX_ALIKE = 0.98  # above this, traces are near-duplicates: not worth another label
+RISK_WEIGHT = 3.0
+EMERGING_WEIGHT = 2.0
 
 
 def alike_graph(vectors: np.ndarray, *, threshold: float, chunk: int = 2048) -> sparse.csr_matrix:
@@ -45,7 +49,9 @@ def select_for_labelling(
     covered_similarity: float,
     exclude: Collection[str] = (),
     flags: Sequence[Sequence[str]] | None = None,
-    risk_weight: float = 3.0,
+    risk_weight: float = RISK_WEIGHT,
+    emerging: Collection[int] = (),
+    emerging_weight: float = EMERGING_WEIGHT,
 ) -> list[QueuePick]:
     """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked.
 
@@ -58,7 +64,8 @@ def select_for_labelling(
     if budget <= 0 or not pool.size:
         return []
     pickable = uncovered[pool] & ~excluded[pool]
-    weight = np.where(flagged[pool], risk_weight, 1.0)
+    in_emerging = np.isin(assignments.labels, list(emerging))
+    weight = np.where(flagged[pool], risk_weight, 1.0) * np.where(in_emerging[pool], emerging_weight, 1.0)
     regions = {row.cluster_id: row for row in coverage}
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
@@ -78,7 +85,8 @@ def select_for_labelling(
             newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
             newly = newly[~spoken_for[newly]]
             picks.append(_pick(trace_ids[index], index, len(newly), float(scores[best]), flags[index], assignments,
-                               nearest_similarity, regions, alike=alike, covered=covered_similarity))
+                               nearest_similarity, regions, alike=alike, covered=covered_similarity,
+                               emerging=bool(in_emerging[index])))
             chosen.append(best)
             spoken_for[newly] = True
             # each trace alike to a newly spoken-for one now stands for that much less
@@ -88,7 +96,7 @@ def select_for_labelling(
 
 
 def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions, *,
-          alike, covered) -> QueuePick:
+          alike, covered, emerging) -> QueuePick:
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
         where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
@@ -101,6 +109,7 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, neares
         cluster_id=cluster_id,
         reason=(f"stands for {stands_for} uncovered traces alike at cosine {alike:.2f} (no eval case within "
                 f"{covered:.2f}; nearest {nearest_similarity[index]:.2f}); {where}"
+                + ("; emerging region" if emerging else "")
                 + (f"; flagged: {', '.join(flag_names)}" if flag_names else "")),
         priority=round(priority, 4),
     )

@@ -143,7 +143,37 @@ def _trace_flags(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_initial_schema, _queue_history, _trace_flags]
+def _cluster_identity(con: duckdb.DuckDBPyConnection) -> None:
+    """Stable cluster ids across runs: each run's lineage, the fitted model incremental runs reuse,
+    and emerging regions."""
+    con.execute(
+        """
+        CREATE TABLE cluster_lineage (
+            run_id VARCHAR NOT NULL,
+            cluster_id INTEGER NOT NULL,      -- stable across runs
+            event VARCHAR NOT NULL,           -- new | grew | shrank | steady | split | merged | gone
+            source_cluster_id INTEGER,        -- split: the parent; merged: one absorbed; gone: where it went
+            size INTEGER NOT NULL,
+            previous_size INTEGER NOT NULL,
+            emerging BOOLEAN NOT NULL,
+            centroid FLOAT[],                 -- mean embedding of its production traces
+            PRIMARY KEY (run_id, cluster_id)
+        );
+        CREATE TABLE cluster_models (
+            run_id VARCHAR PRIMARY KEY,       -- the full run that fitted it
+            model_key VARCHAR NOT NULL,       -- embedder, view and clustering parameters
+            fitted_count INTEGER NOT NULL,
+            noise_share DOUBLE NOT NULL,
+            model BLOB NOT NULL               -- pickled ClusterModel
+        );
+        ALTER TABLE cluster_coverage ADD COLUMN emerging BOOLEAN NOT NULL DEFAULT false;
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    _initial_schema, _queue_history, _trace_flags, _cluster_identity,
+]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
 
@@ -154,6 +184,55 @@ class StoreError(UserError):
 def resolve_db_path(db: str | Path | None) -> Path:
     """--db wins, then $HARNESS_EVALS_DB, then data/harness.duckdb."""
     return Path(db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+_held_locks: dict[Path, tuple[Any, int]] = {}  # lock file -> (open handle, depth): re-entrant within a process
+
+
+@contextmanager
+def run_lock(db: str | Path | None) -> Iterator[None]:
+    """One writing run at a time per database, however many times it opens the store.
+
+    An advisory lock on `<db>.lock` that the operating system drops when the process dies, even
+    by SIGKILL, so a crash never leaves the store locked. A second run fails at once, naming the
+    holder. Nested use in one process (a flow and the commands it calls) is allowed.
+    """
+    import fcntl
+
+    lock_path = resolve_db_path(db).resolve()
+    lock_path = lock_path.with_name(lock_path.name + ".lock")
+    if lock_path in _held_locks:
+        handle, depth = _held_locks[lock_path]
+        _held_locks[lock_path] = (handle, depth + 1)
+    else:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"{lock_path.with_suffix('')} is busy: a harness-evals run holds {lock_path} ({holder}). Wait "
+                "for it to finish, or use a different --db"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
+        handle.flush()
+        _held_locks[lock_path] = (handle, 1)
+    try:
+        yield
+    finally:
+        handle, depth = _held_locks[lock_path]
+        if depth > 1:
+            _held_locks[lock_path] = (handle, depth - 1)
+        else:
+            del _held_locks[lock_path]
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> int:

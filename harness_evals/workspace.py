@@ -65,6 +65,33 @@ class Workspace:
             [self._mine_run(run_id)],
         )
 
+    def trend(self) -> pa.Table:
+        """One row per mining run, oldest first: traffic, what was new, coverage and emerging regions."""
+        return self._table(
+            """SELECT run_id, started_at, summary->>'$.mode' AS mode, (summary->>'$.traces')::INTEGER AS traces,
+                      (summary->>'$.new_traces')::INTEGER AS new_traces,
+                      (summary->>'$.covered_traffic')::DOUBLE AS covered_traffic,
+                      (summary->>'$.risk_covered_traffic')::DOUBLE AS risk_covered_traffic,
+                      coalesce(json_array_length(summary->'$.emerging'), 0) AS emerging,
+                      (summary->>'$.queued')::INTEGER AS queued
+               FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at"""
+        )
+
+    def emerging(self, run_id: str | None = None, *, raw: bool = False) -> pa.Table:
+        """Emerging regions of a mining run (the latest by default), with the trace most inside each."""
+        return self._redacted(self._table(
+            """SELECT l.cluster_id, l.event, l.size, l.previous_size, c.coverage, c.flagged_count,
+                      (SELECT t.input FROM cluster_assignments a JOIN traces t ON t.trace_id = a.item_id
+                       WHERE a.run_id = l.run_id AND a.item_kind = 'production' AND a.cluster_id = l.cluster_id
+                       ORDER BY a.probability DESC, a.item_id LIMIT 1) AS input
+               FROM cluster_lineage l JOIN cluster_coverage c USING (run_id, cluster_id)
+               WHERE l.run_id = ? AND l.emerging ORDER BY l.size DESC, l.cluster_id""",
+            [self._mine_run(run_id)],
+        ), ("input",), raw)
+
+    def queue_sizes(self) -> dict[str, int]:
+        return dict(self.store.con.execute("SELECT state, count(*) FROM labelling_queue GROUP BY 1").fetchall())
+
     def assignments(self, run_id: str | None = None, *, raw: bool = False) -> pa.Table:
         """Every production trace and eval case of a mining run with its cluster (-1: none) and scores."""
         return self._redacted(self._table(

@@ -1,0 +1,181 @@
+"""Where each trace and eval case sits tonight: clusters with stable ids, fitted afresh or extended.
+
+A full run fits PCA and HDBSCAN on everything and matches the clusters to the previous run's
+(`identity.match_clusters`). An incremental run places only what the previous run of the same
+view had not seen into the last fit's clusters (`ClusterModel.assign`) and carries the rest over.
+It falls back to a full fit when there is no fit to extend, or when the fit has gone stale:
+traffic more than doubled since, or the new traces fit its clusters much worse than the fitted
+ones did (their noise share above the fit's by DRIFT_MARGIN), the sign of a topic it has never
+seen. Only a full fit can find a new region, so drift is what lets one appear on the night it does.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness_evals.cluster import ClusterModel, fit_clusters
+from harness_evals.identity import Lineage, match_clusters, relabel
+from harness_evals.records import NOISE, Assignments
+from harness_evals.store import Store
+
+DRIFT_MARGIN = 0.25
+
+Item = tuple[str, str]  # (production | eval, id)
+
+
+@dataclass(frozen=True)
+class Regions:
+    assignments: Assignments  # stable ids, in the order of the items given
+    lineage: list[Lineage]
+    centroids: dict[int, np.ndarray]  # stable id -> mean embedding of its production traces
+    fresh: dict[int, int]  # stable id -> its production traces the previous run had not seen
+    model: ClusterModel
+    mode: str  # full | incremental
+    reason: str
+    new_traces: int
+    previous_run: str | None
+
+
+def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: dict[str, Any], full: bool) -> Regions:
+    previous_run = _previous_run(store, key)
+    previous = _assignments_of(store, previous_run) if previous_run else {}
+    fresh = [position for position, item in enumerate(items) if item not in previous]
+    new_traces = sum(1 for position in fresh if items[position][0] == "production")
+    model = None if full or previous_run is None else load_model(store, key)
+    assignments, mode = None, "full"
+    if full:
+        reason = "asked for"
+    elif previous_run is None:
+        reason = "first run of this view and clustering"
+    elif model is None:
+        reason = "no earlier fit to extend"
+    else:
+        placed = model.assign(vectors[fresh])
+        fresh_production = np.array([items[position][0] == "production" for position in fresh], dtype=bool)
+        noise_share = float(np.mean(placed.labels[fresh_production] == NOISE)) if new_traces else 0.0
+        if len(items) > 2 * model.fitted_count:
+            reason = f"traffic more than doubled since the last fit ({len(items)} items, {model.fitted_count} fitted)"
+        elif new_traces >= key["min_cluster_size"] and noise_share > model.noise_share + DRIFT_MARGIN:
+            reason = (f"drift: {noise_share:.0%} of the {new_traces} new traces fit no cluster, against "
+                      f"{model.noise_share:.0%} at the fit")
+        else:
+            reason = f"{new_traces} new traces placed into the last fit's clusters"
+            assignments, mode = _carried_over(items, previous, fresh, placed), "incremental"
+
+    previous_members = _members(
+        [item for item in previous if item[0] == "production"],
+        np.array([previous[item][0] for item in previous if item[0] == "production"], dtype=np.int64),
+    )
+    previous_centroids = _centroids_of(store, previous_run) if previous_run else {}
+    production = np.array([kind == "production" for kind, _ in items], dtype=bool)
+    if mode == "full":
+        assignments, model = fit_clusters(vectors, dimensions=key["dimensions"],
+                                          min_cluster_size=key["min_cluster_size"], seed=key["seed"])
+    labels = assignments.labels
+    current = _members([item for item, keep in zip(items, production, strict=True) if keep], labels[production])
+    centroids = _centroids(vectors[production], labels[production])
+    stable, lineage = match_clusters(previous_members, previous_centroids, current, centroids,
+                                     next_id=_next_id(store, previous))
+    if mode == "full":
+        model.stable_ids = stable  # the fit's own labels, as tonight's matching named them
+    labels = relabel(labels, stable)
+    fresh_labels = [int(labels[position]) for position in fresh if items[position][0] == "production"]
+    return Regions(
+        assignments=Assignments(labels, assignments.outlier_scores, assignments.probabilities),
+        lineage=lineage,
+        centroids={stable[label]: centroid for label, centroid in centroids.items()},
+        fresh=dict(Counter(label for label in fresh_labels if label != NOISE)),
+        model=model,
+        mode=mode,
+        reason=reason,
+        new_traces=new_traces,
+        previous_run=previous_run,
+    )
+
+
+def _carried_over(items: list[Item], previous: dict[Item, tuple[int, float, float]], fresh: list[int],
+                  placed: Assignments) -> Assignments:
+    labels = np.empty(len(items), dtype=np.int64)
+    outlier_scores, probabilities = np.empty(len(items)), np.empty(len(items))
+    for position, item in enumerate(items):
+        if item in previous:
+            labels[position], outlier_scores[position], probabilities[position] = previous[item]
+    labels[fresh], outlier_scores[fresh], probabilities[fresh] = placed.labels, placed.outlier_scores, placed.probabilities
+    return Assignments(labels, outlier_scores, probabilities)
+
+
+def _members(items: list[Item], labels: np.ndarray) -> dict[int, set[str]]:
+    members: dict[int, set[str]] = {}
+    for (_, item_id), label in zip(items, labels.tolist(), strict=True):
+        if label != NOISE:
+            members.setdefault(int(label), set()).add(item_id)
+    return members
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
+    centroids = {}
+    for label in sorted(set(labels.tolist()) - {NOISE}):
+        mean = vectors[labels == label].mean(axis=0)
+        centroids[int(label)] = mean / (np.linalg.norm(mean) or 1.0)
+    return centroids
+
+
+def _previous_run(store: Store, key: dict[str, Any]) -> str | None:
+    """The latest succeeded mining run with the same embedder, view and clustering parameters."""
+    for run_id, params in store.con.execute(
+        "SELECT run_id, params FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at DESC"
+    ).fetchall():
+        params = json.loads(params or "{}")
+        if all(params.get(name) == value for name, value in key.items()):
+            return run_id
+    return None
+
+
+def _assignments_of(store: Store, run_id: str) -> dict[Item, tuple[int, float, float]]:
+    return {
+        (kind, item_id): (cluster_id, outlier_score, probability)
+        for kind, item_id, cluster_id, outlier_score, probability in store.con.execute(
+            "SELECT item_kind, item_id, cluster_id, outlier_score, probability FROM cluster_assignments WHERE run_id = ?",
+            [run_id],
+        ).fetchall()
+    }
+
+
+def _centroids_of(store: Store, run_id: str) -> dict[int, np.ndarray]:
+    return {
+        cluster_id: np.asarray(centroid, dtype=np.float32)
+        for cluster_id, centroid in store.con.execute(
+            "SELECT cluster_id, centroid FROM cluster_lineage WHERE run_id = ? AND centroid IS NOT NULL", [run_id]
+        ).fetchall()
+    }
+
+
+def _next_id(store: Store, previous: dict[Item, tuple[int, float, float]]) -> int:
+    """One more than any cluster id ever given, so a retired id is never reused."""
+    used = store.one("SELECT max(cluster_id) FROM cluster_lineage")[0]
+    carried = max((cluster_id for cluster_id, _, _ in previous.values()), default=NOISE)
+    return max(used if used is not None else NOISE, carried) + 1
+
+
+def _model_key(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+def save_model(store: Store, model: ClusterModel, *, key: dict[str, Any], run_id: str) -> None:
+    """The latest fit per key replaces the one before: older fits are never extended again."""
+    store.con.execute("DELETE FROM cluster_models WHERE model_key = ?", [_model_key(key)])
+    store.con.execute(
+        "INSERT INTO cluster_models VALUES (?, ?, ?, ?, ?)",
+        [run_id, _model_key(key), model.fitted_count, model.noise_share, pickle.dumps(model)],
+    )
+
+
+def load_model(store: Store, key: dict[str, Any]) -> ClusterModel | None:
+    row = store.one("SELECT model FROM cluster_models WHERE model_key = ?", [_model_key(key)])
+    return pickle.loads(row[0]) if row else None  # noqa: S301 (our own store, written by save_model)
