@@ -56,7 +56,9 @@ def _print_ingest(report) -> None:
     colour = "yellow" if report.quarantined else "green"
     console.print(
         f"[{colour}]{report.source}[/] ({report.kind}, {report.format}): {report.stored} stored, "
-        f"{report.unchanged} unchanged, {len(report.quarantined)} quarantined",
+        f"{report.unchanged} unchanged, {len(report.quarantined)} quarantined"
+        + (f" (read on from line {report.from_line}: the lines before were ingested already)"
+           if report.from_line > 1 else ""),
         highlight=False,
     )
     _print_refused(report.quarantined)

@@ -171,8 +171,26 @@ def _cluster_identity(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _ingest_watermarks(con: duckdb.DuckDBPyConnection) -> None:
+    """How far each JSON-lines source has been read, so a night reads only what was appended."""
+    con.execute(
+        """
+        CREATE TABLE ingest_watermarks (
+            source VARCHAR NOT NULL,          -- the file's absolute path
+            kind VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            offset_bytes BIGINT NOT NULL,     -- read up to here: the end of its last complete line
+            lines INTEGER NOT NULL,
+            fingerprint VARCHAR NOT NULL,     -- of the bytes read: a file rewritten since is read from the start
+            run_id VARCHAR NOT NULL,
+            PRIMARY KEY (source, kind, format)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-    _initial_schema, _queue_history, _trace_flags, _cluster_identity,
+    _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
-from harness_evals.ingest.framing import Parsed, first_value, per_item, per_line
+from harness_evals.ingest.framing import Parsed, Span, first_value, per_item, per_line
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
@@ -39,7 +39,8 @@ BATCH_RECORDS = 5_000  # one transaction each: a crash keeps whole batches, and 
 class TraceFormat:
     name: str
     sniff: Callable[[Any], bool]  # given the file's first JSON value
-    read: Callable[[Path], Iterator[Parsed]]
+    read: Callable[..., Iterator[Parsed]]  # (path) or, if resumable, (path, span)
+    resumable: bool = False  # one record per line: a later read can start where this one stopped
 
 
 # Most specific first: sniffing stops at the first format that claims the file.
@@ -49,9 +50,9 @@ TRACE_FORMATS: dict[str, TraceFormat] = {
         TraceFormat("otlp", looks_like_otlp, read_otlp),
         TraceFormat("tau-bench", looks_like_tau_bench, per_item(lambda doc: doc, read_tau_bench, "τ-bench")),
         TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench")),
-        TraceFormat("mint", looks_like_mint, per_line(read_mint)),
-        TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat)),
-        TraceFormat("canonical", looks_canonical, per_line(read_canonical)),
+        TraceFormat("mint", looks_like_mint, per_line(read_mint), resumable=True),
+        TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat), resumable=True),
+        TraceFormat("canonical", looks_canonical, per_line(read_canonical), resumable=True),
     )
 }
 EVAL_CASES = per_line(EvalCase.model_validate)
@@ -70,6 +71,7 @@ class IngestReport:
     unchanged: int = 0
     quarantined: list[Quarantined] = field(default_factory=list)
     run_id: str = ""
+    from_line: int = 1  # JSON lines read on from an earlier ingest's watermark start past line 1
 
     @property
     def lines(self) -> int:
@@ -119,14 +121,20 @@ def ingest_file(
             format = detect_format(path)
         if format not in TRACE_FORMATS:
             raise IngestError(f"unknown format {format!r}: choose one of auto, {', '.join(TRACE_FORMATS)}")
-        records, table, id_column = TRACE_FORMATS[format].read(path), "traces", "trace_id"
+        read, resumable, table, id_column = TRACE_FORMATS[format].read, TRACE_FORMATS[format].resumable, "traces", "trace_id"
     elif kind == "eval":
-        format, records, table, id_column = "eval-case", EVAL_CASES(path), "eval_cases", "case_id"
+        format, read, resumable, table, id_column = "eval-case", EVAL_CASES, True, "eval_cases", "case_id"
     else:
         raise IngestError(f"unknown kind {kind!r}: choose production or eval")
 
     source = str(path)
     report = IngestReport(source=source, kind=kind, format=format)
+    if resumable:
+        span = _unread_span(store, path, kind=kind, format=format)
+        report.from_line = span.first_line
+        records = read(path, span)
+    else:
+        records = read(path)
     batch = Batch(source=source, table=table, id_column=id_column, fields=REDACTED_FIELDS[kind], redactor=redactor)
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
         report.run_id = run.run_id
@@ -135,8 +143,66 @@ def ingest_file(
             if len(batch.parsed) == BATCH_RECORDS:
                 batch.store(store, report, run_id=run.run_id)
         batch.store(store, report, run_id=run.run_id)
-        run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined)}
+        if resumable:
+            _record_watermark(store, path, kind=kind, format=format, span=span, run_id=run.run_id)
+        run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined),
+                       "from_line": report.from_line}
     return report
+
+
+FINGERPRINT_BYTES = 2**16
+
+
+def _fingerprint(path: Path, end: int) -> str:
+    """The size read and a hash of the first and last 64 KiB of it: cheap, and enough to tell a
+    file that was only appended to from one rotated, truncated or rewritten."""
+    digest = hashlib.sha256(str(end).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(min(end, FINGERPRINT_BYTES)))
+        handle.seek(max(0, end - FINGERPRINT_BYTES))
+        digest.update(handle.read(min(end, FINGERPRINT_BYTES)))
+    return digest.hexdigest()
+
+
+def _complete_lines_end(path: Path, size: int) -> int:
+    """The end of the last complete line in the first `size` bytes."""
+    with path.open("rb") as handle:
+        position = size
+        while position > 0:
+            start = max(0, position - FINGERPRINT_BYTES)
+            handle.seek(start)
+            newline = handle.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            position = start
+    return 0
+
+
+def _unread_span(store: Store, path: Path, *, kind: str, format: str) -> Span:
+    """From the watermark, if the file still begins with what was read, to the end of the file."""
+    size = path.stat().st_size
+    row = store.one(
+        "SELECT offset_bytes, lines, fingerprint FROM ingest_watermarks WHERE source = ? AND kind = ? AND format = ?",
+        [str(path.resolve()), kind, format],
+    )
+    if row is None or row[0] > size or _fingerprint(path, row[0]) != row[2]:
+        return Span(0, 1, size)
+    return Span(row[0], row[1] + 1, size)
+
+
+def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span: Span, run_id: str) -> None:
+    """Up to the end of the last complete line read: a last line without its newline may still be
+    being written, so the next read takes it again (re-reading a stored record changes nothing)."""
+    end = _complete_lines_end(path, span.end)
+    lines = span.first_line - 1
+    with path.open("rb") as handle:
+        handle.seek(span.start)
+        for _ in range(span.start, end, FINGERPRINT_BYTES):
+            lines += handle.read(min(FINGERPRINT_BYTES, end - handle.tell())).count(b"\n")
+    store.con.execute(
+        "INSERT OR REPLACE INTO ingest_watermarks VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [str(path.resolve()), kind, format, end, lines, _fingerprint(path, end), run_id],
+    )
 
 
 @dataclass

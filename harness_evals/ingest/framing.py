@@ -84,18 +84,30 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
 
 
-def json_lines(path: Path) -> Iterator[tuple[int, str, Any]]:
-    """(line number, raw text, parsed value or Unreadable) for each non-blank line.
+@dataclass(frozen=True)
+class Span:
+    """Where in a JSON-lines file to read: from byte `start` (line `first_line`) to byte `end`."""
+
+    start: int = 0
+    first_line: int = 1
+    end: int | None = None  # None: to the end of the file
+
+
+def json_lines(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
+    """(line number, raw text, parsed value or Unreadable) for each non-blank line of the span.
 
     Streams: no more than MAX_RECORD_BYTES of the file is held at once, however long its lines."""
     with path.open("rb") as handle:
-        number = 0
-        while raw_bytes := handle.readline(MAX_RECORD_BYTES + 1):
+        handle.seek(span.start)
+        number, position = span.first_line - 1, span.start
+        while (span.end is None or position < span.end) and (raw_bytes := handle.readline(MAX_RECORD_BYTES + 1)):
             number += 1
+            position += len(raw_bytes)
             if len(raw_bytes) > MAX_RECORD_BYTES:
                 excerpt, size = raw_bytes[:RAW_EXCERPT_CHARS].decode("utf-8", errors="replace"), len(raw_bytes)
                 while not raw_bytes.endswith(b"\n") and (raw_bytes := handle.readline(SKIP_CHUNK_BYTES)):
                     size += len(raw_bytes)
+                position = handle.tell()
                 yield number, excerpt, Unreadable(
                     f"record is {_mib(size)}, over the {_mib(MAX_RECORD_BYTES)} limit: trim large fields "
                     "(attachments, base64 blobs) in the exporter"
@@ -154,11 +166,11 @@ def convert(parse: Callable[[Any], BaseModel], value: Any) -> BaseModel | str:
         return TOO_DEEP
 
 
-def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[[Path], Iterator[Parsed]]:
-    """A reader for JSON lines, one record an object per line."""
+def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[..., Iterator[Parsed]]:
+    """A reader for JSON lines, one record an object per line; it can start where an earlier read stopped."""
 
-    def read(path: Path) -> Iterator[Parsed]:
-        for line, raw, value in json_lines(path):
+    def read(path: Path, span: Span = Span()) -> Iterator[Parsed]:
+        for line, raw, value in json_lines(path, span):
             raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
             if isinstance(value, Unreadable):
                 yield Parsed(line, raw, value.reason)

@@ -39,8 +39,32 @@ def test_reingesting_the_same_file_changes_nothing(store, tmp_path):
     first = ingest_file(store, path, kind="production")
     before = store.con.execute("SELECT * FROM traces ORDER BY trace_id").fetchall()
     second = ingest_file(store, path, kind="production")
-    assert (first.stored, second.stored, second.unchanged, len(second.quarantined)) == (2, 0, 2, 0)
+    assert (first.stored, second.stored, second.unchanged, len(second.quarantined)) == (2, 0, 0, 0)
+    assert second.from_line == 3  # read on from the watermark: nothing new
     assert store.con.execute("SELECT * FROM traces ORDER BY trace_id").fetchall() == before
+
+
+def test_a_growing_log_is_read_from_where_the_last_ingest_stopped(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("b", "two")])
+    ingest_file(store, path, kind="production")
+    with path.open("a") as handle:
+        handle.write(json.dumps(trace("c", "three")) + "\n" + "{broken\n" + json.dumps(trace("d", "four"))[:20])
+    report = ingest_file(store, path, kind="production")
+    assert (report.from_line, report.stored, report.unchanged) == (3, 1, 0)
+    assert [(q.line, q.reason.split(" (")[0]) for q in report.quarantined] == [(4, "not valid JSON"), (5, "not valid JSON")]
+    with path.open("a") as handle:  # the writer finishes its last line: it is read again, whole
+        handle.write(json.dumps(trace("d", "four"))[20:] + "\n")
+    report = ingest_file(store, path, kind="production")
+    assert (report.from_line, report.stored, report.quarantined) == (5, 1, [])
+    assert stored_ids(store) == ["a", "b", "c", "d"]
+
+
+def test_a_rewritten_file_is_read_from_the_start(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("b", "two")])
+    ingest_file(store, path, kind="production")
+    write_jsonl(path, [trace("x", "rotated log"), trace("a", "one")])
+    report = ingest_file(store, path, kind="production")
+    assert (report.from_line, report.stored, report.unchanged) == (1, 1, 1)
 
 
 def test_a_changed_record_under_a_stored_id_is_quarantined_and_the_stored_one_kept(store, tmp_path):
@@ -112,4 +136,6 @@ def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store
         "mail <EMAIL_1>", "done, <EMAIL_1>",
         '[{"type": "tool_call", "name": "send", "arguments": {"to": "<EMAIL_1>"}, "result": null, "error": null}]',
     )
-    assert ingest_file(store, path, kind="production", redactor=Redactor()).unchanged == 1
+    copy = tmp_path / "copy.jsonl"  # another source, so no watermark: its records are compared by raw content
+    copy.write_bytes(path.read_bytes())
+    assert ingest_file(store, copy, kind="production", redactor=Redactor()).unchanged == 1
