@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from harness_evals.config import MineSettings, Settings, Source
+from harness_evals.config import MineSettings, Settings, Source, load_settings
 from harness_evals.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
@@ -68,7 +68,7 @@ class NightlyReport:
 def nightly(settings: Settings | None = None, db: str | None = None, full: bool = False) -> NightlyReport:
     """`full`: refit the clusters on everything (the weekly run); otherwise a night extends the
     last fit unless it has gone stale. One run at a time per database (`run_lock`)."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     db_path = str(resolve_db_path(db or settings.db))
     with run_lock(db_path):
         ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]

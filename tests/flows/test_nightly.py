@@ -64,3 +64,24 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     assert (second.emitted.new_cases, second.emitted.manifest.version) == (0, 1)
     assert second.mined.embedded == 0
     assert not picked & {p.trace_id for p in second.mined.picks}
+    assert (second.mined.mode, second.mined.new_traces) == ("incremental", 0)
+
+    weekly = nightly(settings=settings, db=db, full=True)
+    assert weekly.mined.mode == "full"
+    assert {row.event for row in weekly.mined.lineage} <= {"steady", "grew", "shrank", "split", "merged", "new", "gone"}
+    assert weekly.mined.emerging == []  # nothing arrived since the night before
+
+
+def test_the_bundled_prefect_yaml_deploys_this_flow_with_parameters_it_takes():
+    import inspect
+
+    import yaml
+
+    from tests.conftest import REPO
+
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    taken = set(inspect.signature(nightly.fn).parameters)
+    for deployment in config["deployments"]:
+        assert deployment["entrypoint"] == "flows/nightly.py:nightly"
+        assert set(deployment["parameters"]) <= taken
+    assert {d["name"]: d["parameters"] for d in config["deployments"]} == {"nightly": {}, "weekly-full": {"full": True}}
