@@ -61,3 +61,29 @@ def test_flags_lists_what_the_detectors_found(tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 flags (error_then_confident_answer 1)" in result.output
     assert "refund failed, and the final answer does not say so" in result.output
+
+
+def test_status_shows_runs_the_coverage_trend_and_the_queue(tmp_path):
+    db = tmp_path / "h.duckdb"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)
+    invoke("mine", "--budget", 4, "--embedder", "hashing", "--min-cluster-size", 3, "--db", db)
+    result = invoke("mine", "--budget", 2, "--embedder", "hashing", "--min-cluster-size", 3, "--db", db)
+    assert "incremental clustering: 0 new traces placed into the last fit's clusters" in result.output
+    result = invoke("status", "--db", db)
+    assert result.exit_code == 0, result.output
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    assert [(row[1], row[2], row[3]) for row in rows if row[1] in ("full", "incremental")] == [
+        ("full", "24", "24"), ("incremental", "24", "0")]
+    assert "no emerging regions in the latest mining run" in result.output
+    assert "queue: 6 queued" in result.output
+
+
+def test_export_and_restore_round_trip_from_the_command_line(tmp_path):
+    db = tmp_path / "h.duckdb"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)
+    result = invoke("export", "--parquet", tmp_path / "backup", "--db", db)
+    assert result.exit_code == 0 and "backed up" in result.output
+    result = invoke("restore", tmp_path / "backup", "--db", tmp_path / "restored.duckdb")
+    assert result.exit_code == 0 and "restored" in result.output
+    result = invoke("restore", tmp_path / "backup", "--db", db)
+    assert result.exit_code == 2 and "already exists" in result.output
