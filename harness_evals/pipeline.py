@@ -24,7 +24,7 @@ from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.store import Store
-from harness_evals.views import EVAL_VIEWS, TraceText, get_view
+from harness_evals.views import EVAL_VIEWS, TraceText, get_view, shared_lines, without_lines
 
 
 class MineError(UserError):
@@ -63,11 +63,12 @@ class MineReport:
         return 1.0 - uncovered / self.traces if self.traces else 0.0
 
 
-def _redacted_text(record: TraceRecord, redactor: Redactor) -> TraceText:
-    """Steps stay as they are: views read only their names, argument names and error markers."""
+def _redacted_text(record: TraceRecord, redactor: Redactor, template: frozenset[str]) -> TraceText:
+    """The request without its template lines, redacted. Steps stay as they are: views read only
+    their names, argument names and error markers."""
     placeholders = Placeholders()
-    return TraceText(redactor.redact(record.input, placeholders), redactor.redact(record.output, placeholders),
-                     record.steps)
+    return TraceText(redactor.redact(without_lines(record.input, template), placeholders),
+                     redactor.redact(record.output, placeholders), record.steps)
 
 
 def mine(
@@ -111,8 +112,9 @@ def mine(
     trace_ids = [record.trace_id for record in records]
     redaction = redaction or RedactionRules()
     redactor = Redactor(redaction)
-    trace_texts = [to_view(_redacted_text(r, redactor)) for r in records]
-    case_texts = [to_view(TraceText(redactor.redact(request))) for _, request in cases]
+    template = shared_lines([r.input for r in records]) if view == "intent" else frozenset()
+    trace_texts = [to_view(_redacted_text(r, redactor, template)) for r in records]
+    case_texts = [to_view(TraceText(redactor.redact(without_lines(request, template)))) for _, request in cases]
     detectors = detectors or DetectorSettings()
     flags = [detect(record, detectors) for record in records]
     flagged = np.array([bool(found) for found in flags], dtype=bool)

@@ -1,6 +1,7 @@
 """Text views of a trace: the text that gets embedded and clustered.
 
-- intent: the user's request, whitespace folded;
+- intent: the user's request, whitespace folded, without the lines a large share of requests
+  share (an app's template around the question: `shared_lines`);
 - trajectory: the sequence of tools and subagents with the shape of their arguments and error
   markers, e.g. `get_user(user_id) → search(date,origin) ✗ → transfer_to_human()`;
 - outcome: the final answer.
@@ -11,6 +12,7 @@ part of the embedding cache key, so two views never share vectors.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +36,20 @@ def _fold(text: str) -> str:
 
 def intent_view(trace: TraceText) -> str:
     return _fold(trace.input)
+
+
+def shared_lines(texts: Sequence[str], *, min_share: float = 0.2, min_count: int = 5) -> frozenset[str]:
+    """Lines (whitespace folded) that at least `min_share` of the texts, and `min_count`, hold:
+    template and boilerplate, which would otherwise make every request look alike."""
+    counts = Counter(line for text in texts for line in {_fold(raw) for raw in text.splitlines()} if line)
+    threshold = max(min_count, min_share * len(texts))
+    return frozenset(line for line, count in counts.items() if count >= threshold)
+
+
+def without_lines(text: str, lines: frozenset[str]) -> str:
+    """The text without those lines; the text as it is if nothing else would be left."""
+    kept = [raw for raw in text.splitlines() if _fold(raw) not in lines]
+    return "\n".join(kept) if any(raw.strip() for raw in kept) else text
 
 
 def step_shape(step: dict[str, Any]) -> str:

@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +57,19 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def embedder() -> HashingEmbedder:
     return HashingEmbedder(dimensions=64)
+
+
+def kill_when_stalled(script: str, *args: str, marker: Path) -> int:
+    """Run `script` in a new Python process, SIGKILL it once it touches `marker`; its return code."""
+    process = subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO)
+    try:
+        for _ in range(600):
+            if marker.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), f"the driver exited with {process.returncode} before stalling"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    return process.returncode

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -12,7 +11,7 @@ from harness_evals.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
 from harness_evals.pipeline import mine
 from harness_evals.store import Store, StoreError, run_lock
-from tests.conftest import REPO, topic_traces, write_jsonl
+from tests.conftest import REPO, kill_when_stalled, topic_traces, write_jsonl
 
 HOLD_LOCK = """
 import sys, time
@@ -74,17 +73,7 @@ def test_a_mining_run_killed_mid_way_leaves_the_store_consistent_and_the_next_ru
             for n in range(30) for row in topic_traces(8)]
     with Store(db) as store:
         ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
-    process = start(STALLING_MINE, str(db), str(marker))
-    try:
-        for _ in range(600):
-            if marker.exists() or process.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert marker.exists(), f"the driver exited with {process.returncode} before stalling"
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
+    assert kill_when_stalled(STALLING_MINE, str(db), str(marker), marker=marker) == -signal.SIGKILL
 
     with Store(db) as store:
         assert store.one("SELECT status FROM runs WHERE kind = 'mine'")[0] == "interrupted"

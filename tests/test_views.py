@@ -1,4 +1,4 @@
-from harness_evals.views import TraceText, get_view, outcome_view, trajectory_view
+from harness_evals.views import TraceText, get_view, outcome_view, shared_lines, trajectory_view, without_lines
 
 STEPS = (
     {"type": "llm_call", "name": "gpt-4o"},
@@ -20,3 +20,15 @@ def test_intent_and_outcome_views_fold_whitespace():
     assert get_view("intent")(TraceText("  book\n a   flight ")) == "book a flight"
     assert outcome_view(TraceText("q", " done.\n")) == "done."
     assert outcome_view(TraceText("q", "")) == "no answer"
+
+
+def test_template_lines_most_requests_share_are_left_out_of_the_intent():
+    template = "You are the ACME support bot.\nAnswer politely.\nCustomer says: {q}"
+    requests = [template.format(q=q) for q in ("refund order 4", "where is my parcel", "reset my password",
+                                                "cancel my plan", "change my address")] + ["just a question"]
+    shared = shared_lines(requests)
+    assert shared == {"You are the ACME support bot.", "Answer politely."}
+    assert [without_lines(text, shared) for text in requests[:2]] == ["Customer says: refund order 4",
+                                                                      "Customer says: where is my parcel"]
+    assert without_lines("You are the ACME support bot.", shared) == "You are the ACME support bot."  # nothing else
+    assert shared_lines(requests[:4]) == frozenset()  # four requests are too few to call anything a template

@@ -1,17 +1,13 @@
 """A real SIGKILL of a real ingest process: the DuckDB file stays consistent and a re-run finishes."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from harness_evals.ingest import ingest_file
 from harness_evals.store import Store
-from tests.conftest import REPO, trace
+from tests.conftest import kill_when_stalled, trace
 
 # The driver stalls at the moment to kill: inside the third batch's open transaction, after its
 # rows are inserted; or between batches, with records read but not yet stored.
@@ -54,18 +50,7 @@ def test_a_killed_ingest_keeps_whole_batches_and_the_next_run_completes(tmp_path
     path = tmp_path / "traces.jsonl"
     path.write_text("".join(json.dumps(trace(f"t{n:03}", f"request number {n}")) + "\n" for n in range(500)))
     db, marker = tmp_path / "h.duckdb", tmp_path / "stalled"
-    process = subprocess.Popen([sys.executable, "-c", DRIVER, mode, str(db), str(path), str(marker)], cwd=REPO)
-    try:
-        for _ in range(600):
-            if marker.exists() or process.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert marker.exists(), f"the driver exited with {process.returncode} before stalling"
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    assert kill_when_stalled(DRIVER, mode, str(db), str(path), str(marker), marker=marker) == -signal.SIGKILL
 
     with Store(db) as store:
         assert store.one("SELECT count(*) FROM traces")[0] == 200
