@@ -23,9 +23,17 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/harness-evals run
+	@echo "report: $(CURDIR)/data/report.html"
 
-test: $(STAMP)
+# The report test opens the report in Debian's chromium (not a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium \
+	  || { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) data/harness.duckdb data/harness.duckdb.wal data/queue.jsonl
+	rm -rf $(VENV) data/harness.duckdb data/harness.duckdb.wal data/harness.duckdb.lock data/queue.jsonl data/report.html test-artifacts

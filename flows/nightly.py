@@ -1,4 +1,4 @@
-"""The nightly flow: ingest new traces, take in labels, emit the suite, mine, export the queue.
+"""The nightly flow: ingest new traces, take in labels, emit the suite, mine, export the queue, report.
 
 Labels are emitted before mining, so tonight's mining already counts yesterday's labels as
 covered. Tasks open the store themselves: a DuckDB connection does not travel between tasks.
@@ -18,7 +18,9 @@ from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
 from harness_evals.redact import RedactionRules, Redactor
+from harness_evals.report import write_report
 from harness_evals.store import Store, resolve_db_path, run_lock
+from harness_evals.suite.runner import load_callable
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -53,6 +55,11 @@ def export(db: str, out: str, rules: RedactionRules) -> int:
         return export_queue(store, out, redactor=Redactor(rules))
 
 
+@task(cache_policy=NO_CACHE)
+def report(db: str, out: str, rules: RedactionRules, namer: str | None) -> str:
+    return str(write_report(db, out, redactor=Redactor(rules), namer=load_callable(namer, what="namer") if namer else None))
+
+
 @dataclass(frozen=True)
 class NightlyReport:
     db: str
@@ -62,6 +69,7 @@ class NightlyReport:
     mined: MineReport
     queue_path: str
     queued: int
+    report_path: str
 
 
 @flow(name="harness-evals-nightly", log_prints=True)
@@ -76,4 +84,5 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
         emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
         mined = mine_store(db_path, settings.mine, settings.redact, full)
         queued = export(db_path, str(settings.queue_out), settings.redact)
-    return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued)
+        report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer)
+    return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued, report_path)

@@ -368,6 +368,26 @@ def run(
     _print_emit(report.emitted)
     _print_mine(report.mined)
     console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)
+    console.print(f"report: {report.report_path}", highlight=False)
+
+
+@app.command(name="report")
+def report_command(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write")] = Path("data/report.html"),
+    db: Db = None,
+    config: Config = None,
+) -> None:
+    """A self-contained HTML report of the latest mining run: coverage map, gaps, emerging regions, flags, queue."""
+    with _reported_errors():
+        from harness_evals.config import load_settings
+        from harness_evals.redact import Redactor
+        from harness_evals.report import write_report
+        from harness_evals.suite.runner import load_callable
+
+        settings = load_settings(config)
+        namer = load_callable(settings.namer, what="namer") if settings.namer else None
+        path = write_report(db, out, redactor=Redactor(settings.redact), namer=namer)
+    console.print(f"report: {path}", highlight=False)
 
 
 @app.command()

@@ -39,6 +39,14 @@ def project(reducer: Any | None, vectors: np.ndarray) -> np.ndarray:
     return vectors if reducer is None else _unit(reducer.transform(vectors))
 
 
+def map_coordinates(vectors: np.ndarray, *, seed: int) -> np.ndarray:
+    """Two PCA components: a map on which neighbours in embedding space stay near (zeros if too few)."""
+    reducer = fit_reducer(vectors, dimensions=2, seed=seed)
+    if reducer is None or reducer.n_components_ < 2:
+        return np.zeros((len(vectors), 2))
+    return reducer.transform(vectors)
+
+
 def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:
     return project(fit_reducer(vectors, dimensions=dimensions, seed=seed), vectors)
 

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     ]
     labels: list[Path] = [Path("data/sample/labels.jsonl")]
     queue_out: Path = Path("data/queue.jsonl")
+    report_out: Path = Path("data/report.html")
+    namer: str | None = None  # module:function(keywords, examples) -> a cluster name, e.g. an LLM call
     suite_dir: Path = Path("data/suites")
     suite_name: str = "regression"
     schedule: str = "0 2 * * *"  # the nightly run: extends the last fit unless it has gone stale

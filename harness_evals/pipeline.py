@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyarrow as pa
 
+from harness_evals.cluster import map_coordinates
 from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
@@ -162,7 +163,8 @@ def mine(
         with store.transaction():
             store.insert(
                 "cluster_assignments",
-                _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity),
+                _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity,
+                                 map_coordinates(vectors, seed=seed)),
             )
             store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
             store.insert("cluster_lineage", _lineage_rows(run.run_id, lineage, regions.centroids))
@@ -191,7 +193,7 @@ def mine(
     return report
 
 
-def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity) -> pa.Table:
+def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity, coordinates) -> pa.Table:
     count = len(trace_ids) + len(case_ids)
     return pa.table(
         {
@@ -204,6 +206,8 @@ def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity) -> pa
             "nearest_eval_similarity": pa.array(
                 np.concatenate([similarity, np.full(len(case_ids), np.nan)]), pa.float64(), from_pandas=True
             ),
+            "map_x": pa.array(coordinates[:, 0], pa.float64()),
+            "map_y": pa.array(coordinates[:, 1], pa.float64()),
         }
     )
 

@@ -189,8 +189,18 @@ def _ingest_watermarks(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _map_coordinates(con: duckdb.DuckDBPyConnection) -> None:
+    """Where each trace and eval case lies on the 2-D coverage map of its run (NULL before)."""
+    con.execute(
+        """
+        ALTER TABLE cluster_assignments ADD COLUMN map_x DOUBLE;
+        ALTER TABLE cluster_assignments ADD COLUMN map_y DOUBLE;
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-    _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks,
+    _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
@@ -300,11 +310,27 @@ class Store:
                 f"cannot open {self.path}: {error}. Another harness-evals process may be writing to it; "
                 "wait for it to finish, or pass a different --db"
             ) from error
-        if not read_only:
+        if read_only:
+            self._check_schema_is_current()
+        else:
             apply_migrations(self.con)
             # DuckDB lets one process write at a time, so a run still `running` now is one whose
             # process died (killed, out of memory): say so rather than leave it looking alive.
             self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+
+    def _check_schema_is_current(self) -> None:
+        """A read-only connection cannot migrate: an older file is named, with the way to upgrade it."""
+        try:
+            version = self.one("SELECT max(version) FROM schema_migrations")[0] or 0
+        except duckdb.CatalogException:
+            version = 0
+        if version < len(MIGRATIONS):
+            self.close()
+            raise StoreError(
+                f"{self.path} is at schema version {version}, older than this harness-evals reads "
+                f"({len(MIGRATIONS)}): open it for writing once to upgrade it (any writing command does, such as "
+                "`harness-evals mine` or `run`; in a notebook, Workspace(db, writable=True))"
+            )
 
     def __enter__(self) -> Store:
         return self

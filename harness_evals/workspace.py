@@ -8,11 +8,13 @@ what the store holds.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from harness_evals.describe import ClusterDescription, Namer, describe_clusters
 from harness_evals.errors import UserError
 from harness_evals.labelling import LabelReport, apply_labels
 from harness_evals.redact import RedactionRules, Redactor
@@ -52,7 +54,8 @@ class Workspace:
     def runs(self) -> pa.Table:
         return self._table("SELECT run_id, kind, status, started_at, finished_at, summary FROM runs ORDER BY started_at")
 
-    def _mine_run(self, run_id: str | None) -> str:
+    def mine_run(self, run_id: str | None = None) -> str:
+        """The run asked for, or the latest succeeded mining run."""
         run_id = run_id or self.store.latest_run_id("mine")
         if run_id is None:
             raise UserError("no mining run in this store yet: run `harness-evals mine` first")
@@ -62,7 +65,23 @@ class Workspace:
         """Coverage per cluster of a mining run (the latest by default), largest gap first."""
         return self._table(
             "SELECT * EXCLUDE (run_id) FROM cluster_coverage WHERE run_id = ? ORDER BY gap_score DESC, cluster_id",
-            [self._mine_run(run_id)],
+            [self.mine_run(run_id)],
+        )
+
+    def summary(self, run_id: str | None = None) -> dict[str, Any]:
+        """A mining run's summary: counts, coverage, the covered threshold, mode, emerging regions."""
+        return json.loads(self.store.one("SELECT summary FROM runs WHERE run_id = ?", [self.mine_run(run_id)])[0])
+
+    def describe(self, run_id: str | None = None, *, namer: Namer | None = None) -> list[ClusterDescription]:
+        """Every region of a mining run: keywords, representative requests (redacted), tools, coverage."""
+        return describe_clusters(self.store, self.mine_run(run_id), redactor=self.redactor, namer=namer)
+
+    def lineage(self) -> pa.Table:
+        """What became of each region, run after run (new, grew, shrank, steady, split, merged, gone)."""
+        return self._table(
+            """SELECT l.run_id, r.started_at, l.cluster_id, l.event, l.source_cluster_id, l.size, l.previous_size,
+                      l.emerging
+               FROM cluster_lineage l JOIN runs r USING (run_id) ORDER BY r.started_at, l.cluster_id"""
         )
 
     def trend(self) -> pa.Table:
@@ -86,7 +105,7 @@ class Workspace:
                        ORDER BY a.probability DESC, a.item_id LIMIT 1) AS input
                FROM cluster_lineage l JOIN cluster_coverage c USING (run_id, cluster_id)
                WHERE l.run_id = ? AND l.emerging ORDER BY l.size DESC, l.cluster_id""",
-            [self._mine_run(run_id)],
+            [self.mine_run(run_id)],
         ), ("input",), raw)
 
     def queue_sizes(self) -> dict[str, int]:
@@ -96,12 +115,12 @@ class Workspace:
         """Every production trace and eval case of a mining run with its cluster (-1: none) and scores."""
         return self._redacted(self._table(
             """SELECT a.item_kind, a.item_id, a.cluster_id, a.outlier_score, a.probability,
-                      a.nearest_eval_similarity, coalesce(t.input, e.input) AS input
+                      a.nearest_eval_similarity, a.map_x, a.map_y, coalesce(t.input, e.input) AS input
                FROM cluster_assignments a
                LEFT JOIN traces t ON a.item_kind = 'production' AND t.trace_id = a.item_id
                LEFT JOIN eval_cases e ON a.item_kind = 'eval' AND e.case_id = a.item_id
                WHERE a.run_id = ? ORDER BY a.item_kind, a.item_id""",
-            [self._mine_run(run_id)],
+            [self.mine_run(run_id)],
         ), ("input",), raw)
 
     def queue(self, state: str | None = "queued", *, raw: bool = False) -> pa.Table:

@@ -41,20 +41,20 @@ class CaseOutcome:
         return [f"{c.check}: {c.detail}" for c in self.checks if c.passed is False]
 
 
-def load_callable(spec: str) -> Callable[..., Any]:
+def load_callable(spec: str, *, what: str = "--target") -> Callable[..., Any]:
     """`package.module:function`, imported with the working directory on the path, as pytest does."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise UserError(f"--target {spec!r}: write it as module:function, e.g. my_agent.entry:answer")
+        raise UserError(f"{what} {spec!r}: write it as module:function, e.g. my_agent.entry:answer")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise UserError(f"--target {spec!r}: cannot import {module_name}: {error}") from error
+        raise UserError(f"{what} {spec!r}: cannot import {module_name}: {error}") from error
     target = getattr(module, attribute, None)
     if not callable(target):
-        raise UserError(f"--target {spec!r}: {module_name} has no function {attribute}")
+        raise UserError(f"{what} {spec!r}: {module_name} has no function {attribute}")
     return target
 
 

@@ -1,0 +1,110 @@
+"""What each region of a mining run is about: keywords, representative traces, tools, coverage.
+
+Keywords are class-based TF-IDF (BERTopic's c-TF-IDF, on scikit-learn's CountVectorizer): a
+term scores high in a cluster when it is frequent there and rare across clusters. The
+representatives are the traces HDBSCAN holds most firmly in the cluster. Text is redacted: a
+description is made to be shown. A `Namer` (say, an LLM) may turn keywords and examples into a
+name; none is used unless given, so nothing needs a network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness_evals.records import NOISE
+from harness_evals.redact import Placeholders, Redactor
+from harness_evals.store import Store
+
+Namer = Callable[[list[str], list[str]], str]  # (keywords, example requests) -> a short name
+
+# What every support conversation says, whatever it is about: words that would top every cluster.
+CHAT_FILLER = {"hi", "hello", "hey", "thanks", "thank", "please", "need", "want", "like", "help", "just", "know",
+               "got", "get", "ve", "ll", "d", "m", "s", "t", "does", "did", "make", "sure", "able", "today", "hoping",
+               "wondering", "possible", "assist", "okay", "ok", "yes", "sorry"}
+
+
+@dataclass(frozen=True)
+class ClusterDescription:
+    cluster_id: int
+    name: str
+    keywords: list[str]
+    examples: list[str]  # the most representative requests, redacted
+    size: int
+    eval_count: int
+    coverage: float
+    gap: float
+    flagged: int
+    emerging: bool
+    top_tools: list[str]
+    error_share: float  # of its traces with a failed step
+
+
+def keywords_by_cluster(documents: dict[int, str], *, top: int = 5) -> dict[int, list[str]]:
+    """c-TF-IDF over one document per cluster (its requests joined)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    ids = sorted(documents)
+    try:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        vectorizer = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | CHAT_FILLER), ngram_range=(1, 2),
+                                     token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z-]+\b")
+        counts = vectorizer.fit_transform([documents[i] for i in ids]).toarray().astype(float)
+    except ValueError:  # nothing but stop words and placeholders
+        return {i: [] for i in ids}
+    frequency = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    average_words = counts.sum() / len(ids)
+    scores = frequency * np.log(1 + average_words / np.maximum(counts.sum(axis=0), 1.0))
+    terms = vectorizer.get_feature_names_out()
+    return {i: [terms[j] for j in np.argsort(-scores[row], kind="stable")[:top] if scores[row, j] > 0]
+            for row, i in enumerate(ids)}
+
+
+def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = None, namer: Namer | None = None,
+                      examples: int = 3) -> list[ClusterDescription]:
+    """Every cluster of a mining run, noise included (NOISE: the traces in no cluster), largest gap first."""
+    redactor = redactor or Redactor()
+    rows = store.con.execute(
+        """SELECT a.cluster_id, t.input, t.steps FROM cluster_assignments a JOIN traces t ON t.trace_id = a.item_id
+           WHERE a.run_id = ? AND a.item_kind = 'production'
+           ORDER BY a.cluster_id, a.probability DESC, a.outlier_score, a.item_id""",
+        [run_id],
+    ).fetchall()
+    requests: dict[int, list[str]] = {}
+    tools: dict[int, Counter[str]] = {}
+    errors: Counter[int] = Counter()
+    for cluster_id, request, steps in rows:
+        requests.setdefault(cluster_id, []).append(redactor.redact(request, Placeholders()))
+        parsed = json.loads(steps or "[]")
+        tools.setdefault(cluster_id, Counter()).update(s.get("name") for s in parsed if s.get("type") != "llm_call")
+        errors[cluster_id] += any(s.get("error") for s in parsed)
+    keywords = keywords_by_cluster({c: "\n".join(texts) for c, texts in requests.items()})
+    coverage = {
+        row[0]: row[1:]
+        for row in store.con.execute(
+            """SELECT cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging
+               FROM cluster_coverage WHERE run_id = ?""",
+            [run_id],
+        ).fetchall()
+    }
+    descriptions = []
+    for cluster_id, texts in requests.items():
+        size, eval_count, covered, gap, flagged, emerging = coverage.get(cluster_id, (len(texts), 0, 0.0, 0.0, 0, False))
+        chosen = list(dict.fromkeys(texts))[:examples]  # the most firmly held, repeats once
+        words = keywords.get(cluster_id, [])
+        if namer is not None:
+            name = namer(words, chosen)
+        else:
+            name = ("in no cluster: " if cluster_id == NOISE else "") + (", ".join(words[:3]) or "(no keywords)")
+        descriptions.append(ClusterDescription(
+            cluster_id=cluster_id, name=name, keywords=words, examples=chosen, size=size, eval_count=eval_count,
+            coverage=covered, gap=gap, flagged=flagged, emerging=bool(emerging),
+            top_tools=[name for name, _ in tools[cluster_id].most_common(3) if name],
+            error_share=errors[cluster_id] / len(texts),
+        ))
+    return sorted(descriptions, key=lambda d: (-d.gap, d.cluster_id))
