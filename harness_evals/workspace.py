@@ -76,6 +76,16 @@ class Workspace:
         """Every region of a mining run: keywords, representative requests (redacted), tools, coverage."""
         return describe_clusters(self.store, self.mine_run(run_id), redactor=self.redactor, namer=namer)
 
+    def flags(self, run_id: str | None = None) -> pa.Table:
+        """Silent-failure flags of a mining run: trace, detector, reason, and the trace's cluster."""
+        return self._table(
+            """SELECT f.trace_id, f.detector, f.reason, a.cluster_id FROM trace_flags f
+               LEFT JOIN cluster_assignments a ON a.run_id = f.run_id AND a.item_kind = 'production'
+                    AND a.item_id = f.trace_id
+               WHERE f.run_id = ? ORDER BY f.detector, f.trace_id""",
+            [self.mine_run(run_id)],
+        )
+
     def lineage(self) -> pa.Table:
         """What became of each region, run after run (new, grew, shrank, steady, split, merged, gone)."""
         return self._table(

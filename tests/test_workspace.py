@@ -25,6 +25,10 @@ def test_a_notebook_reads_runs_clusters_assignments_and_the_queue(db):
         assert workspace.assignments().num_rows == 24
         queue = workspace.queue()
         assert queue.num_rows == 3 and set(queue.column("state").to_pylist()) == {"queued"}
+        assert workspace.flags().column_names == ["trace_id", "detector", "reason", "cluster_id"]
+        assert workspace.trend().num_rows == 1 and workspace.summary()["traces"] == 24
+        assert sum(d.size for d in workspace.describe()) == 24
+        assert set(workspace.lineage().column("event").to_pylist()) == {"new"}
 
 
 def test_labelling_needs_a_writable_workspace_and_then_works_like_an_import(db):
