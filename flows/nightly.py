@@ -17,6 +17,7 @@ from harness_evals.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
+from harness_evals.prompts import PromptContract, load_contract
 from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.report import write_report
 from harness_evals.store import Store, resolve_db_path, run_lock
@@ -43,10 +44,11 @@ def emit(db: str, out_dir: str, name: str, rules: RedactionRules) -> EmitReport:
 
 
 @task(cache_policy=NO_CACHE)
-def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: bool) -> MineReport:
+def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
+               contract: PromptContract | None) -> MineReport:
     logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **dict(settings), redaction=rules, full=full, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
+        return mine(store, **dict(settings), redaction=rules, full=full, prompt_contract=contract, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -82,7 +84,8 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
         ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
         labels = [import_label_file(db_path, str(path)) for path in settings.labels]
         emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
-        mined = mine_store(db_path, settings.mine, settings.redact, full)
+        contract = load_contract(settings.prompt_contract) if settings.prompt_contract else None
+        mined = mine_store(db_path, settings.mine, settings.redact, full, contract)
         queued = export(db_path, str(settings.queue_out), settings.redact)
         report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued, report_path)

@@ -60,6 +60,7 @@ class Settings(BaseModel):
     full_schedule: str = "0 3 * * 0"  # the weekly run that refits the clusters on everything
     mine: MineSettings = MineSettings()
     redact: RedactionRules = RedactionRules()
+    prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.PromptContract); flags feed sampling
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

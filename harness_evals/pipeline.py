@@ -19,11 +19,13 @@ from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vect
 from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
 from harness_evals.identity import Lineage, is_emerging
+from harness_evals.prompts import PromptContract
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
 from harness_evals.regions import find_regions, save_model
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
+from harness_evals.snapshots import check
 from harness_evals.store import Store
 from harness_evals.views import EVAL_VIEWS, TraceText, get_view, shared_lines, without_lines
 
@@ -85,12 +87,14 @@ def mine(
     detectors: DetectorSettings | None = None,
     redaction: RedactionRules | None = None,
     full: bool = False,
+    prompt_contract: PromptContract | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
 
     Texts are redacted (`redaction` rules) before they are embedded: no secret or personal data
-    reaches the embedding cache.
+    reaches the embedding cache. A trace whose assembled prompt breaks `prompt_contract` is
+    flagged `prompt_contract`, like a silent failure.
 
     `covered_similarity` None: calibrated from the eval set's own spacing. Clusters are fitted
     afresh when `full`, or when `find_regions` finds the last fit stale; otherwise new traces are
@@ -118,11 +122,18 @@ def mine(
     case_texts = [to_view(TraceText(redactor.redact(without_lines(request, template)))) for _, request in cases]
     detectors = detectors or DetectorSettings()
     flags = [detect(record, detectors) for record in records]
+    if prompt_contract is not None:
+        broken: dict[str, list[str]] = {}
+        for violation in check(store, prompt_contract):
+            broken.setdefault(violation.trace_id, []).append(violation.problem)
+        flags = [found + ([("prompt_contract", "; ".join(broken[r.trace_id]))] if r.trace_id in broken else [])
+                 for found, r in zip(flags, records, strict=True)]
     flagged = np.array([bool(found) for found in flags], dtype=bool)
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
         "detectors": detectors.model_dump(), "redaction": redaction.model_dump(exclude={"keep_raw"}),
+        "prompt_contract": prompt_contract.model_dump() if prompt_contract else None,
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness_evals.prompts import PromptAssembly
 from harness_evals.suite.model import ExpectedField
 
 NOISE = -1
@@ -47,6 +48,9 @@ class Trace(BaseModel):
     messages: list[dict[str, Any]] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     feedback: dict[str, Any] | None = None
+    # The assembled prompt, derived from the record by its reader (or given, in the canonical
+    # schema). Kept out of model_dump, and so out of the content hash: it is stored on its own.
+    prompt: PromptAssembly | None = Field(default=None, exclude=True)
 
     @field_validator("timestamp", mode="before")
     @classmethod

@@ -199,8 +199,28 @@ def _map_coordinates(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _prompt_assemblies(con: duckdb.DuckDBPyConnection) -> None:
+    """One snapshot per distinct assembled prompt, and which one each trace was given, in which release."""
+    con.execute(
+        """
+        CREATE TABLE prompt_assemblies (
+            assembly_hash VARCHAR PRIMARY KEY,
+            blocks JSON NOT NULL,             -- [{kind, name, text}] in prompt order
+            run_id VARCHAR NOT NULL           -- the ingest that first saw it
+        );
+        CREATE TABLE trace_prompts (
+            trace_id VARCHAR PRIMARY KEY,
+            assembly_hash VARCHAR NOT NULL,
+            release VARCHAR,                  -- metadata release / prompt_version / app_version / service.version
+            run_id VARCHAR NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
+    _prompt_assemblies,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

@@ -27,6 +27,9 @@ def full_store(tmp_path):
     path = tmp_path / "h.duckdb"
     with Store(path) as store:
         ingest_file(store, write_jsonl(tmp_path / "t.jsonl", topic_traces() + ["{broken"]), kind="production")
+        ingest_file(store, write_jsonl(tmp_path / "chat.jsonl", [{"id": "c1", "metadata": {"release": "1"}, "messages": [
+            {"role": "system", "content": "# Policy\nBe kind."}, {"role": "user", "content": "hello"}]}]),
+            kind="production")
         mine(store, budget=3, embedder=HashingEmbedder(64), min_cluster_size=3, dimensions=8, covered_similarity=0.6)
         [trace_id] = store.con.execute("SELECT trace_id FROM labelling_queue LIMIT 1").fetchall()[0]
         import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": trace_id, "expected": "a refund"}]))
@@ -38,7 +41,7 @@ def test_a_backup_restores_every_table_exactly(full_store, tmp_path):
     with Store(full_store, read_only=True) as store:
         counts = export_parquet(store, tmp_path / "backup")
         before = everything(store)
-    assert counts["traces"] == 24 and counts["quarantine"] == 1 and counts["embeddings"] == 24
+    assert counts["traces"] == 25 and counts["quarantine"] == 1 and counts["embeddings"] == 25
     assert all(rows for table, (_, rows) in before.items() if table not in ("trace_flags",))
     assert restore_parquet(tmp_path / "backup", tmp_path / "restored.duckdb") == counts
     with Store(tmp_path / "restored.duckdb", read_only=True) as restored:
@@ -62,8 +65,8 @@ def test_a_damaged_backup_is_refused_and_leaves_no_file(full_store, tmp_path):
     with Store(full_store, read_only=True) as store:
         export_parquet(store, tmp_path / "backup")
     manifest = tmp_path / "backup" / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"traces": 24', '"traces": 25'))
-    with pytest.raises(BackupError, match="traces: the backup holds 24 rows, its manifest says 25"):
+    manifest.write_text(manifest.read_text().replace('"traces": 25', '"traces": 26'))
+    with pytest.raises(BackupError, match="traces: the backup holds 25 rows, its manifest says 26"):
         restore_parquet(tmp_path / "backup", tmp_path / "new.duckdb")
     assert not (tmp_path / "new.duckdb").exists()
     assert not (tmp_path / "new.duckdb.partial").exists()

@@ -27,6 +27,7 @@ from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
+from harness_evals.prompts import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.redact import Redactor
 from harness_evals.store import Store
@@ -250,10 +251,30 @@ class Batch:
         with store.transaction():
             store.insert(self.table, to_rows(new_rows, source=self.source, run_id=run_id))
             store.insert("quarantine", _quarantine_rows(quarantined, run_id=run_id))
+            if self.table == "traces":
+                _store_prompts(store, [trace for _, trace in new_rows.values()], run_id=run_id)
         report.stored += len(new_rows)
         report.unchanged += unchanged
         report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store
         self.parsed = []
+
+
+def _store_prompts(store: Store, traces: list[Trace], *, run_id: str) -> None:
+    with_prompt = [trace for trace in traces if trace.prompt is not None]
+    if not with_prompt:
+        return
+    assemblies = {trace.prompt.digest: trace.prompt for trace in with_prompt}
+    store.con.execute(
+        "INSERT OR IGNORE INTO prompt_assemblies SELECT * FROM (SELECT unnest(?) AS h, unnest(?)::JSON, ?) ",
+        [list(assemblies), [json.dumps([b.model_dump() for b in a.blocks], ensure_ascii=False)
+                            for a in assemblies.values()], run_id],
+    )
+    store.insert("trace_prompts", pa.table({
+        "trace_id": [trace.trace_id for trace in with_prompt],
+        "assembly_hash": [trace.prompt.digest for trace in with_prompt],
+        "release": pa.array([release_of(trace.metadata) for trace in with_prompt], pa.string()),
+        "run_id": [run_id] * len(with_prompt),
+    }))
 
 
 def _record_id(record: BaseModel) -> str:
@@ -273,7 +294,11 @@ def _quarantine_rows(quarantined: list[Quarantined], *, run_id: str) -> pa.Table
 
 
 def _redacted(record: BaseModel, fields: tuple[str, ...], redactor: Redactor) -> BaseModel:
-    return type(record).model_validate(redactor.redact_fields(record.model_dump(mode="json"), fields))
+    redacted = type(record).model_validate(redactor.redact_fields(record.model_dump(mode="json"), fields))
+    if isinstance(record, Trace) and record.prompt is not None:  # injected context can hold user data too
+        redacted.prompt = PromptAssembly(blocks=[
+            block.model_copy(update={"text": redactor.redact(block.text)}) for block in record.prompt.blocks])
+    return redacted
 
 
 def _json_column(values: list[Any]) -> pa.Array:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness_evals.prompts import assembly_from_messages
 from harness_evals.records import Trace
 
 
@@ -12,4 +13,7 @@ def looks_canonical(record: dict[str, Any]) -> bool:
 
 
 def read_canonical(record: dict[str, Any]) -> Trace:
-    return Trace.model_validate(record)
+    trace = Trace.model_validate(record)
+    if trace.prompt is None:
+        trace.prompt = assembly_from_messages(trace.messages)
+    return trace

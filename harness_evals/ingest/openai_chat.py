@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from harness_evals.ingest.chat import decode_json_text, message_text, stable_id
+from harness_evals.prompts import assembly_from_messages
 from harness_evals.records import Step, Trace
 
 ID_KEYS = ("trace_id", "id")
@@ -62,4 +63,5 @@ def read_openai_chat(record: dict[str, Any]) -> Trace:
         messages=messages,
         metadata=record.get("metadata") or {},
         feedback=record.get("feedback"),
+        prompt=assembly_from_messages(messages, record.get("tools") if isinstance(record.get("tools"), list) else None),
     )

@@ -15,6 +15,7 @@ Steps follow the span tree depth first, siblings by start time; the root span is
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from harness_evals.ingest.chat import decode_json_text, message_text
 from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Unreadable, convert, json_lines, problem_with,
                                           read_document)
+from harness_evals.prompts import assemble
 from harness_evals.records import Step, Trace
 
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")
@@ -165,6 +167,23 @@ def _step(span: dict[str, Any], attrs: dict[str, Any]) -> Step | None:
     return None
 
 
+def _system_texts(attrs: dict[str, Any]) -> list[str]:
+    """GenAI `gen_ai.system_instructions` (parts) and system messages; OpenInference system messages."""
+    texts = [message_text(decode_json_text(attrs.get("gen_ai.system_instructions")))]
+    texts += [_text_of(m) for m in _messages(attrs.get("gen_ai.input.messages")) if m.get("role") == "system"]
+    texts += [_text_of(m) for m in _openinference_messages(attrs, "llm.input_messages.") if m.get("role") == "system"]
+    return [text for text in texts if text and text.strip()]
+
+
+def _tool_definitions(attrs: dict[str, Any]) -> list[Any]:
+    """GenAI `gen_ai.tool.definitions` (a list); OpenInference `llm.tools.N.tool.json_schema` (one each)."""
+    definitions = decode_json_text(attrs.get("gen_ai.tool.definitions"))
+    found = list(definitions) if isinstance(definitions, list) else []
+    numbered = sorted((int(key.split(".")[2]), value) for key, value in attrs.items()
+                      if re.fullmatch(r"llm\.tools\.\d+\.tool\.json_schema", key))
+    return found + [decode_json_text(value) for _, value in numbered]
+
+
 def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
     ids = {span.get("spanId") for span in spans}
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -186,10 +205,12 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
 
     root = roots[0]
     root_attrs = attributes(root.get("attributes", []))
-    steps, inputs, outputs, tokens = [], [], [], 0
+    steps, inputs, outputs, tokens, instructions, tools = [], [], [], 0, [], []
     for span in ordered:
         attrs = attributes(span.get("attributes", []))
         tokens += _span_tokens(attrs)
+        instructions += _system_texts(attrs)
+        tools += _tool_definitions(attrs)
         inputs += [m for m in _messages(attrs.get("gen_ai.input.messages")) if m.get("role") == "user"]
         inputs += [m for m in _openinference_messages(attrs, "llm.input_messages.") if m.get("role") == "user"]
         outputs += [m for m in _messages(attrs.get("gen_ai.output.messages")) if m.get("role") == "assistant"]
@@ -208,6 +229,7 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
         answer = next((text for text in (_text_of(m) for m in reversed(outputs)) if text.strip()), "")
     start = int(root.get("startTimeUnixNano") or 0)
     end = max(int(s.get("endTimeUnixNano") or 0) for s in spans)
+    release = root.get("_resource", {}).get("service.version") or root_attrs.get("gen_ai.agent.version")
     return Trace(
         trace_id=trace_id,
         timestamp=datetime.fromtimestamp(start / 1e9, tz=timezone.utc) if start else None,
@@ -222,5 +244,6 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
             "latency_ms": round((end - start) / 1e6, 3) if start and end else None,
             "tokens": tokens or None,
             "error": _is_error(root, root_attrs),
-        },
+        } | ({"release": str(release)} if release else {}),
+        prompt=assemble(list(dict.fromkeys(instructions)), tools),
     )

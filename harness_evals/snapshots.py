@@ -1,0 +1,137 @@
+"""The stored prompt assemblies: listed with their traffic, compared across releases, checked
+against a contract, and written as files to commit and review."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness_evals.errors import UserError
+from harness_evals.prompts import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
+from harness_evals.store import Store
+
+
+@dataclass(frozen=True)
+class AssemblyStats:
+    digest: str
+    assembly: PromptAssembly
+    traces: int
+    share: float  # of all traces with an assembly
+    releases: list[str]
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(frozen=True)
+class Violation:
+    trace_id: str
+    release: str | None
+    digest: str
+    cluster_id: int | None  # in the latest mining run
+    problem: str
+
+
+def _assembly(blocks_json: str) -> PromptAssembly:
+    return PromptAssembly(blocks=[PromptBlock(**block) for block in json.loads(blocks_json)])
+
+
+def list_assemblies(store: Store) -> list[AssemblyStats]:
+    rows = store.con.execute(
+        """SELECT p.assembly_hash, a.blocks, count(*) AS traces,
+                  list(DISTINCT p.release ORDER BY p.release) FILTER (WHERE p.release IS NOT NULL),
+                  strftime(min(t.timestamp), '%Y-%m-%d %H:%M'), strftime(max(t.timestamp), '%Y-%m-%d %H:%M')
+           FROM trace_prompts p JOIN prompt_assemblies a USING (assembly_hash) JOIN traces t USING (trace_id)
+           GROUP BY ALL ORDER BY traces DESC, p.assembly_hash"""
+    ).fetchall()
+    total = sum(row[2] for row in rows)
+    return [AssemblyStats(digest, _assembly(blocks), traces, traces / total, releases or [], first, last)
+            for digest, blocks, traces, releases, first, last in rows]
+
+
+def _release_assemblies(store: Store, release: str) -> dict[str, tuple[PromptAssembly, float]]:
+    rows = store.con.execute(
+        """SELECT p.assembly_hash, a.blocks, count(*) FROM trace_prompts p JOIN prompt_assemblies a USING (assembly_hash)
+           WHERE p.release = ? GROUP BY ALL""",
+        [release],
+    ).fetchall()
+    if not rows:
+        known = [row[0] for row in store.con.execute(
+            "SELECT DISTINCT release FROM trace_prompts WHERE release IS NOT NULL ORDER BY 1").fetchall()]
+        raise UserError(f"no traced prompt in release {release!r}; releases in the store: {', '.join(known) or 'none'}")
+    total = sum(count for _, _, count in rows)
+    return {digest: (_assembly(blocks), count / total) for digest, blocks, count in rows}
+
+
+def _latest_clusters(store: Store) -> dict[str, int]:
+    run_id = store.latest_run_id("mine")
+    if run_id is None:
+        return {}
+    return dict(store.con.execute(
+        "SELECT item_id, cluster_id FROM cluster_assignments WHERE run_id = ? AND item_kind = 'production'", [run_id]
+    ).fetchall())
+
+
+def diff(store: Store, *, before: str, after: str) -> list[tuple[AssemblyChange, Counter[int]]]:
+    """Each change between two releases, with the clusters (latest mining run) of the `after`
+    release's traces that were given the new or changed assembly."""
+    changes = diff_releases(_release_assemblies(store, before), _release_assemblies(store, after))
+    clusters = _latest_clusters(store)
+    result = []
+    for change in changes:
+        affected: Counter[int] = Counter()
+        if change.after is not None:
+            for (trace_id,) in store.con.execute(
+                "SELECT trace_id FROM trace_prompts WHERE assembly_hash = ? AND release = ?", [change.after, after]
+            ).fetchall():
+                if trace_id in clusters:
+                    affected[clusters[trace_id]] += 1
+        result.append((change, affected))
+    return result
+
+
+def check(store: Store, contract: PromptContract) -> list[Violation]:
+    """Every trace whose assembly breaks the contract, with what it breaks."""
+    clusters = _latest_clusters(store)
+    assemblies = {digest: _assembly(blocks) for digest, blocks in
+                  store.con.execute("SELECT assembly_hash, blocks FROM prompt_assemblies").fetchall()}
+    found = []
+    for trace_id, digest, release, steps in store.con.execute(
+        """SELECT p.trace_id, p.assembly_hash, p.release, t.steps FROM trace_prompts p JOIN traces t USING (trace_id)
+           ORDER BY p.trace_id"""
+    ).fetchall():
+        called = [s.get("name") for s in json.loads(steps or "[]") if s.get("type") == "tool_call"]
+        found += [Violation(trace_id, release, digest, clusters.get(trace_id), problem)
+                  for problem in violations(assemblies[digest], called, contract)]
+    return found
+
+
+def write_snapshots(store: Store, out_dir: str | Path) -> list[Path]:
+    """One file per assembly (`<first 12 of its hash>.txt`) and an `index.json` of traffic and
+    releases, written so that a re-run without new traffic changes no byte. Files of assemblies
+    no longer traced are removed: the folder mirrors the store."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats = list_assemblies(store)
+    written, index = [], []
+    for item in stats:
+        path = out_dir / f"{item.digest[:12]}.txt"
+        _write_if_changed(path, item.assembly.text())
+        written.append(path)
+        index.append({"file": path.name, "sha256": item.digest, "traces": item.traces, "releases": item.releases,
+                      "first_seen": item.first_seen, "last_seen": item.last_seen,
+                      "blocks": item.assembly.names})
+    for stale in set(out_dir.glob("*.txt")) - set(written):
+        stale.unlink()
+    _write_if_changed(out_dir / "index.json", json.dumps(index, indent=2, ensure_ascii=False) + "\n")
+    return written
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
