@@ -446,6 +446,10 @@ def prompts_list(db: Db = None) -> None:
 
         with Store(db, read_only=True) as store:
             stats = list_assemblies(store)
+    if not stats:
+        console.print("no assembled prompts stored: the traces carry no system messages or tool definitions "
+                      "(see the README, Assembled prompts)", highlight=False)
+        return
     table = Table()
     for column in ("assembly", "traces", "share", "releases", "first seen", "last seen", "blocks"):
         table.add_column(column)
