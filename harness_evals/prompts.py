@@ -116,6 +116,8 @@ def assemble(system_texts: list[str], tools: list[Any]) -> PromptAssembly | None
 
 def assembly_from_messages(messages: list[dict[str, Any]] | None, tools: list[Any] | None = None) -> PromptAssembly | None:
     """From chat messages (system and developer roles) and the request's tool definitions."""
+    if not messages and not tools:
+        return None
     texts = [_text_of(m.get("content")) for m in messages or [] if m.get("role") in ("system", "developer")]
     return assemble([t for t in texts if t.strip()], tools or [])
 
