@@ -15,6 +15,9 @@ import numpy as np
 from harness_evals.records import NOISE, Assignments
 
 
+FIT_SAMPLE = 50_000
+
+
 def _unit(points: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(points, axis=1, keepdims=True)
     return (points / np.where(norms == 0, 1.0, norms)).astype(np.float32)
@@ -111,14 +114,33 @@ class ClusterModel:
         )
 
 
-def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int, seed: int) -> tuple[Assignments, ClusterModel]:
-    """Fit on every vector; the assignments carry HDBSCAN's own labels, not yet stable ids."""
-    reducer = fit_reducer(vectors, dimensions=dimensions, seed=seed)
-    points = project(reducer, vectors)
+def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int, seed: int,
+                 fit_sample: int = FIT_SAMPLE) -> tuple[Assignments, ClusterModel]:
+    """Fit on the vectors; the assignments carry HDBSCAN's own labels, not yet stable ids.
+
+    Beyond `fit_sample` points, PCA and HDBSCAN are fitted on a seeded sample of that many and
+    the rest are placed with `approximate_predict`: HDBSCAN's cost grows faster than linearly
+    with N, and a sample of tens of thousands already resolves every region dense enough to be
+    a cluster at the minimum cluster size (rarer ones stay noise, as they would anyway)."""
+    count = len(vectors)
+    fitted = np.arange(count) if count <= fit_sample else np.sort(
+        np.random.default_rng(seed).choice(count, size=fit_sample, replace=False))
+    reducer = fit_reducer(vectors[fitted], dimensions=dimensions, seed=seed)
+    points = project(reducer, vectors[fitted])
     if points.shape[0] <= min_cluster_size:
-        assignments, clusterer = _all_noise(points.shape[0]), None
-    else:
-        clusterer = _hdbscan(points, min_cluster_size=min_cluster_size, min_samples=None, prediction_data=True)
-        assignments = _assignments(clusterer)
-    noise_share = float(np.mean(assignments.labels == NOISE)) if len(assignments.labels) else 1.0
-    return assignments, ClusterModel(reducer, clusterer, len(vectors), noise_share)
+        model = ClusterModel(reducer, None, count, 1.0)
+        return _all_noise(count), model
+    clusterer = _hdbscan(points, min_cluster_size=min_cluster_size, min_samples=None, prediction_data=True)
+    on_sample = _assignments(clusterer)
+    model = ClusterModel(reducer, clusterer, count, float(np.mean(on_sample.labels == NOISE)))
+    if len(fitted) == count:
+        return on_sample, model
+    model.stable_ids = {int(label): int(label) for label in set(on_sample.labels.tolist()) - {NOISE}}
+    rest = np.setdiff1d(np.arange(count), fitted)
+    placed = model.assign(vectors[rest])
+    model.stable_ids = {}
+    labels, outlier_scores, probabilities = np.empty(count, np.int64), np.empty(count), np.empty(count)
+    labels[fitted], outlier_scores[fitted], probabilities[fitted] = (
+        on_sample.labels, on_sample.outlier_scores, on_sample.probabilities)
+    labels[rest], outlier_scores[rest], probabilities[rest] = placed.labels, placed.outlier_scores, placed.probabilities
+    return Assignments(labels, outlier_scores, probabilities), model

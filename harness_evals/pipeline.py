@@ -169,7 +169,7 @@ def mine(
         picks = select_for_labelling(
             trace_ids, production, production_assignments, similarity, coverage,
             budget=budget, covered_similarity=covered_similarity, exclude=already_queued(store),
-            flags=[[name for name, _ in found] for found in flags], emerging=emerging,
+            flags=[[name for name, _ in found] for found in flags], emerging=emerging, seed=seed,
         )
         with store.transaction():
             store.insert(

@@ -13,6 +13,10 @@ Traces a silent-failure detector flagged are candidates even where the eval set 
 request (the eval case may pass while production fails), and count `risk_weight` times as much.
 Traces of an emerging region (new or fast-growing since the last run) count `emerging_weight`
 times as much: tomorrow's failures start there.
+
+The alike graph grows with the square of the candidates, so beyond `max_pool` of them a seeded
+sample of that many is searched (every flagged and already-queued trace kept), and each pick's
+count of traces it stands for is scaled back to the whole.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
 
 
 MAX_ALIKE = 0.98  # above this, traces are near-duplicates: not worth another label
+MAX_POOL = 20_000
 RISK_WEIGHT = 3.0
 EMERGING_WEIGHT = 2.0
 
@@ -52,6 +57,8 @@ def select_for_labelling(
     risk_weight: float = RISK_WEIGHT,
     emerging: Collection[int] = (),
     emerging_weight: float = EMERGING_WEIGHT,
+    max_pool: int = MAX_POOL,
+    seed: int = 0,
 ) -> list[QueuePick]:
     """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked.
 
@@ -63,6 +70,13 @@ def select_for_labelling(
     pool = np.flatnonzero(uncovered | excluded)  # excluded traces speak for their neighbours
     if budget <= 0 or not pool.size:
         return []
+    scale = 1.0
+    if pool.size > max_pool:
+        keep = excluded[pool] | flagged[pool]
+        others = pool[~keep]
+        room = min(max(max_pool - int(keep.sum()), 0), others.size)
+        scale = others.size / room if room else 1.0
+        pool = np.sort(np.concatenate([pool[keep], np.random.default_rng(seed).choice(others, room, replace=False)]))
     pickable = uncovered[pool] & ~excluded[pool]
     in_emerging = np.isin(assignments.labels, list(emerging))
     weight = np.where(flagged[pool], risk_weight, 1.0) * np.where(in_emerging[pool], emerging_weight, 1.0)
@@ -84,8 +98,8 @@ def select_for_labelling(
             index = int(pool[best])
             newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
             newly = newly[~spoken_for[newly]]
-            picks.append(_pick(trace_ids[index], index, len(newly), float(scores[best]), flags[index], assignments,
-                               nearest_similarity, regions, alike=alike, covered=covered_similarity,
+            picks.append(_pick(trace_ids[index], index, round(len(newly) * scale), float(scores[best]), flags[index],
+                               assignments, nearest_similarity, regions, alike=alike, covered=covered_similarity,
                                emerging=bool(in_emerging[index])))
             chosen.append(best)
             spoken_for[newly] = True

@@ -40,3 +40,20 @@ def test_clusters_survive_the_reduction():
     labels = cluster(reduce(blobs(), dimensions=8, seed=0), min_cluster_size=5).labels
     assert [len(set(labels[i : i + 20])) for i in (0, 20, 40)] == [1, 1, 1]
     assert len(set(labels[:60])) == 3
+
+
+def test_beyond_the_fit_sample_the_rest_is_placed_into_the_clusters_of_the_sample():
+    from harness_evals.cluster import fit_clusters
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    vectors = np.concatenate([centre + rng.normal(scale=0.05, size=(200, 16)) for centre in centres])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    whole, _ = fit_clusters(vectors, dimensions=4, min_cluster_size=10, seed=0)
+    sampled, model = fit_clusters(vectors, dimensions=4, min_cluster_size=10, seed=0, fit_sample=150)
+    assert model.fitted_count == 600 and model.stable_ids == {}
+    truth = np.repeat([0, 1, 2], 200)
+    for labels in (whole.labels, sampled.labels):  # every blob one cluster, told apart from the others
+        assert all(len(set(labels[truth == blob]) - {-1}) == 1 for blob in range(3))
+        assert len({int(labels[truth == blob][labels[truth == blob] != -1][0]) for blob in range(3)}) == 3
+    assert (sampled.labels == -1).mean() < 0.05

@@ -1,7 +1,7 @@
 import numpy as np
 
 from harness_evals.coverage import score_coverage
-from harness_evals.records import Assignments
+from harness_evals.records import Assignments, ClusterCoverage
 from harness_evals.sample import alike_graph, select_for_labelling
 
 THRESHOLD = 0.9
@@ -87,3 +87,23 @@ def test_the_alike_graph_is_symmetric_and_holds_each_trace_itself():
     assert (graph == graph.T).all() and graph.diagonal().all()
     assert graph[:4, :4].all() and not graph[:4, 4:].any()
     assert graph.sum() == 16 + 4 + 1 + 4
+
+
+def test_a_pool_beyond_max_pool_is_sampled_keeping_flagged_traces_and_scaling_counts():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 8))
+    vectors = np.concatenate([centre + rng.normal(scale=0.02, size=(300, 8)) for centre in centres])
+    vectors[599] = rng.normal(size=8)  # a lone flagged request, far from both regions
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"t{n}" for n in range(600)]
+    labels = Assignments(np.repeat([0, 1], 300), np.zeros(600), np.ones(600))
+    coverage = [ClusterCoverage(0, 300, 0, 0.0, 300.0), ClusterCoverage(1, 300, 0, 0.0, 300.0)]
+    flags = [("loop",) if n == 599 else () for n in range(600)]
+    whole = select_for_labelling(ids, vectors, labels, np.zeros(600), coverage, budget=3, covered_similarity=0.9,
+                                 flags=flags)
+    sampled = select_for_labelling(ids, vectors, labels, np.zeros(600), coverage, budget=3, covered_similarity=0.9,
+                                   flags=flags, max_pool=100)
+    assert {p.cluster_id for p in sampled[:2]} == {p.cluster_id for p in whole[:2]} == {0, 1}
+    assert sampled[2].trace_id == whole[2].trace_id == "t599"  # flagged: always in the pool
+    stands_for = [int(p.reason.split("stands for ")[1].split(" ")[0]) for p in sampled[:2]]
+    assert all(250 <= count <= 350 for count in stands_for)  # scaled back from the sample of 100
