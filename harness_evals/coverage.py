@@ -54,11 +54,14 @@ def score_coverage(
     covered = nearest_similarity >= covered_similarity
     flagged = np.zeros(len(production_labels), dtype=bool) if flagged is None else flagged
     eval_counts = dict(zip(*np.unique(eval_labels, return_counts=True), strict=True))
+    clusters, members = np.unique(production_labels, return_inverse=True)  # one pass, however many clusters
+    counts = np.bincount(members, minlength=len(clusters))
+    covered_counts = np.bincount(members, weights=covered.astype(float), minlength=len(clusters))
+    flagged_counts = np.bincount(members, weights=flagged.astype(float), minlength=len(clusters))
     rows = []
-    for cluster_id in np.unique(production_labels):
-        members = production_labels == cluster_id
-        count = int(members.sum())
-        coverage = float(covered[members].mean())
+    for position, cluster_id in enumerate(clusters.tolist()):
+        count = int(counts[position])
+        coverage = float(covered_counts[position] / count)
         rows.append(
             ClusterCoverage(
                 cluster_id=int(cluster_id),
@@ -66,10 +69,11 @@ def score_coverage(
                 eval_count=int(eval_counts.get(cluster_id, 0)),
                 coverage=coverage,
                 gap_score=count * (1.0 - coverage),
-                flagged_count=int(flagged[members].sum()),
+                flagged_count=int(flagged_counts[position]),
             )
         )
+    present = set(clusters.tolist())
     for cluster_id, count in eval_counts.items():
-        if cluster_id != NOISE and not np.any(production_labels == cluster_id):
+        if cluster_id != NOISE and cluster_id not in present:
             rows.append(ClusterCoverage(int(cluster_id), 0, int(count), 1.0, 0.0))
     return sorted(rows, key=lambda row: (-row.gap_score, row.cluster_id))

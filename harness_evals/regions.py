@@ -119,11 +119,18 @@ def _members(items: list[Item], labels: np.ndarray) -> dict[int, set[str]]:
 
 
 def _centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    centroids = {}
-    for label in sorted(set(labels.tolist()) - {NOISE}):
-        mean = vectors[labels == label].mean(axis=0)
-        centroids[int(label)] = mean / (np.linalg.norm(mean) or 1.0)
-    return centroids
+    """Unit mean vector per cluster, in one sparse product rather than one pass per cluster."""
+    from scipy import sparse
+
+    clustered = np.flatnonzero(labels != NOISE)
+    ids, members = np.unique(labels[clustered], return_inverse=True)
+    if not len(ids):
+        return {}
+    membership = sparse.csr_matrix((np.ones(len(clustered)), (members, np.arange(len(clustered)))),
+                                   shape=(len(ids), len(clustered)))
+    sums = np.asarray(membership @ vectors[clustered], dtype=np.float64)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return {int(label): row for label, row in zip(ids.tolist(), sums / np.where(norms == 0, 1.0, norms), strict=True)}
 
 
 def _previous_run(store: Store, key: dict[str, Any]) -> str | None:
