@@ -178,4 +178,4 @@ def load_vectors(store: Store, texts: Sequence[str], *, model: str, view: str) -
     if table.num_rows != len(hashes):
         raise RuntimeError(f"{len(hashes) - table.num_rows} texts have no cached {model}/{view} vector: embed first")
     column = table.column("vector").combine_chunks()
-    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(hashes), -1).astype(np.float32)
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(hashes), -1).astype(np.float32, copy=False)
