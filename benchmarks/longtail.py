@@ -50,7 +50,6 @@ REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
 CACHE = REPO / "benchmarks" / ".cache"
 CLI = [str(Path(sys.executable).parent / "harness-evals")]
-MODEL = "all-MiniLM-L6-v2"
 PRODUCTION_SIZE = 4000
 COVERED_SHARE = 0.6
 EVAL_PER_LABEL = 3
@@ -108,16 +107,17 @@ def run(*args: str) -> str:
     return result.stdout
 
 
-def template_db(corpus: str, pools: dict[str, list[str]]) -> Path:
-    """A store holding every text of the corpus embedded once; scenarios start from a copy."""
+def template_db(corpus: str, pools: dict[str, list[str]], embedder: str) -> Path:
+    """A store holding every text of the corpus embedded once (per embedder); scenarios start from a copy."""
     path = CACHE / f"{corpus}.duckdb"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        texts = sorted({intent_view(TraceText(t)) for pool in pools.values() for t in pool})
-        start = time.perf_counter()
-        with Store(path) as store:
-            embed_pending(store, get_embedder("minilm"), texts, view="intent", run_id="benchmark-cache")
-        print(f"# embedded {len(texts)} {corpus} texts in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    texts = sorted({intent_view(TraceText(t)) for pool in pools.values() for t in pool})
+    start = time.perf_counter()
+    with Store(path) as store:
+        report = embed_pending(store, get_embedder(embedder), texts, view="intent", run_id="benchmark-cache")
+    if report.embedded:
+        print(f"# embedded {report.embedded} {corpus} texts with {embedder} in {time.perf_counter() - start:.0f} s",
+              file=sys.stderr)
     return path
 
 
@@ -130,13 +130,13 @@ def write_inputs(folder: Path, production, evals) -> None:
             handle.write(json.dumps({"id": f"e{i:04d}", "input": text}) + "\n")
 
 
-def ours(template: Path, folder: Path, budget: int) -> tuple[list[int], float]:
+def ours(template: Path, folder: Path, budget: int, embedder: str) -> tuple[list[int], float]:
     db = folder / f"ours-{budget}.duckdb"
     shutil.copy(template, db)
     run("ingest", str(folder / "production.jsonl"), "--kind", "production", "--db", str(db))
     run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
     start = time.perf_counter()
-    run("mine", "--budget", str(budget), "--db", str(db))
+    run("mine", "--budget", str(budget), "--embedder", embedder, "--db", str(db))
     seconds = time.perf_counter() - start
     run("queue", "export", "--out", str(folder / "queue.jsonl"), "--db", str(db))
     picks = [int(json.loads(line)["trace_id"][1:]) for line in (folder / "queue.jsonl").read_text().splitlines()]
@@ -204,14 +204,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--corpora", nargs="+", default=["clinc150", "banking77"])
-    parser.add_argument("--peers", nargs="+", default=list(PEERS))
+    parser.add_argument("--peers", nargs="*", default=list(PEERS))
+    parser.add_argument("--embedder", default="minilm", help="minilm, or minilm-int8 to check it loses nothing")
     args = parser.parse_args()
+    model = get_embedder(args.embedder).name
 
     results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     timings: dict[tuple[str, str], list[float]] = {}
     for corpus in args.corpora:
         pools = load_corpus(corpus)
-        template = template_db(corpus, pools)
+        template = template_db(corpus, pools, args.embedder)
         for seed in args.seeds:
             production, evals, covered = build_scenario(pools, seed)
             counts = Counter(label for _, label in production)
@@ -222,7 +224,7 @@ def main() -> None:
                 write_inputs(folder, production, evals)
                 peer_inputs, rankings = None, {}
                 for budget_name, budget in budgets.items():
-                    picks, seconds = ours(template, folder, budget)
+                    picks, seconds = ours(template, folder, budget, args.embedder)
                     timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
                     results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
                     if peer_inputs is None:
@@ -230,8 +232,8 @@ def main() -> None:
                             production_texts = [intent_view(TraceText(t)) for t, _ in production]
                             eval_texts = [intent_view(TraceText(t)) for t, _ in evals]
                             peer_inputs = dict(
-                                production_vectors=load_vectors(store, production_texts, model=MODEL, view="intent"),
-                                eval_vectors=load_vectors(store, eval_texts, model=MODEL, view="intent"),
+                                production_vectors=load_vectors(store, production_texts, model=model, view="intent"),
+                                eval_vectors=load_vectors(store, eval_texts, model=model, view="intent"),
                                 production_texts=production_texts, eval_texts=eval_texts, seed=seed,
                             )
                     for peer in args.peers:

@@ -58,7 +58,25 @@ def test_hashing_vectors_are_unit_length_and_similar_for_shared_words():
 
 
 def test_embedders_are_found_by_name():
-    assert set(EMBEDDERS) == {"minilm", "hashing"}
+    assert set(EMBEDDERS) == {"minilm", "minilm-int8", "hashing"}
     assert get_embedder("hashing").name == "hashing-256"
     with pytest.raises(UserError, match="unknown embedder 'bert'"):
         get_embedder("bert")
+
+
+@pytest.mark.integration
+def test_the_int8_onnx_embedder_agrees_with_minilm_and_exports_once(tmp_path, monkeypatch):
+    import json
+
+    from tests.conftest import SAMPLE
+
+    monkeypatch.setenv("HARNESS_EVALS_CACHE", str(tmp_path))
+    texts = [json.loads(line)["input"] for line in (SAMPLE / "traces.jsonl").read_text().splitlines()[:60]]
+    fast = get_embedder("minilm-int8")
+    assert fast.name != get_embedder("minilm").name  # other vectors, another cache key
+    cosines = np.sum(fast.encode(texts) * get_embedder("minilm").encode(texts), axis=1)
+    assert cosines.mean() > 0.98 and cosines.min() > 0.93
+    exported = tmp_path / "models" / "all-MiniLM-L6-v2-onnx-int8" / "model.int8.onnx"
+    modified = exported.stat().st_mtime_ns
+    get_embedder("minilm-int8").encode(["again"])
+    assert exported.stat().st_mtime_ns == modified and len(list(exported.parent.iterdir())) == 1
