@@ -37,17 +37,24 @@ def fit_reducer(vectors: np.ndarray, *, dimensions: int, seed: int) -> Any | Non
     return PCA(n_components=components, random_state=seed).fit(vectors)
 
 
-def project(reducer: Any | None, vectors: np.ndarray) -> np.ndarray:
-    """Through the PCA, then back onto the unit sphere so Euclidean distance tracks cosine."""
-    return vectors if reducer is None else _unit(reducer.transform(vectors))
+def project(reducer: Any | None, vectors: np.ndarray, *, chunk: int = 100_000) -> np.ndarray:
+    """Through the PCA, then back onto the unit sphere so Euclidean distance tracks cosine.
+    In chunks: the PCA centres a float64 copy of what it is given."""
+    if reducer is None:
+        return vectors
+    return np.concatenate([_unit(reducer.transform(vectors[start : start + chunk]))
+                           for start in range(0, len(vectors), chunk)]) if len(vectors) else vectors
 
 
-def map_coordinates(vectors: np.ndarray, *, seed: int) -> np.ndarray:
-    """Two PCA components: a map on which neighbours in embedding space stay near (zeros if too few)."""
-    reducer = fit_reducer(vectors, dimensions=2, seed=seed)
+def map_coordinates(vectors: np.ndarray, *, seed: int, sample: int = FIT_SAMPLE, chunk: int = 100_000) -> np.ndarray:
+    """Two PCA components: a map on which neighbours in embedding space stay near (zeros if too few).
+    Fitted on a seeded sample beyond `sample` points, applied in chunks."""
+    fitted = vectors if len(vectors) <= sample else vectors[
+        np.sort(np.random.default_rng(seed).choice(len(vectors), size=sample, replace=False))]
+    reducer = fit_reducer(fitted, dimensions=2, seed=seed)
     if reducer is None or reducer.n_components_ < 2:
         return np.zeros((len(vectors), 2))
-    return reducer.transform(vectors)
+    return np.concatenate([reducer.transform(vectors[start : start + chunk]) for start in range(0, len(vectors), chunk)])
 
 
 def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:

@@ -114,6 +114,8 @@ def mine(
         TraceRecord(trace_id, request, answer, json.loads(steps), json.loads(metadata), json.loads(feedback or "null"))
         for trace_id, request, answer, steps, metadata, feedback in traces
     ]
+    trace_count = len(traces)
+    del traces  # the raw rows: at a million traces, gigabytes held for nothing
     trace_ids = [record.trace_id for record in records]
     redaction = redaction or RedactionRules()
     redactor = Redactor(redaction)
@@ -139,7 +141,7 @@ def mine(
         texts = trace_texts + case_texts
         embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress)
         vectors = load_vectors(store, texts, model=model.name, view=view)
-        production, evals = vectors[: len(traces)], vectors[len(traces) :]
+        production, evals = vectors[:trace_count], vectors[trace_count:]
         if covered_similarity is None:
             covered_similarity = calibrate_covered_similarity(evals)
 
@@ -148,7 +150,7 @@ def mine(
         items = [("production", trace_id) for trace_id in trace_ids] + [("eval", case_id) for case_id, _ in cases]
         regions = find_regions(store, vectors, items, key=key, full=full)
         assignments = regions.assignments
-        production_labels, eval_labels = assignments.labels[: len(traces)], assignments.labels[len(traces) :]
+        production_labels, eval_labels = assignments.labels[:trace_count], assignments.labels[trace_count:]
         similarity = nearest_eval_similarity(production, evals)
         coverage = score_coverage(
             production_labels, eval_labels, similarity, covered_similarity=covered_similarity, flagged=flagged
@@ -163,8 +165,8 @@ def mine(
         coverage = [replace(row, emerging=row.cluster_id in emerging) for row in coverage]
         production_assignments = Assignments(
             labels=production_labels,
-            outlier_scores=assignments.outlier_scores[: len(traces)],
-            probabilities=assignments.probabilities[: len(traces)],
+            outlier_scores=assignments.outlier_scores[:trace_count],
+            probabilities=assignments.probabilities[:trace_count],
         )
         picks = select_for_labelling(
             trace_ids, production, production_assignments, similarity, coverage,
@@ -186,7 +188,7 @@ def mine(
         covered = similarity >= covered_similarity
         risk = np.where(flagged, RISK_WEIGHT, 1.0)
         report = MineReport(
-            run_id=run.run_id, traces=len(traces), eval_cases=len(cases), embedded=embedded.embedded,
+            run_id=run.run_id, traces=trace_count, eval_cases=len(cases), embedded=embedded.embedded,
             cached=embedded.cached, coverage=coverage, picks=picks, covered_similarity=covered_similarity,
             mode=regions.mode, mode_reason=regions.reason, new_traces=regions.new_traces,
             lineage=[row for row, _ in lineage], emerging=sorted(emerging),
