@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from harness_evals.errors import UserError
 
 DEFAULT_DB = Path("data/harness.duckdb")
 DB_ENV_VAR = "HARNESS_EVALS_DB"
+MEMORY_ENV_VAR = "HARNESS_EVALS_DUCKDB_MEMORY"  # e.g. 2GB: DuckDB's own cache, which by default may take 80% of RAM
 
 
 def _initial_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -330,6 +332,12 @@ class Store:
                 f"cannot open {self.path}: {error}. Another harness-evals process may be writing to it; "
                 "wait for it to finish, or pass a different --db"
             ) from error
+        memory = os.environ.get(MEMORY_ENV_VAR)
+        if memory:
+            if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory.strip()):
+                self.close()
+                raise StoreError(f"${MEMORY_ENV_VAR}={memory!r}: write a size such as 2GB or 500MB")
+            self.con.execute(f"SET memory_limit = '{memory.strip()}'")
         if read_only:
             self._check_schema_is_current()
         else:

@@ -79,3 +79,12 @@ def test_queue_history_is_backfilled_from_the_previous_schema(tmp_path):
         assert store.con.execute("SELECT trace_id, state, run_id, epoch(happened_at) FROM queue_events").fetchall() == [
             ("t1", "queued", "r1", 1795140000)
         ]
+
+
+def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "1GB")
+    with Store(tmp_path / "h.duckdb") as store:
+        assert store.one("SELECT current_setting('memory_limit')")[0] == "953.6 MiB"
+    monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "lots")
+    with pytest.raises(StoreError, match="write a size such as 2GB"):
+        Store(tmp_path / "h.duckdb")
