@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -177,6 +178,7 @@ def one_size(size: int, night: float) -> dict:
         result["night_mode"] = nightly.mode
         result["night_stages"] = dict(stages.seconds)
     result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["store_gib"] = sum(path.stat().st_size for path in folder.glob("h.duckdb*")) / 2**30
     if size <= 100_000:
         try:
             from bertopic import BERTopic
@@ -190,6 +192,7 @@ def one_size(size: int, night: float) -> dict:
             result["bertopic_s"] = time.perf_counter() - start
         except ImportError:
             result["bertopic_s"] = None
+    shutil.rmtree(folder)
     return result
 
 
