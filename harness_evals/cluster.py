@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from harness_evals.identity import relabel
 from harness_evals.records import NOISE, Assignments
 
 
@@ -107,7 +108,12 @@ class ClusterModel:
     stable_ids: dict[int, int] = field(default_factory=dict)
 
     def assign(self, vectors: np.ndarray) -> Assignments:
-        """New points placed into the fitted clusters (stable ids), or noise; nothing is refitted.
+        """New points placed into the fitted clusters (stable ids), or noise; nothing is refitted."""
+        placed = self._place(vectors)
+        return Assignments(relabel(placed.labels, self.stable_ids), placed.outlier_scores, placed.probabilities)
+
+    def _place(self, vectors: np.ndarray) -> Assignments:
+        """New points placed with HDBSCAN's own labels.
 
         A placed point's outlier score is 1 - its membership strength: hdbscan's own
         `approximate_predict_scores` scans the condensed tree once per point, which at a million
@@ -119,11 +125,7 @@ class ClusterModel:
         points = project(self.reducer, vectors).astype(np.float64)
         labels, strengths = approximate_predict(self.clusterer, points)
         strengths = np.nan_to_num(np.asarray(strengths, dtype=np.float64), nan=0.0)
-        return Assignments(
-            labels=np.array([NOISE if label == NOISE else self.stable_ids[int(label)] for label in labels], np.int64),
-            outlier_scores=1.0 - strengths,
-            probabilities=strengths,
-        )
+        return Assignments(np.asarray(labels, dtype=np.int64), 1.0 - strengths, strengths)
 
 
 def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int, seed: int,
@@ -147,10 +149,8 @@ def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int,
     model = ClusterModel(reducer, clusterer, count, float(np.mean(on_sample.labels == NOISE)))
     if len(fitted) == count:
         return on_sample, model
-    model.stable_ids = {int(label): int(label) for label in set(on_sample.labels.tolist()) - {NOISE}}
     rest = np.setdiff1d(np.arange(count), fitted)
-    placed = model.assign(vectors[rest])
-    model.stable_ids = {}
+    placed = model._place(vectors[rest])
     labels, outlier_scores, probabilities = np.empty(count, np.int64), np.empty(count), np.empty(count)
     labels[fitted], outlier_scores[fitted], probabilities[fitted] = (
         on_sample.labels, on_sample.outlier_scores, on_sample.probabilities)
