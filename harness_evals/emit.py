@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
 from harness_evals.errors import UserError
+from harness_evals.files import write_atomically
 from harness_evals.ingest import content_hash
 from harness_evals.labelling import record_events
 from harness_evals.redact import Placeholders, Redactor
@@ -44,12 +44,6 @@ class EmitReport:
     suite_path: Path
     new_cases: int
     skipped_duplicates: int  # labelled traces whose request is already an eval case
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 class EmitError(UserError):
@@ -114,8 +108,8 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     else:
         version = previous["version"] if previous["sha256"] == digest else previous["version"] + 1
     manifest = SuiteManifest(format=SUITE_FORMAT, name=name, version=version, cases=len(cases), sha256=digest)
-    _write_atomically(suite_path, body.encode())
-    _write_atomically(manifest_path, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
+    write_atomically(suite_path, body.encode())
+    write_atomically(manifest_path, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
 
     if newly_emitted:
         with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction() as con:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from harness_evals.describe import Namer, describe_clusters
 from harness_evals.errors import UserError
+from harness_evals.files import write_atomically
 from harness_evals.records import NOISE
 from harness_evals.redact import Redactor
 from harness_evals.workspace import Workspace
@@ -183,7 +183,5 @@ def write_report(db: str | Path | None, out: str | Path, *, redactor: Redactor |
             raise UserError("no mining run in this store yet: run `harness-evals mine` first")
         html = build_report(workspace, namer=namer)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text(html, encoding="utf-8")
-    os.replace(partial, out)
+    write_atomically(out, html)
     return out

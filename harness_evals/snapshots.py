@@ -4,12 +4,12 @@ against a contract, and written as files to commit and review."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness_evals.errors import UserError
+from harness_evals.files import write_atomically
 from harness_evals.prompts import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
 from harness_evals.store import Store
 
@@ -130,8 +130,5 @@ def write_snapshots(store: Store, out_dir: str | Path) -> list[Path]:
 
 
 def _write_if_changed(path: Path, text: str) -> None:
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        write_atomically(path, text)
