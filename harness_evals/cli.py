@@ -170,31 +170,20 @@ def flags(
 ) -> None:
     """Silent-failure flags of a mining run: counts per detector, then the flagged traces."""
     with _reported_errors():
-        from harness_evals.store import Store
+        from harness_evals.workspace import Workspace
 
-        with Store(db, read_only=True) as store:
-            run_id = run_id or store.latest_run_id("mine")
-            if run_id is None:
-                raise UserError("no mining run in this store yet: run `harness-evals mine` first")
-            where, params = "WHERE f.run_id = ?" + (" AND f.detector = ?" if detector else ""), [run_id]
-            params += [detector] if detector else []
-            counts = store.con.execute(
-                f"SELECT detector, count(*) FROM trace_flags f {where} GROUP BY 1 ORDER BY 2 DESC, 1", params
-            ).fetchall()
-            rows = store.con.execute(
-                f"""SELECT f.trace_id, f.detector, f.reason, a.cluster_id FROM trace_flags f
-                    LEFT JOIN cluster_assignments a ON a.run_id = f.run_id AND a.item_kind = 'production'
-                         AND a.item_id = f.trace_id
-                    {where} ORDER BY f.detector, f.trace_id LIMIT ?""",
-                [*params, limit],
-            ).fetchall()
+        with Workspace(db) as workspace:
+            run_id = workspace.mine_run(run_id)
+            rows = [row for row in workspace.flags(run_id).to_pylist() if not detector or row["detector"] == detector]
+    counts = Counter(row["detector"] for row in rows).most_common()  # rows come ordered by detector: ties stay so
     summary = ", ".join(f"{name} {count}" for name, count in counts) or "none"
-    console.print(f"mine run {run_id}: {sum(c for _, c in counts)} flags ({summary})", highlight=False)
+    console.print(f"mine run {run_id}: {len(rows)} flags ({summary})", highlight=False)
     table = Table()
     for column in ("trace", "cluster", "detector", "reason"):
         table.add_column(column)
-    for trace_id, name, reason, cluster_id in rows:
-        table.add_row(trace_id, "noise" if cluster_id == -1 else str(cluster_id), name, reason)
+    for row in rows[:limit]:
+        table.add_row(row["trace_id"], "noise" if row["cluster_id"] == -1 else str(row["cluster_id"]), row["detector"],
+                      row["reason"])
     if rows:
         console.print(table)
 

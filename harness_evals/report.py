@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -144,9 +145,7 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
     descriptions = describe_clusters(store, run_id, redactor=workspace.redactor, namer=namer)
     queue_sizes = sorted(workspace.queue_sizes().items())
     queued = workspace.queue().to_pylist()[:10]
-    flags = store.con.execute(
-        "SELECT detector, count(*) FROM trace_flags WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1", [run_id]
-    ).fetchall()
+    flags = Counter(workspace.flags(run_id).column("detector").to_pylist()).most_common()
     points = store.con.sql(
         "SELECT item_kind, map_x, map_y, nearest_eval_similarity FROM cluster_assignments WHERE run_id = ?",
         params=[run_id],
