@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness_evals.records import NOISE
-from harness_evals.redact import Placeholders, Redactor
+from harness_evals.redact import Redactor
 from harness_evals.store import Store
 
 Namer = Callable[[list[str], list[str]], str]  # (keywords, example requests) -> a short name
@@ -79,7 +79,7 @@ def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = 
     tools: dict[int, Counter[str]] = {}
     errors: Counter[int] = Counter()
     for cluster_id, request, steps in rows:
-        requests.setdefault(cluster_id, []).append(redactor.redact(request, Placeholders()))
+        requests.setdefault(cluster_id, []).append(redactor.redact(request))
         parsed = json.loads(steps or "[]")
         tools.setdefault(cluster_id, Counter()).update(s.get("name") for s in parsed if s.get("type") != "llm_call")
         errors[cluster_id] += any(s.get("error") for s in parsed)
