@@ -3,16 +3,24 @@
 Labels are emitted before mining, so tonight's mining already counts yesterday's labels as
 covered. Tasks open the store themselves: a DuckDB connection does not travel between tasks.
 Only the I/O tasks retry; none is cached, since each reads or writes the store.
+
+Mining is a subflow with its own task runner: with `dask` set (settings or `--dask`), its
+encoding and cluster-placement chunks run as tasks on that Dask cluster, while the store is
+read and written by this process alone (DuckDB has one writer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from harness_evals.config import MineSettings, Settings, Source, load_settings
+from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
+from harness_evals.embed import MissingDependencyError
 from harness_evals.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
@@ -43,12 +51,44 @@ def emit(db: str, out_dir: str, name: str, rules: RedactionRules) -> EmitReport:
         return emit_suite(store, out_dir, name=name, redactor=Redactor(rules))
 
 
+@task(cache_policy=NO_CACHE, task_run_name="{fn.__name__}")
+def run_chunk(fn: Callable[[Any], Any], chunk: Any) -> Any:
+    return fn(chunk)
+
+
+def on_task_runner(fn: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[Any]:
+    """records.MapChunks over the flow's task runner: every chunk is submitted at once, and the
+    results come back in order, so the store takes each as soon as it and those before it are done."""
+    for future in run_chunk.map(unmapped(fn), list(chunks)):
+        yield future.result()
+
+
 @task(cache_policy=NO_CACHE)
 def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
-               contract: PromptContract | None) -> MineReport:
+               contract: PromptContract | None, distributed: bool) -> MineReport:
     logger = get_run_logger()
     with Store(db) as store:
-        return mine(store, **dict(settings), redaction=rules, full=full, prompt_contract=contract, progress=lambda done, total: logger.info(f"embedded {done}/{total}"))
+        return mine(store, **dict(settings), redaction=rules, full=full, prompt_contract=contract,
+                    progress=lambda done, total: logger.info(f"embedded {done}/{total}"),
+                    map_chunks=on_task_runner if distributed else map)
+
+
+@flow(name="harness-evals-mine")
+def mine_flow(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
+              contract: PromptContract | None, distributed: bool) -> MineReport:
+    return mine_store(db, settings, rules, full, contract, distributed)
+
+
+def task_runner_for(dask: str | None) -> TaskRunner:
+    """Prefect's DaskTaskRunner on the cluster at `dask` ("local": a temporary one on this machine),
+    or the default runner, under which the chunks run one after another in this process."""
+    if dask is None:
+        return ThreadPoolTaskRunner()
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as error:
+        raise MissingDependencyError(f"running on Dask needs prefect-dask: {DASK_EXTRA_HINT}") from error
+    return DaskTaskRunner() if dask == "local" else DaskTaskRunner(address=dask)
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -85,7 +125,8 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
         labels = [import_label_file(db_path, str(path)) for path in settings.labels]
         emitted = emit(db_path, str(settings.suite_dir), settings.suite_name, settings.redact)
         contract = load_contract(settings.prompt_contract) if settings.prompt_contract else None
-        mined = mine_store(db_path, settings.mine, settings.redact, full, contract)
+        mining = mine_flow.with_options(task_runner=task_runner_for(settings.dask))
+        mined = mining(db_path, settings.mine, settings.redact, full, contract, settings.dask is not None)
         queued = export(db_path, str(settings.queue_out), settings.redact)
         report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued, report_path)

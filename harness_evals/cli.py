@@ -31,9 +31,27 @@ errors = Console(stderr=True, soft_wrap=True)
 
 Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]
+DaskAddress = Annotated[Optional[str], typer.Option(
+    "--dask", metavar="ADDRESS",
+    help="Encode and place into clusters on this Dask scheduler (tcp://host:8786), or 'local' [default: settings' dask]")]
 
 
 MINING_MODULES = {"duckdb", "pyarrow", "numpy", "sklearn", "hdbscan", "prefect", "sentence_transformers", "torch"}
+
+
+def _settings_with_dask(config: Path | None, dask: str | None):
+    from pydantic import ValidationError
+
+    from harness_evals.config import ConfigError, load_settings
+    from harness_evals.errors import describe_validation_error
+
+    settings = load_settings(config)
+    if dask is None:
+        return settings
+    try:
+        return settings.model_validate({**settings.model_dump(), "dask": dask})
+    except ValidationError as error:
+        raise ConfigError(f"--{describe_validation_error(error)}") from None
 
 
 @contextmanager
@@ -347,13 +365,13 @@ def run(
     db: Db = None,
     config: Config = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
+    dask: DaskAddress = None,
 ) -> None:
     """Run the nightly flow once on the configured sources (the bundled sample by default)."""
     with _reported_errors():
         from flows.nightly import nightly
-        from harness_evals.config import load_settings
 
-        settings = load_settings(config)
+        settings = _settings_with_dask(config, dask)
         report = nightly(settings=settings, db=str(db) if db else None, full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)
@@ -562,15 +580,15 @@ def serve(
     ] = None,
     db: Db = None,
     config: Config = None,
+    dask: DaskAddress = None,
 ) -> None:
     """Serve the nightly run and the weekly full refit on their cron schedules (Ctrl-C stops both)."""
     with _reported_errors():
         from prefect import serve as serve_deployments
 
         from flows.nightly import nightly
-        from harness_evals.config import load_settings
 
-        settings = load_settings(config)
+        settings = _settings_with_dask(config, dask)
     parameters = {"settings": settings.model_dump(mode="json"), "db": str(db) if db else None}
     serve_deployments(
         nightly.to_deployment(name="nightly", cron=cron or settings.schedule, parameters=parameters),

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from harness_evals.identity import relabel
-from harness_evals.records import NOISE, Assignments
-
+from harness_evals.records import NOISE, Assignments, MapChunks
 
 FIT_SAMPLE = 50_000
+PLACE_CHUNK = 100_000  # vectors per placement task: each carries the fitted model with it
 
 
 def _unit(points: np.ndarray) -> np.ndarray:
@@ -107,19 +107,27 @@ class ClusterModel:
     noise_share: float
     stable_ids: dict[int, int] = field(default_factory=dict)
 
-    def assign(self, vectors: np.ndarray) -> Assignments:
+    def assign(self, vectors: np.ndarray, *, map_chunks: MapChunks = map) -> Assignments:
         """New points placed into the fitted clusters (stable ids), or noise; nothing is refitted."""
-        placed = self._place(vectors)
+        placed = self._place(vectors, map_chunks=map_chunks)
         return Assignments(relabel(placed.labels, self.stable_ids), placed.outlier_scores, placed.probabilities)
 
-    def _place(self, vectors: np.ndarray) -> Assignments:
-        """New points placed with HDBSCAN's own labels.
+    def _place(self, vectors: np.ndarray, *, map_chunks: MapChunks) -> Assignments:
+        """New points placed with HDBSCAN's own labels, `PLACE_CHUNK` at a time through `map_chunks`:
+        each point is placed on its own, so the chunks give the same result wherever they run."""
+        if self.clusterer is None or not len(vectors):
+            return _all_noise(len(vectors))
+        parts = list(map_chunks(self.place_chunk, (vectors[start : start + PLACE_CHUNK]
+                                                   for start in range(0, len(vectors), PLACE_CHUNK))))
+        return Assignments(*(np.concatenate([getattr(part, name) for part in parts])
+                             for name in ("labels", "outlier_scores", "probabilities")))
+
+    def place_chunk(self, vectors: np.ndarray) -> Assignments:
+        """Some points placed with HDBSCAN's own labels.
 
         A placed point's outlier score is 1 - its membership strength: hdbscan's own
         `approximate_predict_scores` scans the condensed tree once per point, which at a million
         points costs as much again as placing them."""
-        if self.clusterer is None or not len(vectors):
-            return _all_noise(len(vectors))
         from hdbscan import approximate_predict
 
         points = project(self.reducer, vectors).astype(np.float64)
@@ -129,7 +137,7 @@ class ClusterModel:
 
 
 def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int, seed: int,
-                 fit_sample: int = FIT_SAMPLE) -> tuple[Assignments, ClusterModel]:
+                 fit_sample: int = FIT_SAMPLE, map_chunks: MapChunks = map) -> tuple[Assignments, ClusterModel]:
     """Fit on the vectors; the assignments carry HDBSCAN's own labels, not yet stable ids.
 
     Beyond `fit_sample` points, PCA and HDBSCAN are fitted on a seeded sample of that many and
@@ -150,7 +158,7 @@ def fit_clusters(vectors: np.ndarray, *, dimensions: int, min_cluster_size: int,
     if len(fitted) == count:
         return on_sample, model
     rest = np.setdiff1d(np.arange(count), fitted)
-    placed = model._place(vectors[rest])
+    placed = model._place(vectors[rest], map_chunks=map_chunks)
     labels, outlier_scores, probabilities = np.empty(count, np.int64), np.empty(count), np.empty(count)
     labels[fitted], outlier_scores[fitted], probabilities[fitted] = (
         on_sample.labels, on_sample.outlier_scores, on_sample.probabilities)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -10,10 +11,11 @@ from typing import Literal
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.redact import RedactionRules
 from harness_evals.signals import DetectorSettings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONFIG_FILE = Path("harness-evals.toml")
 CONFIG_ENV_VAR = "HARNESS_EVALS_CONFIG"
+DASK_EXTRA_HINT = "pip install 'harness-evals[mine,dask]'"
 
 
 class ConfigError(UserError):
@@ -61,6 +63,16 @@ class Settings(BaseModel):
     mine: MineSettings = MineSettings()
     redact: RedactionRules = RedactionRules()
     prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.PromptContract); flags feed sampling
+    # Encoding and cluster placement on a Dask cluster: its scheduler's address (tcp://host:8786),
+    # or "local" for a temporary cluster on this machine. None: in this process.
+    dask: str | None = None
+
+    @field_validator("dask")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is not None and value != "local" and not re.fullmatch(r"[a-z]+://\S+", value):
+            raise ValueError(f"give a Dask scheduler's address such as tcp://10.0.0.5:8786, or local; got {value!r}")
+        return value
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

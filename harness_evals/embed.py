@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness_evals.errors import UserError
+from harness_evals.records import MapChunks
 from harness_evals.store import Store
 
 MINING_EXTRA_HINT = "pip install 'harness-evals[mine]'"
@@ -37,14 +38,29 @@ class Embedder(Protocol):
         ...
 
 
+_RESIDENT: dict[tuple, Embedder] = {}
+
+
+def _resident(kind: type, arguments: tuple) -> Embedder:
+    """This process's one instance of `kind(*arguments)`. A model embedder travels to a worker
+    process as its class and arguments, and loads its model there once, not once per chunk."""
+    key = (kind, arguments)
+    if key not in _RESIDENT:
+        _RESIDENT[key] = kind(*arguments)
+    return _RESIDENT[key]
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder; the model loads on first use."""
 
-    def __init__(self, name: str, model_dir: str, *, batch_size: int = 64) -> None:
+    def __init__(self, name: str, model_dir: str, batch_size: int = 64) -> None:
         self.name = name
         self.model_dir = model_dir
         self.batch_size = batch_size
         self._model = None
+
+    def __reduce__(self):
+        return _resident, (type(self), (self.name, self.model_dir, self.batch_size))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
@@ -99,12 +115,15 @@ class OnnxInt8Embedder:
     name = "all-MiniLM-L6-v2-onnx-int8"
     max_tokens = 256  # sentence-transformers' max_seq_length for this model
 
-    def __init__(self, model_dir: str, cache_dir: Path, *, batch_size: int = 64) -> None:
+    def __init__(self, model_dir: str, cache_dir: Path, batch_size: int = 64) -> None:
         self.model_dir = model_dir
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self._session = None
         self._tokenizer = None
+
+    def __reduce__(self):
+        return _resident, (type(self), (self.model_dir, self.cache_dir, self.batch_size))
 
     def _quantised_model(self) -> Path:
         target = self.cache_dir / "model.int8.onnx"
@@ -206,12 +225,13 @@ def embed_pending(
     run_id: str,
     chunk_size: int = 512,
     progress: Callable[[int, int], None] | None = None,
+    map_chunks: MapChunks = map,
 ) -> EmbedReport:
     """Embed those of `texts` that have no cached vector for (model, view) and store them.
 
-    Texts are encoded shortest first, so each batch pads to similar lengths. Each chunk is
-    committed as it is done: an interrupted run keeps what it embedded. `progress(done, total)`
-    is called after each chunk.
+    Texts are encoded shortest first, so each batch pads to similar lengths, in chunks of
+    `chunk_size` run through `map_chunks`. Each chunk is committed as it is done: an interrupted
+    run keeps what it embedded. `progress(done, total)` is called after each chunk.
     """
     by_hash = {text_hash(text): text for text in texts}
     cached = {
@@ -221,9 +241,10 @@ def embed_pending(
         ).fetchall()
     }
     pending = sorted((h for h in by_hash if h not in cached), key=lambda h: (len(by_hash[h]), h))
-    for start in range(0, len(pending), chunk_size):
-        chunk = pending[start : start + chunk_size]
-        vectors = embedder.encode([by_hash[h] for h in chunk])
+    chunks = [pending[start : start + chunk_size] for start in range(0, len(pending), chunk_size)]
+    done = 0
+    for chunk, vectors in zip(chunks, map_chunks(embedder.encode, ([by_hash[h] for h in chunk] for chunk in chunks)),
+                              strict=True):
         dimensions = vectors.shape[1]
         flat = pa.array(vectors.reshape(-1), pa.float32())
         with store.transaction():
@@ -241,8 +262,9 @@ def embed_pending(
                     }
                 ),
             )
+        done += len(chunk)
         if progress is not None:
-            progress(start + len(chunk), len(pending))
+            progress(done, len(pending))
     return EmbedReport(embedded=len(pending), cached=len(by_hash) - len(pending))
 
 

@@ -20,7 +20,7 @@ from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
 from harness_evals.identity import Lineage, is_emerging
 from harness_evals.prompts import PromptContract
-from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+from harness_evals.records import NOISE, Assignments, ClusterCoverage, MapChunks, QueuePick
 from harness_evals.regions import find_regions, save_model
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
@@ -89,8 +89,10 @@ def mine(
     full: bool = False,
     prompt_contract: PromptContract | None = None,
     progress: Callable[[int, int], None] | None = None,
+    map_chunks: MapChunks = map,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
+    Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
 
     Texts are redacted (`redaction` rules) before they are embedded: no secret or personal data
     reaches the embedding cache. A trace whose assembled prompt breaks `prompt_contract` is
@@ -139,7 +141,8 @@ def mine(
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts
-        embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress)
+        embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress,
+                                 map_chunks=map_chunks)
         vectors = load_vectors(store, texts, model=model.name, view=view)
         production, evals = vectors[:trace_count], vectors[trace_count:]
         if covered_similarity is None:
@@ -148,7 +151,7 @@ def mine(
         key = {"embedder": model.name, "view": view, "dimensions": dimensions, "min_cluster_size": min_cluster_size,
                "seed": seed}
         items = [("production", trace_id) for trace_id in trace_ids] + [("eval", case_id) for case_id, _ in cases]
-        regions = find_regions(store, vectors, items, key=key, full=full)
+        regions = find_regions(store, vectors, items, key=key, full=full, map_chunks=map_chunks)
         assignments = regions.assignments
         production_labels, eval_labels = assignments.labels[:trace_count], assignments.labels[trace_count:]
         similarity = nearest_eval_similarity(production, evals)

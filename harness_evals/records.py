@@ -8,6 +8,7 @@ built by our own code, in bulk, where validation would only cost time.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -21,6 +22,12 @@ from harness_evals.suite.model import ExpectedField
 
 NOISE = -1
 """HDBSCAN's label for points in no cluster. Kept as data: the long tail lives there."""
+
+MapChunks = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
+"""How the heavy pure steps (encoding texts, placing vectors into clusters) run over their chunks:
+the shape of the builtin `map`, which is the default (one after another, in this process). The
+nightly flow passes one that runs each chunk as a task on its task runner (Dask workers under
+`--dask`). The functions it is given are picklable, since a chunk may run in another process."""
 
 
 class Step(BaseModel):

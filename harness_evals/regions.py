@@ -21,7 +21,7 @@ import numpy as np
 
 from harness_evals.cluster import ClusterModel, fit_clusters
 from harness_evals.identity import Lineage, match_clusters, relabel
-from harness_evals.records import NOISE, Assignments
+from harness_evals.records import NOISE, Assignments, MapChunks
 from harness_evals.store import Store
 
 DRIFT_MARGIN = 0.25
@@ -42,7 +42,8 @@ class Regions:
     previous_run: str | None
 
 
-def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: dict[str, Any], full: bool) -> Regions:
+def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: dict[str, Any], full: bool,
+                 map_chunks: MapChunks = map) -> Regions:
     previous_run = _previous_run(store, key)
     previous = _assignments_of(store, previous_run) if previous_run else {}
     fresh = [position for position, item in enumerate(items) if item not in previous]
@@ -56,7 +57,7 @@ def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: d
     elif model is None:
         reason = "no earlier fit to extend"
     else:
-        placed = model.assign(vectors[fresh])
+        placed = model.assign(vectors[fresh], map_chunks=map_chunks)
         fresh_production = np.array([items[position][0] == "production" for position in fresh], dtype=bool)
         noise_share = float(np.mean(placed.labels[fresh_production] == NOISE)) if new_traces else 0.0
         if len(items) > 2 * model.fitted_count:
@@ -76,7 +77,8 @@ def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: d
     production = np.array([kind == "production" for kind, _ in items], dtype=bool)
     if mode == "full":
         assignments, model = fit_clusters(vectors, dimensions=key["dimensions"],
-                                          min_cluster_size=key["min_cluster_size"], seed=key["seed"])
+                                          min_cluster_size=key["min_cluster_size"], seed=key["seed"],
+                                          map_chunks=map_chunks)
     labels = assignments.labels
     current = _members([item for item, keep in zip(items, production, strict=True) if keep], labels[production])
     centroids = _centroids(vectors[production], labels[production])

@@ -39,6 +39,9 @@ def test_user_errors_are_one_line_and_exit_code_2(tmp_path):
     assert "Traceback" not in result.output
     result = invoke("ingest", tmp_path / "absent.jsonl", "--db", tmp_path / "h.duckdb")
     assert (result.exit_code, "no such file" in result.output) == (2, True)
+    result = invoke("run", "--dask", "10.0.0.5:8786", "--db", tmp_path / "h.duckdb")
+    assert (result.exit_code, result.output.strip()) == (
+        2, "error: --dask: give a Dask scheduler's address such as tcp://10.0.0.5:8786, or local; got '10.0.0.5:8786'")
 
 
 def test_queue_import_exits_1_when_a_line_is_refused(tmp_path):

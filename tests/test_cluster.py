@@ -57,3 +57,31 @@ def test_beyond_the_fit_sample_the_rest_is_placed_into_the_clusters_of_the_sampl
         assert all(len(set(labels[truth == blob]) - {-1}) == 1 for blob in range(3))
         assert len({int(labels[truth == blob][labels[truth == blob] != -1][0]) for blob in range(3)}) == 3
     assert (sampled.labels == -1).mean() < 0.05
+
+
+def test_placement_runs_in_chunks_through_the_given_map_and_gives_what_one_pass_gives(monkeypatch):
+    import pickle
+
+    from harness_evals import cluster as cluster_module
+    from harness_evals.cluster import fit_clusters
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(3, 16))
+    vectors = np.concatenate([centre + rng.normal(scale=0.05, size=(100, 16)) for centre in centres])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    _, model = fit_clusters(vectors[::2], dimensions=4, min_cluster_size=10, seed=0)
+    model.stable_ids = {label: label + 100 for label in range(3)}
+    whole = model.assign(vectors[1::2])
+    chunks = []
+
+    def elsewhere(fn, items):  # as a worker would: the function and each chunk cross a process boundary
+        for item in items:
+            chunks.append(len(item))
+            yield pickle.loads(pickle.dumps(fn))(pickle.loads(pickle.dumps(item)))
+
+    monkeypatch.setattr(cluster_module, "PLACE_CHUNK", 40)
+    chunked = model.assign(vectors[1::2], map_chunks=elsewhere)
+    assert chunks == [40, 40, 40, 30]
+    assert set(whole.labels.tolist()) == {100, 101, 102}
+    for name in ("labels", "outlier_scores", "probabilities"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))

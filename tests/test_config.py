@@ -33,3 +33,15 @@ def test_a_bad_settings_file_names_the_file_and_the_field(tmp_path):
     )
     with pytest.raises(ConfigError, match="no such settings file"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_dask_takes_a_scheduler_address_or_local(tmp_path):
+    path = tmp_path / "h.toml"
+    for address in ("tcp://10.0.0.5:8786", "local"):
+        path.write_text(f'dask = "{address}"\n')
+        assert load_settings(path).dask == address
+    path.write_text('dask = "10.0.0.5:8786"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert str(error.value) == (f"{path}: dask: give a Dask scheduler's address such as tcp://10.0.0.5:8786, "
+                                "or local; got '10.0.0.5:8786'")

@@ -80,3 +80,35 @@ def test_the_int8_onnx_embedder_agrees_with_minilm_and_exports_once(tmp_path, mo
     modified = exported.stat().st_mtime_ns
     get_embedder("minilm-int8").encode(["again"])
     assert exported.stat().st_mtime_ns == modified and len(list(exported.parent.iterdir())) == 1
+
+
+def test_encoding_runs_chunk_by_chunk_through_the_given_map(store):
+    chunks = []
+
+    def recording_map(fn, items):
+        for item in items:
+            chunks.append(list(item))
+            yield fn(item)
+
+    embedder = HashingEmbedder(8)
+    texts = ["ccc", "a", "bb", "dddd", "a"]
+    report = embed_pending(store, embedder, texts, view="intent", run_id="r", chunk_size=2, map_chunks=recording_map)
+    assert chunks == [["a", "bb"], ["ccc", "dddd"]]  # shortest first, duplicates once
+    assert (report.embedded, report.cached) == (4, 0)
+    np.testing.assert_allclose(load_vectors(store, texts, model=embedder.name, view="intent"), embedder.encode(texts))
+
+
+def test_a_model_embedder_crosses_to_another_process_as_its_arguments_and_loads_there_once(monkeypatch):
+    import pickle
+
+    from harness_evals import embed
+    from harness_evals.embed import SentenceTransformerEmbedder
+
+    monkeypatch.setattr(embed, "_RESIDENT", {})
+
+    here = SentenceTransformerEmbedder("some-model", "/models/some-model", 16)
+    here._model = object()  # loaded: the model must not travel with it
+    there, again = pickle.loads(pickle.dumps(here)), pickle.loads(pickle.dumps(here))
+    assert there is again is not here
+    assert (there.name, there.model_dir, there.batch_size, there._model) == ("some-model", "/models/some-model", 16, None)
+    assert pickle.loads(pickle.dumps(SentenceTransformerEmbedder("some-model", "/models/other"))) is not there
