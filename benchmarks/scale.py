@@ -124,7 +124,7 @@ def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, s
 def one_size(size: int, night: float) -> dict:
     from harness_evals import pipeline
     from harness_evals.embed import Embedder
-    from harness_evals.ingest import ingest_file
+    from harness_evals.ingest import available_cpus, ingest_file
     from harness_evals.store import Store
 
     texts = real_requests()
@@ -156,7 +156,7 @@ def one_size(size: int, night: float) -> dict:
     with Store(folder / "h.duckdb") as store:
         rows = write_traffic(folder / "traffic.jsonl", texts, 0, size, seed=1)
         start = time.perf_counter()
-        report = ingest_file(store, folder / "traffic.jsonl", kind="production")
+        report = ingest_file(store, folder / "traffic.jsonl", kind="production", workers=available_cpus())
         result["ingest_s"] = time.perf_counter() - start
         assert report.stored == size
         ingest_file(store, folder / "evals.jsonl", kind="eval")
@@ -168,7 +168,7 @@ def one_size(size: int, night: float) -> dict:
         result["clusters"], result["covered"] = mined.clusters, round(mined.covered_traffic, 3)
         new = write_traffic(folder / "night.jsonl", texts, size, int(size * night), seed=3)
         start = time.perf_counter()
-        ingest_file(store, folder / "night.jsonl", kind="production")
+        ingest_file(store, folder / "night.jsonl", kind="production", workers=available_cpus())
         seed_vectors(store, new, base_vectors, seed=4)
         stages.seconds.clear()
         start_mine = time.perf_counter()

@@ -22,7 +22,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
 from harness_evals.embed import MissingDependencyError
 from harness_evals.emit import EmitReport, emit_suite
-from harness_evals.ingest import IngestReport, ingest_file
+from harness_evals.ingest import IngestReport, available_cpus, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
 from harness_evals.prompts import PromptContract, load_contract
@@ -36,7 +36,8 @@ from harness_evals.suite.runner import load_callable
 def ingest_source(db: str, source: Source, rules: RedactionRules) -> IngestReport:
     redactor = None if rules.keep_raw else Redactor(rules)
     with Store(db) as store:
-        return ingest_file(store, source.path, kind=source.kind, format=source.format, redactor=redactor)
+        return ingest_file(store, source.path, kind=source.kind, format=source.format, redactor=redactor,
+                           workers=available_cpus())
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -124,20 +124,23 @@ def ingest(
         str, typer.Option("--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2 or mint (production only)")
     ] = "auto",
     no_raw: Annotated[bool, typer.Option("--no-raw", help="Store redacted text only [default: [redact] keep_raw]")] = False,
+    workers: Annotated[Optional[int], typer.Option(
+        help="Processes parsing a large JSON-lines file [default: one per CPU]", min=1)] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
     """Load a trace file; broken records are quarantined with their reason, the rest is stored."""
     with _reported_errors():
         from harness_evals.config import load_settings
-        from harness_evals.ingest import ingest_file
+        from harness_evals.ingest import available_cpus, ingest_file
         from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
         rules = load_settings(config).redact
         redactor = Redactor(rules) if no_raw or not rules.keep_raw else None
         with run_lock(db), Store(db) as store:
-            _print_ingest(ingest_file(store, path, kind=kind, format=format, redactor=redactor))
+            _print_ingest(ingest_file(store, path, kind=kind, format=format, redactor=redactor,
+                                      workers=workers or available_cpus()))
 
 
 @app.command(name="mine")

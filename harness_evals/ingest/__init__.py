@@ -4,18 +4,22 @@ Each format is a small reader module behind one registry; `format="auto"` sniffs
 first JSON value. A record that is not valid JSON, does not fit its format, or reuses a stored
 id with different content is quarantined with its location (line, or position in the
 document) and reason; every other record is stored. Re-ingesting a file changes nothing. The
-file streams in batches of BATCH_RECORDS records, each one transaction: a crash keeps whole
-batches only, and ingesting the file again stores the rest.
+file streams in batches of BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one
+transaction: a crash keeps whole batches only, and ingesting the file again stores the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 from pydantic import BaseModel
@@ -110,10 +114,15 @@ REDACTED_FIELDS = {"production": ("input", "output", "steps", "messages", "metad
 
 
 def ingest_file(
-    store: Store, path: str | Path, *, kind: Kind, format: str = "auto", redactor: Redactor | None = None
+    store: Store, path: str | Path, *, kind: Kind, format: str = "auto", redactor: Redactor | None = None,
+    workers: int = 1,
 ) -> IngestReport:
     """`redactor`: store only redacted text (`--no-raw`); ids and hashes still come from the raw record,
-    so re-ingesting the same file still changes nothing."""
+    so re-ingesting the same file still changes nothing.
+
+    `workers` > 1: JSON lines beyond PARALLEL_MIN_BYTES are parsed and hashed by that many worker
+    processes, in pieces of about CHUNK_BYTES, while this process stores each piece in file order.
+    Workers are started with `spawn`: a script that calls this needs `if __name__ == "__main__":`."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
@@ -122,33 +131,102 @@ def ingest_file(
             format = detect_format(path)
         if format not in TRACE_FORMATS:
             raise IngestError(f"unknown format {format!r}: choose one of auto, {', '.join(TRACE_FORMATS)}")
-        read, resumable, table, id_column = TRACE_FORMATS[format].read, TRACE_FORMATS[format].resumable, "traces", "trace_id"
+        read, resumable = TRACE_FORMATS[format].read, TRACE_FORMATS[format].resumable
     elif kind == "eval":
-        format, read, resumable, table, id_column = "eval-case", EVAL_CASES, True, "eval_cases", "case_id"
+        format, read, resumable = "eval-case", EVAL_CASES, True
     else:
         raise IngestError(f"unknown kind {kind!r}: choose production or eval")
+    if workers < 1:
+        raise IngestError(f"workers must be 1 or more, got {workers}")
 
     source = str(path)
     report = IngestReport(source=source, kind=kind, format=format)
-    if resumable:
-        span = _unread_span(store, path, kind=kind, format=format)
-        report.from_line = span.first_line
-        records = read(path, span)
+    span = _unread_span(store, path, kind=kind, format=format) if resumable else Span()
+    report.from_line = span.first_line
+    if resumable and workers > 1 and span.end - span.start >= PARALLEL_MIN_BYTES:
+        batches = _prepared_by_workers(
+            [(format, kind, path, chunk, source, redactor) for chunk in _line_chunks(path, span)], workers=workers)
     else:
-        records = read(path)
-    batch = Batch(source=source, table=table, id_column=id_column, fields=REDACTED_FIELDS[kind], redactor=redactor)
+        batches = (prepare(parsed, kind=kind, source=source, redactor=redactor)
+                   for parsed in _batched(read(path, span) if resumable else read(path)))
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
         report.run_id = run.run_id
-        for parsed in records:
-            batch.parsed.append(parsed)
-            if len(batch.parsed) == BATCH_RECORDS:
-                batch.store(store, report, run_id=run.run_id)
-        batch.store(store, report, run_id=run.run_id)
+        for prepared in batches:
+            commit(store, prepared, report, run_id=run.run_id)
         if resumable:
             _record_watermark(store, path, kind=kind, format=format, span=span, run_id=run.run_id)
         run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined),
                        "from_line": report.from_line}
     return report
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting worker processes costs more than they save
+CHUNK_BYTES = 4 * 2**20  # one worker's piece of a JSON-lines file, and one transaction
+
+
+def _line_chunks(path: Path, span: Span) -> Iterator[Span]:
+    """The span in pieces of about CHUNK_BYTES that end at line ends, each with its first line's number.
+    Reads in blocks: an over-long line is never held whole."""
+    with path.open("rb") as handle:
+        start, first_line = span.start, span.first_line
+        while start < span.end:
+            end = _line_end_from(handle, min(start + CHUNK_BYTES, span.end), span.end)
+            handle.seek(start)
+            lines = sum(handle.read(min(FINGERPRINT_BYTES, end - at)).count(b"\n")
+                        for at in range(start, end, FINGERPRINT_BYTES))
+            yield Span(start, first_line, end)
+            start, first_line = end, first_line + lines
+
+
+def _line_end_from(handle: BinaryIO, position: int, limit: int) -> int:
+    """Just past the first newline at or after byte `position - 1`, or `limit`: where a piece that
+    should end near `position` can end without cutting a line in two."""
+    offset = position - 1
+    handle.seek(offset)
+    while offset < limit:
+        block = handle.read(min(FINGERPRINT_BYTES, limit - offset))
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return offset + newline + 1
+        offset += len(block)
+    return limit
+
+
+def _batched(parsed: Iterator[Parsed]) -> Iterator[list[Parsed]]:
+    batch: list[Parsed] = []
+    for item in parsed:
+        batch.append(item)
+        if len(batch) == BATCH_RECORDS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _prepare_span(format: str, kind: Kind, path: Path, span: Span, source: str, redactor: Redactor | None) -> Prepared:
+    read = EVAL_CASES if kind == "eval" else TRACE_FORMATS[format].read
+    return prepare(list(read(path, span)), kind=kind, source=source, redactor=redactor)
+
+
+def _prepared_by_workers(pieces: list[tuple], *, workers: int) -> Iterator[Prepared]:
+    """Each piece prepared in a worker process, handed back in file order; at most two per worker
+    are in flight, so a slow store holds back the reading rather than filling memory."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        in_flight: deque[Future[Prepared]] = deque()
+        try:
+            for piece in pieces:
+                in_flight.append(pool.submit(_prepare_span, *piece))
+                if len(in_flight) >= 2 * workers:
+                    yield in_flight.popleft().result()
+            while in_flight:
+                yield in_flight.popleft().result()
+        finally:
+            pool.shutdown(cancel_futures=True)
 
 
 FINGERPRINT_BYTES = 2**16
@@ -206,73 +284,93 @@ def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span:
     )
 
 
-@dataclass
-class Batch:
-    """Up to BATCH_RECORDS parsed records of one file, stored in one transaction."""
+@dataclass(frozen=True)
+class Prepared:
+    """Parsed records of one batch turned into rows, before the store is consulted: what a worker
+    process hands back. `valid` indexes the records that parsed, in order, as rows of `table`."""
 
-    source: str
-    table: str
-    id_column: str
-    fields: tuple[str, ...]
-    redactor: Redactor | None
-    parsed: list[Parsed] = field(default_factory=list)
-
-    def store(self, store: Store, report: IngestReport, *, run_id: str) -> None:
-        valid = [p.record for p in self.parsed if not isinstance(p.record, str)]
-        stored_hashes = dict(store.con.execute(
-            f"SELECT {self.id_column}, content_hash FROM {self.table} WHERE {self.id_column} IN (SELECT unnest(?))",
-            [[_record_id(record) for record in valid]],
-        ).fetchall())
-        new_rows: dict[str, tuple[str, BaseModel]] = {}
-        quarantined, unchanged = [], 0
-        for parsed in self.parsed:
-            record, reason = parsed.record, None
-            if isinstance(record, str):
-                reason = record
-            else:
-                record_id, digest = _record_id(record), content_hash(record)
-                known = stored_hashes.get(record_id) or (new_rows[record_id][0] if record_id in new_rows else None)
-                if known == digest:
-                    unchanged += 1
-                    continue
-                if known is not None:
-                    reason = (
-                        f"id {record_id!r} is already stored with different content; nothing stored is "
-                        "overwritten, so give the changed record a new id"
-                    )
-                else:
-                    if self.redactor:
-                        record = _redacted(record, self.fields, self.redactor)
-                    new_rows[record_id] = (digest, record)
-                    continue
-            quarantined.append(Quarantined(source=self.source, line=parsed.location, reason=reason, raw=parsed.raw))
-
-        to_rows = _trace_rows if self.table == "traces" else _eval_rows
-        with store.transaction():
-            store.insert(self.table, to_rows(new_rows, source=self.source, run_id=run_id))
-            store.insert("quarantine", _quarantine_rows(quarantined, run_id=run_id))
-            if self.table == "traces":
-                _store_prompts(store, [trace for _, trace in new_rows.values()], run_id=run_id)
-        report.stored += len(new_rows)
-        report.unchanged += unchanged
-        report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store
-        self.parsed = []
+    locations: list[int]
+    raws: list[str]
+    reasons: list[str | None]  # None: the record parsed; it is the next row of `table`
+    ids: list[str]
+    digests: list[str]
+    table: pa.Table
+    prompts: list[PromptAssembly | None]
+    releases: list[str | None]
 
 
-def _store_prompts(store: Store, traces: list[Trace], *, run_id: str) -> None:
-    with_prompt = [trace for trace in traces if trace.prompt is not None]
+def prepare(parsed: list[Parsed], *, kind: Kind, source: str, redactor: Redactor | None) -> Prepared:
+    valid = [p.record for p in parsed if not isinstance(p.record, str)]
+    digests = [content_hash(record) for record in valid]
+    if redactor:
+        valid = [_redacted(record, REDACTED_FIELDS[kind], redactor) for record in valid]
+    traces = kind == "production"
+    return Prepared(
+        locations=[p.location for p in parsed],
+        raws=[p.raw for p in parsed],
+        reasons=[p.record if isinstance(p.record, str) else None for p in parsed],
+        ids=[_record_id(record) for record in valid],
+        digests=digests,
+        table=(_trace_rows if traces else _eval_rows)(valid, digests, source=source),
+        prompts=[record.prompt for record in valid] if traces else [],
+        releases=[release_of(record.metadata) for record in valid] if traces else [],
+    )
+
+
+def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: str) -> None:
+    """Store a prepared batch in one transaction: new records, and in quarantine the unparsed and
+    those whose id is stored (or earlier in the batch) with different content."""
+    table, id_column = ("traces", "trace_id") if report.kind == "production" else ("eval_cases", "case_id")
+    stored_hashes = dict(store.con.execute(
+        f"SELECT {id_column}, content_hash FROM {table} WHERE {id_column} IN (SELECT unnest(?))", [prepared.ids],
+    ).fetchall())
+    new: dict[str, str] = {}
+    keep: list[int] = []
+    quarantined, unchanged, row = [], 0, -1
+    for location, raw, reason in zip(prepared.locations, prepared.raws, prepared.reasons, strict=True):
+        if reason is None:
+            row += 1
+            record_id, digest = prepared.ids[row], prepared.digests[row]
+            known = stored_hashes.get(record_id) or new.get(record_id)
+            if known == digest:
+                unchanged += 1
+                continue
+            if known is None:
+                new[record_id] = digest
+                keep.append(row)
+                continue
+            reason = (f"id {record_id!r} is already stored with different content; nothing stored is "
+                      "overwritten, so give the changed record a new id")
+        quarantined.append(Quarantined(source=report.source, line=location, reason=reason, raw=raw))
+
+    rows = prepared.table.take(pa.array(keep, pa.int64()))
+    with store.transaction():
+        store.insert(table, rows.append_column("run_id", pa.array([run_id] * len(keep), pa.string())))
+        store.insert("quarantine", _quarantine_rows(quarantined, run_id=run_id))
+        if table == "traces":
+            _store_prompts(store, [prepared.ids[row] for row in keep], [prepared.prompts[row] for row in keep],
+                           [prepared.releases[row] for row in keep], run_id=run_id)
+    report.stored += len(keep)
+    report.unchanged += unchanged
+    report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store
+
+
+def _store_prompts(store: Store, trace_ids: list[str], prompts: list[PromptAssembly | None],
+                   releases: list[str | None], *, run_id: str) -> None:
+    with_prompt = [(trace_id, prompt, release) for trace_id, prompt, release in zip(trace_ids, prompts, releases,
+                                                                                     strict=True) if prompt is not None]
     if not with_prompt:
         return
-    assemblies = {trace.prompt.digest: trace.prompt for trace in with_prompt}
+    assemblies = {prompt.digest: prompt for _, prompt, _ in with_prompt}
     store.con.execute(
         "INSERT OR IGNORE INTO prompt_assemblies SELECT * FROM (SELECT unnest(?) AS h, unnest(?)::JSON, ?) ",
         [list(assemblies), [json.dumps([b.model_dump() for b in a.blocks], ensure_ascii=False)
                             for a in assemblies.values()], run_id],
     )
     store.insert("trace_prompts", pa.table({
-        "trace_id": [trace.trace_id for trace in with_prompt],
-        "assembly_hash": [trace.prompt.digest for trace in with_prompt],
-        "release": pa.array([release_of(trace.metadata) for trace in with_prompt], pa.string()),
+        "trace_id": [trace_id for trace_id, _, _ in with_prompt],
+        "assembly_hash": [prompt.digest for _, prompt, _ in with_prompt],
+        "release": pa.array([release for _, _, release in with_prompt], pa.string()),
         "run_id": [run_id] * len(with_prompt),
     }))
 
@@ -305,12 +403,12 @@ def _json_column(values: list[Any]) -> pa.Array:
     return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values], pa.string())
 
 
-def _trace_rows(rows: dict[str, tuple[str, Trace]], *, source: str, run_id: str) -> pa.Table:
-    traces = [trace for _, trace in rows.values()]
+def _trace_rows(traces: list[Trace], digests: list[str], *, source: str) -> pa.Table:
+    """Rows in the table's column order, all but the last (`run_id`, known once committed)."""
     return pa.table(
         {
             "trace_id": [t.trace_id for t in traces],
-            "content_hash": [digest for digest, _ in rows.values()],
+            "content_hash": digests,
             "timestamp": pa.array([t.timestamp for t in traces], pa.timestamp("us", tz="UTC")),
             "input": [t.input for t in traces],
             "output": [t.output for t in traces],
@@ -318,22 +416,19 @@ def _trace_rows(rows: dict[str, tuple[str, Trace]], *, source: str, run_id: str)
             "messages": _json_column([t.messages for t in traces]),
             "metadata": _json_column([t.metadata for t in traces]),
             "feedback": _json_column([t.feedback for t in traces]),
-            "source": [source] * len(traces),
-            "run_id": [run_id] * len(traces),
+            "source": pa.array([source] * len(traces), pa.string()),
         }
     )
 
 
-def _eval_rows(rows: dict[str, tuple[str, EvalCase]], *, source: str, run_id: str) -> pa.Table:
-    cases = [case for _, case in rows.values()]
+def _eval_rows(cases: list[EvalCase], digests: list[str], *, source: str) -> pa.Table:
     return pa.table(
         {
             "case_id": [c.id for c in cases],
-            "content_hash": [digest for digest, _ in rows.values()],
+            "content_hash": digests,
             "input": [c.input for c in cases],
             "expected": _json_column([c.expected for c in cases]),
             "metadata": _json_column([c.metadata for c in cases]),
-            "source": [source] * len(cases),
-            "run_id": [run_id] * len(cases),
+            "source": pa.array([source] * len(cases), pa.string()),
         }
     )
