@@ -5,6 +5,7 @@ Each step is a plain function of its own module; this one only wires them to the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from collections import Counter
@@ -122,7 +123,13 @@ def mine(
     redaction = redaction or RedactionRules()
     redactor = Redactor(redaction)
     template = shared_lines([r.input for r in records]) if view == "intent" else frozenset()
-    trace_texts = [to_view(_redacted_text(r, redactor, template)) for r in records]
+    settings_key = hashlib.sha256(json.dumps(
+        [redaction.model_dump(mode="json", exclude={"keep_raw"}), sorted(template)]).encode()).hexdigest()[:32]
+    known = dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
+                                   [view, settings_key]).fetchall())
+    fresh_texts = {r.trace_id: to_view(_redacted_text(r, redactor, template)) for r in records if r.trace_id not in known}
+    trace_texts = [known[r.trace_id] if r.trace_id in known else fresh_texts[r.trace_id] for r in records]
+    del known
     case_texts = [to_view(TraceText(redactor.redact(without_lines(request, template)))) for _, request in cases]
     detectors = detectors or DetectorSettings()
     flags = [detect(record, detectors) for record in records]
@@ -185,6 +192,11 @@ def mine(
             store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
             store.insert("cluster_lineage", _lineage_rows(run.run_id, lineage, regions.centroids))
             store.insert("trace_flags", _flag_rows(run.run_id, trace_ids, flags))
+            store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?", [view, settings_key])
+            store.insert("view_texts", pa.table({
+                "trace_id": list(fresh_texts), "view": [view] * len(fresh_texts),
+                "settings_key": [settings_key] * len(fresh_texts), "text": list(fresh_texts.values()),
+                "run_id": [run.run_id] * len(fresh_texts)}))
             if regions.mode == "full":
                 save_model(store, regions.model, key=key, run_id=run.run_id)
             enqueue(store, picks, run_id=run.run_id)

@@ -220,9 +220,25 @@ def _prompt_assemblies(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _view_texts(con: duckdb.DuckDBPyConnection) -> None:
+    """Each trace's redacted view text, kept so a night redacts only the traces it has not seen."""
+    con.execute(
+        """
+        CREATE TABLE view_texts (
+            trace_id VARCHAR NOT NULL,
+            view VARCHAR NOT NULL,
+            settings_key VARCHAR NOT NULL,    -- hash of the redaction rules and template lines it was made under
+            text VARCHAR NOT NULL,            -- what is embedded
+            run_id VARCHAR NOT NULL,
+            PRIMARY KEY (trace_id, view, settings_key)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies,
+    _prompt_assemblies, _view_texts,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

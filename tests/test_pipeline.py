@@ -80,3 +80,25 @@ def test_text_is_redacted_before_it_is_embedded(store, tmp_path):
     mine(store, budget=2, embedder=embedder, min_cluster_size=3, dimensions=8, covered_similarity=0.6)
     assert len(embedder.seen) == 24
     assert all(text.endswith("call me on <PHONE_1>") for text in embedder.seen)
+
+
+def test_a_night_redacts_only_the_traces_it_has_not_seen_and_new_rules_redo_them_all(loaded, tmp_path, monkeypatch):
+    from harness_evals import pipeline
+    from harness_evals.redact import RedactionRules
+
+    redacted = []
+    redact = pipeline._redacted_text
+    monkeypatch.setattr(pipeline, "_redacted_text", lambda record, *rest: redacted.append(record.trace_id) or redact(record, *rest))
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [
+        {"trace_id": "new-1", "timestamp": None, "input": "call me on +1 415 555 0100 about my refund"}]), kind="production")
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    assert (len(redacted), redacted[-1]) == (25, "new-1")
+    rows = loaded.con.execute("SELECT run_id, count(*) FROM view_texts GROUP BY 1 ORDER BY 2").fetchall()
+    assert rows == [(second.run_id, 1), (first.run_id, 24)]
+    assert loaded.one("SELECT text FROM view_texts WHERE trace_id = 'new-1'")[0] == "call me on <PHONE_1> about my refund"
+
+    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), redaction=RedactionRules(deny={"TOPIC": r"\brefund\b"}), **SETTINGS)
+    assert len(redacted) == 50
+    assert loaded.con.execute("SELECT run_id, count(*) FROM view_texts GROUP BY 1").fetchall() == [(third.run_id, 25)]
+    assert "refund" not in loaded.one("SELECT text FROM view_texts WHERE trace_id = 'new-1'")[0]
