@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness_evals.chat import message_text
 from harness_evals.errors import UserError, describe_validation_error
 
 RELEASE_KEYS = ("release", "prompt_version", "app_version", "version", "service.version")
@@ -96,14 +97,6 @@ def tool_block(definition: dict[str, Any]) -> PromptBlock | None:
                        text=json.dumps(function, sort_keys=True, indent=2, ensure_ascii=False))
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(part.get("text") or part.get("content") or "" for part in content if isinstance(part, dict))
-    return ""
-
-
 def assemble(system_texts: list[str], tools: list[Any]) -> PromptAssembly | None:
     """The first system text is the system prompt; later ones are injected context. None if empty."""
     blocks: list[PromptBlock] = []
@@ -118,7 +111,7 @@ def assembly_from_messages(messages: list[dict[str, Any]] | None, tools: list[An
     """From chat messages (system and developer roles) and the request's tool definitions."""
     if not messages and not tools:
         return None
-    texts = [_text_of(m.get("content")) for m in messages or [] if m.get("role") in ("system", "developer")]
+    texts = [message_text(m.get("content")) for m in messages or [] if m.get("role") in ("system", "developer")]
     return assemble([t for t in texts if t.strip()], tools or [])
 
 

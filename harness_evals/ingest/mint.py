@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness_evals.ingest.chat import message_text, stable_id
+from harness_evals.chat import message_text, stable_id
 from harness_evals.records import Step, Trace
 
 EXECUTE = re.compile(r"<execute>(.*?)</execute>", re.DOTALL)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness_evals.ingest.chat import decode_json_text, message_text, stable_id
+from harness_evals.chat import decode_json_text, message_text, stable_id
 from harness_evals.prompts import assembly_from_messages
 from harness_evals.records import Step, Trace
 

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness_evals.ingest.chat import decode_json_text, message_text
+from harness_evals.chat import decode_json_text, message_text
 from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Unreadable, convert, json_lines, problem_with,
                                           read_document)
 from harness_evals.prompts import assemble

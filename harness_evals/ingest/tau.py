@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness_evals.ingest.chat import message_text, stable_id
+from harness_evals.chat import message_text, stable_id
 from harness_evals.ingest.openai_chat import read_openai_chat
 from harness_evals.records import Step, Trace
 

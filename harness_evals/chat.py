@@ -1,4 +1,5 @@
-"""Helpers shared by the chat-shaped readers."""
+"""Chat-message helpers shared by the chat-shaped readers and the prompt assembly (which the readers
+import, so these cannot live in the ingest package)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from typing import Any
 
 
 def message_text(content: Any) -> str:
-    """Content is a string, or a list of parts of which the text parts count."""
+    """Content is a string, or a list of parts of which the text parts count: those typed `text`,
+    `input_text` or `output_text`, or untyped."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "\n".join(
             part.get("text") or part.get("content") or ""
             for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            if isinstance(part, dict) and str(part.get("type", "text")).endswith("text")
         )
     return ""
 
