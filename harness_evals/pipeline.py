@@ -135,7 +135,7 @@ def mine(
     flags = [detect(record, detectors) for record in records]
     if prompt_contract is not None:
         broken: dict[str, list[str]] = {}
-        for violation in check(store, prompt_contract):
+        for violation in check(store, prompt_contract, steps={r.trace_id: r.steps for r in records}):
             broken.setdefault(violation.trace_id, []).append(violation.problem)
         flags = [found + ([("prompt_contract", "; ".join(broken[r.trace_id]))] if r.trace_id in broken else [])
                  for found, r in zip(flags, records, strict=True)]

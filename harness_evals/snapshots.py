@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
@@ -92,17 +94,20 @@ def diff(store: Store, *, before: str, after: str) -> list[tuple[AssemblyChange,
     return result
 
 
-def check(store: Store, contract: PromptContract) -> list[Violation]:
-    """Every trace whose assembly breaks the contract, with what it breaks."""
+def check(store: Store, contract: PromptContract, *, steps: Mapping[str, list[dict[str, Any]]] | None = None
+          ) -> list[Violation]:
+    """Every trace whose assembly breaks the contract, with what it breaks. `steps`: each trace's
+    steps already parsed (mining holds them), instead of reading and parsing them again."""
     clusters = _latest_clusters(store)
     assemblies = {digest: _assembly(blocks) for digest, blocks in
                   store.con.execute("SELECT assembly_hash, blocks FROM prompt_assemblies").fetchall()}
+    query = ("SELECT trace_id, assembly_hash, release, NULL FROM trace_prompts ORDER BY trace_id" if steps is not None else
+             """SELECT p.trace_id, p.assembly_hash, p.release, t.steps FROM trace_prompts p JOIN traces t USING (trace_id)
+                ORDER BY p.trace_id""")
     found = []
-    for trace_id, digest, release, steps in store.con.execute(
-        """SELECT p.trace_id, p.assembly_hash, p.release, t.steps FROM trace_prompts p JOIN traces t USING (trace_id)
-           ORDER BY p.trace_id"""
-    ).fetchall():
-        called = [s.get("name") for s in json.loads(steps or "[]") if s.get("type") == "tool_call"]
+    for trace_id, digest, release, stored_steps in store.con.execute(query).fetchall():
+        trace_steps = steps.get(trace_id, []) if steps is not None else json.loads(stored_steps or "[]")
+        called = [s.get("name") for s in trace_steps if s.get("type") == "tool_call"]
         found += [Violation(trace_id, release, digest, clusters.get(trace_id), problem)
                   for problem in violations(assemblies[digest], called, contract)]
     return found
