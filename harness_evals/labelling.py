@@ -9,6 +9,7 @@ another: a different label for an already labelled trace is refused with its lin
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -135,21 +136,20 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     try:
-        path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
-    with path.open(encoding="utf-8", newline="") as handle:
-        for line, row in enumerate(csv.DictReader(handle), start=2):  # line 1 is the header
-            expected = (row.get("expected") or "").strip()
-            if expected.startswith("{"):
-                try:
-                    expected = json.loads(expected)
-                except json.JSONDecodeError as error:
-                    yield line, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
-                    continue
-            yield line, {**row, "expected": expected or None, "verdict": row.get("verdict") or None,
-                         "notes": row.get("notes") or None,
-                         "skip": (row.get("skip") or "").strip().lower() in ("true", "yes", "1")}
+    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):  # line 1 is the header
+        expected = (row.get("expected") or "").strip()
+        if expected.startswith("{"):
+            try:
+                expected = json.loads(expected)
+            except json.JSONDecodeError as error:
+                yield line, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
+                continue
+        yield line, {**row, "expected": expected or None, "verdict": row.get("verdict") or None,
+                     "notes": row.get("notes") or None,
+                     "skip": (row.get("skip") or "").strip().lower() in ("true", "yes", "1")}
 
 
 def _label_studio_rows(path: Path) -> Iterator[tuple[int, Any]]:
