@@ -10,7 +10,8 @@ cached by benchmarks/longtail.py), each trace given its text's vector plus Gauss
 embedding runs on all N, the embedding stage itself is timed on a 5,000-text subset against a
 plain `SentenceTransformer.encode`. The eval set is one request per CLINC150 intent (150).
 
-Per size, in a fresh process (peak memory is that process's): ingest the JSONL, a full `mine`
+Per size, in a fresh process (peak memory is that process's; its ingest workers, ~0.2 GiB each,
+run before mining and are gone by its peak): ingest the JSONL with one worker per CPU, a full `mine`
 (stages timed by wrapping the pipeline's own functions), then a night of `--night` x N new traces
 mined incrementally. BERTopic on the same vectors, at sizes up to 100,000.
 """

@@ -287,7 +287,8 @@ def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span:
 @dataclass(frozen=True)
 class Prepared:
     """Parsed records of one batch turned into rows, before the store is consulted: what a worker
-    process hands back. `valid` indexes the records that parsed, in order, as rows of `table`."""
+    process hands back. The records that parsed (reason None) are, in order, the rows of `table`
+    and the entries of `ids`, `digests`, `prompts` and `releases`."""
 
     locations: list[int]
     raws: list[str]
