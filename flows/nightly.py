@@ -21,6 +21,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
 from harness_evals.embed import MissingDependencyError
+from harness_evals.errors import UserError
 from harness_evals.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, available_cpus, ingest_file
 from harness_evals.labelling import LabelReport, export_queue, import_labels
@@ -80,6 +81,21 @@ def mine_flow(db: str, settings: MineSettings, rules: RedactionRules, full: bool
     return mine_store(db, settings, rules, full, contract, distributed)
 
 
+class DaskUnreachable(UserError):
+    """No Dask scheduler answers at the configured address."""
+
+
+def check_reachable(address: str, *, timeout: float = 10) -> None:
+    """Fail before anything runs, with the fix, rather than half-way with a connection traceback."""
+    from distributed import Client
+
+    try:
+        Client(address, timeout=timeout).close()
+    except OSError as error:
+        raise DaskUnreachable(f"no Dask scheduler answers at {address} ({error}): start one there (`dask scheduler`), "
+                              "fix the address, or leave --dask out to mine in this process") from None
+
+
 def task_runner_for(dask: str | None) -> TaskRunner:
     """Prefect's DaskTaskRunner on the cluster at `dask` ("local": a temporary one on this machine),
     or the default runner, under which the chunks run one after another in this process."""
@@ -121,6 +137,9 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
     last fit unless it has gone stale. One run at a time per database (`run_lock`)."""
     settings = settings or load_settings()
     db_path = str(resolve_db_path(db or settings.db))
+    if settings.dask not in (None, "local"):
+        task_runner_for(settings.dask)  # prefect-dask is installed
+        check_reachable(settings.dask)
     with run_lock(db_path):
         ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
         labels = [import_label_file(db_path, str(path)) for path in settings.labels]

@@ -58,3 +58,10 @@ def test_dask_workers_mine_what_the_default_runner_mines(tmp_path):
     assert [h for h, _ in local[3]] == [h for h, _ in distributed[3]]
     for (_, ours), (_, theirs) in zip(local[3], distributed[3], strict=True):
         assert ours == pytest.approx(theirs, abs=1e-5)
+
+
+def test_an_address_where_no_scheduler_answers_fails_before_anything_runs_with_the_fix():
+    from flows.nightly import DaskUnreachable, check_reachable
+
+    with pytest.raises(DaskUnreachable, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9 .*leave --dask out"):
+        check_reachable("tcp://127.0.0.1:9", timeout=1)
