@@ -199,7 +199,7 @@ def per_item(
             return
         for position, value in enumerate(records, start=1):
             problem = problem_with(value)
-            raw = json.dumps(value, ensure_ascii=not problem)[:RAW_EXCERPT_CHARS]
+            raw = json.dumps(value, ensure_ascii=bool(problem))[:RAW_EXCERPT_CHARS]  # escaped: a lone surrogate cannot be stored
             if problem:
                 yield Parsed(position, raw, problem)
             elif not isinstance(value, dict):

@@ -142,6 +142,19 @@ def test_invalid_utf8_deep_nesting_and_lone_surrogates_are_quarantined_with_the_
     ]
 
 
+def test_a_lone_surrogate_in_a_one_document_format_is_quarantined_with_its_raw_text_escaped(store, tmp_path):
+    """Found by the deep hypothesis profile: a τ²-bench file spliced through an escaped emoji pair."""
+    document = json.loads((FIXTURES / "tau2_telecom.json").read_text())
+    document["simulations"][0]["id"] = "broken \udcf6 pair"
+    path = tmp_path / "tau2.json"
+    path.write_text(json.dumps(document))
+    report = ingest_file(store, path, kind="production", format="tau2")
+    assert [line for line, _ in reasons(report)] == [1]
+    assert reasons(report)[0][1].startswith("holds a lone UTF-16 surrogate ('broken \\udcf6 pair')")
+    raw = store.one("SELECT raw FROM quarantine")[0]
+    assert '"id": "broken \\udcf6 pair"' in raw  # kept, as its JSON escape
+
+
 def test_wrong_types_name_the_field(store, tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [
         {"trace_id": 7, "timestamp": None, "input": "x"},
