@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -107,44 +108,50 @@ def mine(
         raise MineError(f"--budget must be 0 or more, got {budget}")
     to_view = get_view(view)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
-    traces = store.con.execute(
-        "SELECT trace_id, input, output, steps, metadata, feedback FROM traces ORDER BY trace_id"
-    ).fetchall()
-    if not traces:
+    requests = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
+    if not requests:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
     cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall() if view in EVAL_VIEWS else []
-    records = [
-        TraceRecord(trace_id, request, answer, json.loads(steps), json.loads(metadata), json.loads(feedback or "null"))
-        for trace_id, request, answer, steps, metadata, feedback in traces
-    ]
-    trace_count = len(traces)
-    del traces  # the raw rows: at a million traces, gigabytes held for nothing
-    trace_ids = [record.trace_id for record in records]
+    trace_ids = [trace_id for trace_id, _ in requests]
+    trace_count = len(trace_ids)
+    template = shared_lines([request for _, request in requests]) if view == "intent" else frozenset()
+    del requests  # at a million traces, a gigabyte held for nothing
     redaction = redaction or RedactionRules()
     redactor = Redactor(redaction)
-    template = shared_lines([r.input for r in records]) if view == "intent" else frozenset()
+    detectors = detectors or DetectorSettings()
+
+    # What an earlier run derived from an unchanged trace under the same settings is reused: only
+    # traces it has not seen are read whole, redacted and run through the detectors.
     settings_key = hashlib.sha256(json.dumps(
         [redaction.model_dump(mode="json", exclude={"keep_raw"}), sorted(template)]).encode()).hexdigest()[:32]
-    known = dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
-                                   [view, settings_key]).fetchall())
-    fresh_texts = {r.trace_id: to_view(_redacted_text(r, redactor, template)) for r in records if r.trace_id not in known}
-    trace_texts = [known[r.trace_id] if r.trace_id in known else fresh_texts[r.trace_id] for r in records]
-    del known
+    known_texts = dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
+                                         [view, settings_key]).fetchall())
+    flag_settings = {"detectors": detectors.model_dump(mode="json"),
+                     "prompt_contract": prompt_contract.model_dump(mode="json") if prompt_contract else None}
+    examined, known_flags = _earlier_flags(store, flag_settings, order=[*detectors.enabled, "prompt_contract"])
+    records = _records(store, [t for t in trace_ids if t not in known_texts or t not in examined])
+    fresh_texts = {r.trace_id: to_view(_redacted_text(r, redactor, template)) for r in records
+                   if r.trace_id not in known_texts}
+    trace_texts = [known_texts[t] if t in known_texts else fresh_texts[t] for t in trace_ids]
+    del known_texts
     case_texts = [to_view(TraceText(redactor.redact(without_lines(request, template)))) for _, request in cases]
-    detectors = detectors or DetectorSettings()
-    flags = [detect(record, detectors) for record in records]
-    if prompt_contract is not None:
+    fresh_flags = {r.trace_id: detect(r, detectors) for r in records if r.trace_id not in examined}
+    if prompt_contract is not None and fresh_flags:
         broken: dict[str, list[str]] = {}
         for violation in check(store, prompt_contract, steps={r.trace_id: r.steps for r in records}):
-            broken.setdefault(violation.trace_id, []).append(violation.problem)
-        flags = [found + ([("prompt_contract", "; ".join(broken[r.trace_id]))] if r.trace_id in broken else [])
-                 for found, r in zip(flags, records, strict=True)]
+            if violation.trace_id in fresh_flags:
+                broken.setdefault(violation.trace_id, []).append(violation.problem)
+        for trace_id, problems in broken.items():
+            fresh_flags[trace_id].append(("prompt_contract", "; ".join(problems)))
+    del records
+    flags = [fresh_flags[t] if t in fresh_flags else known_flags.get(t, []) for t in trace_ids]
     flagged = np.array([bool(found) for found in flags], dtype=bool)
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
         "detectors": detectors.model_dump(), "redaction": redaction.model_dump(exclude={"keep_raw"}),
         "prompt_contract": prompt_contract.model_dump() if prompt_contract else None,
+        "flag_settings": flag_settings,
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts
@@ -219,6 +226,39 @@ def mine(
             "lineage": dict(Counter(row.event for row in report.lineage)),
         }
     return report
+
+
+def _records(store: Store, trace_ids: list[str]) -> list[TraceRecord]:
+    """These traces, read whole and parsed, in trace id order."""
+    if not trace_ids:
+        return []
+    rows = store.con.execute(
+        """SELECT trace_id, input, output, steps, metadata, feedback FROM traces
+           WHERE trace_id IN (SELECT unnest(?)) ORDER BY trace_id""", [trace_ids]).fetchall()
+    return [TraceRecord(trace_id, request, answer, json.loads(steps), json.loads(metadata), json.loads(feedback or "null"))
+            for trace_id, request, answer, steps, metadata, feedback in rows]
+
+
+def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[str]
+                   ) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
+    """The traces the latest finished mining run with these detector settings and prompt contract
+    examined, and the flags it found on them, in detector order."""
+    for run_id, params in store.con.execute(
+        "SELECT run_id, params FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at DESC"
+    ).fetchall():
+        if json.loads(params or "{}").get("flag_settings") == flag_settings:
+            break
+    else:
+        return set(), {}
+    examined = {row[0] for row in store.con.execute(
+        "SELECT item_id FROM cluster_assignments WHERE run_id = ? AND item_kind = 'production'", [run_id]).fetchall()}
+    rank = {name: position for position, name in enumerate(order)}
+    flags: dict[str, list[tuple[str, str]]] = {}
+    for trace_id, detector, reason in store.con.execute(
+            "SELECT trace_id, detector, reason FROM trace_flags WHERE run_id = ?", [run_id]).fetchall():
+        flags.setdefault(trace_id, []).append((detector, reason))
+    return examined, {trace_id: sorted(found, key=lambda flag: rank.get(flag[0], len(rank)))
+                      for trace_id, found in flags.items()}
 
 
 def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity, coordinates) -> pa.Table:

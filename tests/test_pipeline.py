@@ -102,3 +102,28 @@ def test_a_night_redacts_only_the_traces_it_has_not_seen_and_new_rules_redo_them
     assert len(redacted) == 50
     assert loaded.con.execute("SELECT run_id, count(*) FROM view_texts GROUP BY 1").fetchall() == [(third.run_id, 25)]
     assert "refund" not in loaded.one("SELECT text FROM view_texts WHERE trace_id = 'new-1'")[0]
+
+
+def test_a_night_runs_the_detectors_only_on_traces_it_has_not_seen_and_carries_the_rest(loaded, tmp_path, monkeypatch):
+    from harness_evals import pipeline
+    from harness_evals.signals import DetectorSettings, detect
+
+    examined = []
+    monkeypatch.setattr(pipeline, "detect", lambda record, settings: examined.append(record.trace_id) or detect(record, settings))
+    refused = {"trace_id": "new-refusal", "timestamp": None, "input": "refund my order 9",
+               "output": "I'm sorry, but I can't help with that."}
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    loaded.con.execute("UPDATE traces SET output = 'I cannot help with that, sorry.' WHERE trace_id = 'refund-1'")
+    ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [refused]), kind="production")
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    assert len(examined) == 25 and examined[-1] == "new-refusal"
+
+    def flags_of(run_id):
+        return loaded.con.execute("SELECT trace_id, detector FROM trace_flags WHERE run_id = ? ORDER BY 1, 2",
+                                  [run_id]).fetchall()
+
+    # refund-1 was examined before its output was edited behind the store's back: carried, not redone
+    assert flags_of(second.run_id) == flags_of(first.run_id) + [("new-refusal", "refusal")]
+    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), detectors=DetectorSettings(enabled=["refusal"]), **SETTINGS)
+    assert len(examined) == 50  # other settings: every trace examined again
+    assert flags_of(third.run_id) == [("new-refusal", "refusal"), ("refund-1", "refusal")]
