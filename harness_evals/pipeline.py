@@ -23,7 +23,7 @@ from harness_evals.labelling import already_queued, enqueue
 from harness_evals.identity import Lineage, is_emerging
 from harness_evals.prompts import PromptContract
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, MapChunks, QueuePick
-from harness_evals.regions import find_regions, save_model
+from harness_evals.regions import find_regions, latest_mine_run, save_model
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
@@ -149,9 +149,7 @@ def mine(
     params = {
         "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
         "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
-        "detectors": detectors.model_dump(), "redaction": redaction.model_dump(exclude={"keep_raw"}),
-        "prompt_contract": prompt_contract.model_dump() if prompt_contract else None,
-        "flag_settings": flag_settings,
+        "redaction": redaction.model_dump(exclude={"keep_raw"}), **flag_settings,
     }
     with store.run("mine", params) as run:
         texts = trace_texts + case_texts
@@ -243,12 +241,8 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
                    ) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
     """The traces the latest finished mining run with these detector settings and prompt contract
     examined, and the flags it found on them, in detector order."""
-    for run_id, params in store.con.execute(
-        "SELECT run_id, params FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at DESC"
-    ).fetchall():
-        if json.loads(params or "{}").get("flag_settings") == flag_settings:
-            break
-    else:
+    run_id = latest_mine_run(store, flag_settings)
+    if run_id is None:
         return set(), {}
     examined = {row[0] for row in store.con.execute(
         "SELECT item_id FROM cluster_assignments WHERE run_id = ? AND item_kind = 'production'", [run_id]).fetchall()}

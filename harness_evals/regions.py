@@ -44,7 +44,7 @@ class Regions:
 
 def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: dict[str, Any], full: bool,
                  map_chunks: MapChunks = map) -> Regions:
-    previous_run = _previous_run(store, key)
+    previous_run = latest_mine_run(store, key)
     previous = _assignments_of(store, previous_run) if previous_run else {}
     fresh = [position for position, item in enumerate(items) if item not in previous]
     new_traces = sum(1 for position in fresh if items[position][0] == "production")
@@ -135,8 +135,9 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]
     return {int(label): row for label, row in zip(ids.tolist(), sums / np.where(norms == 0, 1.0, norms), strict=True)}
 
 
-def _previous_run(store: Store, key: dict[str, Any]) -> str | None:
-    """The latest succeeded mining run with the same embedder, view and clustering parameters."""
+def latest_mine_run(store: Store, key: dict[str, Any]) -> str | None:
+    """The latest succeeded mining run whose parameters hold these values (embedder, view and
+    clustering parameters, say)."""
     for run_id, params in store.con.execute(
         "SELECT run_id, params FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at DESC"
     ).fetchall():
