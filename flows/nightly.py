@@ -85,8 +85,14 @@ class DaskUnreachable(UserError):
     """No Dask scheduler answers at the configured address."""
 
 
-def check_reachable(address: str, *, timeout: float = 10) -> None:
-    """Fail before anything runs, with the fix, rather than half-way with a connection traceback."""
+def check_dask(address: str | None, *, timeout: float = 10) -> None:
+    """Fail before anything runs, with the fix, rather than half-way with a traceback: prefect-dask
+    missing, or no scheduler answering at the address."""
+    if address is None:
+        return
+    task_runner_for(address)
+    if address == "local":
+        return
     from distributed import Client
 
     try:
@@ -137,9 +143,7 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
     last fit unless it has gone stale. One run at a time per database (`run_lock`)."""
     settings = settings or load_settings()
     db_path = str(resolve_db_path(db or settings.db))
-    if settings.dask not in (None, "local"):
-        task_runner_for(settings.dask)  # prefect-dask is installed
-        check_reachable(settings.dask)
+    check_dask(settings.dask)
     with run_lock(db_path):
         ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
         labels = [import_label_file(db_path, str(path)) for path in settings.labels]

@@ -372,9 +372,10 @@ def run(
 ) -> None:
     """Run the nightly flow once on the configured sources (the bundled sample by default)."""
     with _reported_errors():
-        from flows.nightly import nightly
+        from flows.nightly import check_dask, nightly
 
         settings = _settings_with_dask(config, dask)
+        check_dask(settings.dask)  # here too: inside the flow, Prefect logs a traceback before our line
         report = nightly(settings=settings, db=str(db) if db else None, full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)

@@ -61,7 +61,7 @@ def test_dask_workers_mine_what_the_default_runner_mines(tmp_path):
 
 
 def test_an_address_where_no_scheduler_answers_fails_before_anything_runs_with_the_fix():
-    from flows.nightly import DaskUnreachable, check_reachable
+    from flows.nightly import DaskUnreachable, check_dask
 
     with pytest.raises(DaskUnreachable, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9 .*leave --dask out"):
-        check_reachable("tcp://127.0.0.1:9", timeout=1)
+        check_dask("tcp://127.0.0.1:9", timeout=1)
