@@ -33,7 +33,12 @@ from harness_evals.store import Store, resolve_db_path, run_lock
 from harness_evals.suite.runner import load_callable
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O trouble, not a mistake the user must fix: retrying a missing file only delays its message."""
+    return not isinstance(state.data, UserError)
+
+
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
 def ingest_source(db: str, source: Source, rules: RedactionRules) -> IngestReport:
     redactor = None if rules.keep_raw else Redactor(rules)
     with Store(db) as store:
@@ -41,7 +46,7 @@ def ingest_source(db: str, source: Source, rules: RedactionRules) -> IngestRepor
                            workers=available_cpus())
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
 def import_label_file(db: str, path: str) -> LabelReport:
     with Store(db) as store:
         return import_labels(store, path)
@@ -114,7 +119,7 @@ def task_runner_for(dask: str | None) -> TaskRunner:
     return DaskTaskRunner() if dask == "local" else DaskTaskRunner(address=dask)
 
 
-@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
 def export(db: str, out: str, rules: RedactionRules) -> int:
     with Store(db) as store:
         return export_queue(store, out, redactor=Redactor(rules))

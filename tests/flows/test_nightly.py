@@ -85,3 +85,19 @@ def test_the_bundled_prefect_yaml_deploys_this_flow_with_parameters_it_takes():
         assert deployment["entrypoint"] == "flows/nightly.py:nightly"
         assert set(deployment["parameters"]) <= taken
     assert {d["name"]: d["parameters"] for d in config["deployments"]} == {"nightly": {}, "weekly-full": {"full": True}}
+
+
+def test_a_mistake_to_fix_is_not_retried_but_io_trouble_is(settings, tmp_path, monkeypatch):
+    from prefect.states import Failed
+
+    import flows.nightly as nightly_module
+    from harness_evals.ingest import IngestError
+
+    calls = []
+    ingest = nightly_module.ingest_file
+    monkeypatch.setattr(nightly_module, "ingest_file", lambda *args, **kwargs: calls.append(args[1]) or ingest(*args, **kwargs))
+    settings.sources = [Source(path=tmp_path / "gone.jsonl", kind="production")]
+    with pytest.raises(IngestError, match="gone.jsonl: no such file"):
+        nightly(settings=settings, db=str(tmp_path / "h.duckdb"))
+    assert calls == [tmp_path / "gone.jsonl"]  # once: the retries are for I/O trouble
+    assert nightly_module.unless_user_error(None, None, Failed(data=OSError("disk went away")))
