@@ -95,7 +95,7 @@ def check_dask(address: str | None, *, timeout: float = 10) -> None:
     missing, or no scheduler answering at the address."""
     if address is None:
         return
-    task_runner_for(address)
+    _dask_task_runner_class()
     if address == "local":
         return
     from distributed import Client
@@ -112,11 +112,16 @@ def task_runner_for(dask: str | None) -> TaskRunner:
     or the default runner, under which the chunks run one after another in this process."""
     if dask is None:
         return ThreadPoolTaskRunner()
+    runner = _dask_task_runner_class()
+    return runner() if dask == "local" else runner(address=dask)
+
+
+def _dask_task_runner_class() -> type[TaskRunner]:
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as error:
         raise MissingDependencyError(f"running on Dask needs prefect-dask: {DASK_EXTRA_HINT}") from error
-    return DaskTaskRunner() if dask == "local" else DaskTaskRunner(address=dask)
+    return DaskTaskRunner
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
