@@ -11,12 +11,14 @@ read and written by this process alone (DuckDB has one writer).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
@@ -31,6 +33,22 @@ from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.report import write_report
 from harness_evals.store import Store, resolve_db_path, run_lock
 from harness_evals.suite.runner import load_callable
+
+
+def failing_quietly_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A mistake the user must fix ends the flow run Failed with its one-line message, which says
+    the fix, instead of Prefect logging a traceback of the engine's frames; the caller still gets
+    the error raised. For flows only: a task that returns a Failed state does not raise in its
+    flow, which would carry on past it."""
+
+    @functools.wraps(fn)
+    def quietly(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as error:
+            return Failed(message=str(error), data=error)
+
+    return quietly
 
 
 def unless_user_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -81,6 +99,7 @@ def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: boo
 
 
 @flow(name="harness-evals-mine")
+@failing_quietly_on_user_error
 def mine_flow(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
               contract: PromptContract | None, distributed: bool) -> MineReport:
     return mine_store(db, settings, rules, full, contract, distributed)
@@ -148,6 +167,7 @@ class NightlyReport:
 
 
 @flow(name="harness-evals-nightly", log_prints=True)
+@failing_quietly_on_user_error
 def nightly(settings: Settings | None = None, db: str | None = None, full: bool = False) -> NightlyReport:
     """`full`: refit the clusters on everything (the weekly run); otherwise a night extends the
     last fit unless it has gone stale. One run at a time per database (`run_lock`)."""

@@ -377,7 +377,7 @@ def run(
         from flows.nightly import check_dask, nightly
 
         settings = _settings_with_dask(config, dask)
-        check_dask(settings.dask)  # here too: inside the flow, Prefect logs a traceback before our line
+        check_dask(settings.dask)  # before Prefect starts its temporary server, which takes seconds
         report = nightly(settings=settings, db=str(db) if db else None, full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)

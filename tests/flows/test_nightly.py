@@ -101,3 +101,11 @@ def test_a_mistake_to_fix_is_not_retried_but_io_trouble_is(settings, tmp_path, m
         nightly(settings=settings, db=str(tmp_path / "h.duckdb"))
     assert calls == [tmp_path / "gone.jsonl"]  # once: the retries are for I/O trouble
     assert nightly_module.unless_user_error(None, None, Failed(data=OSError("disk went away")))
+
+
+def test_a_mistake_to_fix_ends_the_run_failed_with_its_message_and_no_traceback(settings, tmp_path, capfd):
+    settings.sources = [Source(path=tmp_path / "gone.jsonl", kind="production")]
+    state = nightly(settings=settings, db=str(tmp_path / "h.duckdb"), return_state=True)
+    assert state.is_failed()
+    assert state.message == f"{tmp_path / 'gone.jsonl'}: no such file"  # not "Flow run encountered an exception"
+    assert "Traceback" not in capfd.readouterr().err
