@@ -9,6 +9,11 @@ and a rare request still gets its turn once the larger regions are spoken for. W
 uncovered trace is spoken for and budget is left, the search goes round again with a finer
 notion of alike (the threshold halfway to 1), until near-duplicates are all that is left.
 
+A request repeated word for word counts once, its weight shared among its copies: it is one
+behaviour, and its copies would otherwise outvote a new behaviour phrased many ways. A flagged
+copy keeps its whole weight: each failure is evidence of its own. The count of traces a pick
+stands for is still traffic.
+
 Traces a silent-failure detector flagged are candidates even where the eval set covers their
 request (the eval case may pass while production fails), and count `risk_weight` times as much.
 Traces of an emerging region (new or fast-growing since the last run) count `emerging_weight`
@@ -79,7 +84,8 @@ def select_for_labelling(
         pool = np.sort(np.concatenate([pool[keep], np.random.default_rng(seed).choice(others, room, replace=False)]))
     pickable = uncovered[pool] & ~excluded[pool]
     in_emerging = np.isin(assignments.labels, list(emerging))
-    weight = np.where(flagged[pool], risk_weight, 1.0) * np.where(in_emerging[pool], emerging_weight, 1.0)
+    weight = (np.where(flagged[pool], risk_weight, 1.0 / _copies(vectors[pool]))
+              * np.where(in_emerging[pool], emerging_weight, 1.0))
     regions = {row.cluster_id: row for row in coverage}
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
@@ -92,7 +98,8 @@ def select_for_labelling(
         gain = graph @ np.where(spoken_for, 0.0, weight)  # weight of the unspoken-for candidates alike to each
         while len(picks) < budget:
             scores = np.where(pickable & ~spoken_for, gain, -1.0)
-            best = int(np.argmax(scores))
+            tied = np.flatnonzero(scores == scores.max())  # copies of one request tie exactly
+            best = int(tied[np.argmax(weight[tied])])  # of them, a flagged one: the labeller sees the failure
             if scores[best] <= 0:
                 break
             index = int(pool[best])
@@ -107,6 +114,12 @@ def select_for_labelling(
             gain -= np.asarray(graph[newly].multiply(weight[newly][:, None]).sum(axis=0)).ravel()
         alike = 1 - (1 - alike) / 2  # every candidate is spoken for: look again, finer
     return picks
+
+
+def _copies(vectors: np.ndarray) -> np.ndarray:
+    """How many rows hold exactly each row's vector: the same text, seen that many times."""
+    _, inverse, counts = np.unique(vectors, axis=0, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()].astype(float)
 
 
 def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions, *,

@@ -107,3 +107,26 @@ def test_a_pool_beyond_max_pool_is_sampled_keeping_flagged_traces_and_scaling_co
     assert sampled[2].trace_id == whole[2].trace_id == "t599"  # flagged: always in the pool
     stands_for = [int(p.reason.split("stands for ")[1].split(" ")[0]) for p in sampled[:2]]
     assert all(250 <= count <= 350 for count in stands_for)  # scaled back from the sample of 100
+
+
+def test_a_request_repeated_word_for_word_counts_once():
+    # five copies of one request; two different requests of another kind
+    vectors = np.array([BASIS[0]] * 5 + [BASIS[1], unit(BASIS[1] + 0.1 * BASIS[2])], dtype=np.float32)
+    ids = [f"copy{n}" for n in range(5)] + ["new0", "new1"]
+    nowhere = Assignments(labels=np.full(7, -1), outlier_scores=np.zeros(7), probabilities=np.zeros(7))
+    picks = select_for_labelling(ids, vectors, nowhere, np.zeros(7), [], budget=2, covered_similarity=0.9)
+    assert [(p.trace_id, p.priority, p.reason.split(" alike")[0]) for p in picks] == [
+        ("new0", 2.0, "stands for 2 uncovered traces"),
+        ("copy0", 1.0, "stands for 5 uncovered traces"),  # the count stays traffic
+    ]
+
+
+def test_a_flagged_copy_of_a_repeated_request_keeps_its_whole_weight():
+    # three copies of one request, the last flagged; two different requests of another kind
+    vectors = np.array([BASIS[0]] * 3 + [BASIS[1], unit(BASIS[1] + 0.1 * BASIS[2])], dtype=np.float32)
+    ids = ["copy0", "copy1", "copy2", "new0", "new1"]
+    nowhere = Assignments(labels=np.full(5, -1), outlier_scores=np.zeros(5), probabilities=np.zeros(5))
+    flags = [(), (), ("refusal",), (), ()]
+    picks = select_for_labelling(ids, vectors, nowhere, np.zeros(5), [], budget=2, covered_similarity=0.9, flags=flags)
+    assert [(p.trace_id, round(p.priority, 2)) for p in picks] == [("copy2", 3.67), ("new0", 2.0)]  # 3 + 2 x 1/3
+    assert picks[0].reason.endswith("flagged: refusal")  # of the tied copies, the one that failed
