@@ -88,21 +88,17 @@ def on_task_runner(fn: Callable[[Any], Any], chunks: Iterable[Any]) -> Iterator[
         yield future.result()
 
 
-@task(cache_policy=NO_CACHE)
-def mine_store(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
-               contract: PromptContract | None, distributed: bool) -> MineReport:
+@flow(name="harness-evals-mine")
+@failing_quietly_on_user_error
+def mine_flow(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
+              contract: PromptContract | None, distributed: bool) -> MineReport:
+    """The mining itself runs in the subflow, not in a task of it: a task would log a traceback
+    for a mistake the user must fix (no production traces, say) before the flow's one line."""
     logger = get_run_logger()
     with Store(db) as store:
         return mine(store, **dict(settings), redaction=rules, full=full, prompt_contract=contract,
                     progress=lambda done, total: logger.info(f"embedded {done}/{total}"),
                     map_chunks=on_task_runner if distributed else map)
-
-
-@flow(name="harness-evals-mine")
-@failing_quietly_on_user_error
-def mine_flow(db: str, settings: MineSettings, rules: RedactionRules, full: bool,
-              contract: PromptContract | None, distributed: bool) -> MineReport:
-    return mine_store(db, settings, rules, full, contract, distributed)
 
 
 class DaskUnreachable(UserError):
