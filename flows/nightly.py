@@ -170,6 +170,8 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
     settings = settings or load_settings()
     db_path = str(resolve_db_path(db or settings.db))
     check_dask(settings.dask)
+    if settings.namer:
+        load_callable(settings.namer, what="namer")  # a wrong name fails now, not after a night's mining
     with run_lock(db_path):
         ingested = [ingest_source(db_path, source, settings.redact) for source in settings.sources]
         labels = [import_label_file(db_path, str(path)) for path in settings.labels]

@@ -104,14 +104,17 @@ def test_a_mistake_to_fix_is_not_retried_but_io_trouble_is(settings, tmp_path, m
     assert nightly_module.unless_user_error(None, None, Failed(data=OSError("disk went away")))
 
 
-@pytest.mark.parametrize("mistake", ["a source file gone", "nothing to mine"])
+@pytest.mark.parametrize("mistake", ["a source file gone", "nothing to mine", "a namer that is not there"])
 def test_a_mistake_to_fix_ends_the_run_failed_with_its_message_and_no_traceback(mistake, settings, tmp_path):
     if mistake == "a source file gone":  # found by an ingest task
         settings.sources = [Source(path=tmp_path / "gone.jsonl", kind="production")]
         message = f"{tmp_path / 'gone.jsonl'}: no such file"
-    else:  # found by the mining subflow
+    elif mistake == "nothing to mine":  # found by the mining subflow
         settings.sources, settings.labels = [], []
         message = "no production traces in the store: run `harness-evals ingest PATH --kind production` first"
+    else:  # found before anything runs
+        settings.namer = "no_such_module:name"
+        message = "namer 'no_such_module:name': cannot import no_such_module: No module named 'no_such_module'"
     tracebacks = TracebackRecords()
     logging.getLogger("prefect").addHandler(tracebacks)  # flow and task run logs end there
     try:
