@@ -38,13 +38,16 @@ def fit_reducer(vectors: np.ndarray, *, dimensions: int, seed: int) -> Any | Non
     return PCA(n_components=components, random_state=seed).fit(vectors)
 
 
+def _in_chunks(transform: Any, vectors: np.ndarray, chunk: int) -> np.ndarray:
+    """`transform` applied `chunk` rows at a time: a PCA centres a float64 copy of what it is given."""
+    return np.concatenate([transform(vectors[start : start + chunk]) for start in range(0, len(vectors), chunk)])
+
+
 def project(reducer: Any | None, vectors: np.ndarray, *, chunk: int = 100_000) -> np.ndarray:
-    """Through the PCA, then back onto the unit sphere so Euclidean distance tracks cosine.
-    In chunks: the PCA centres a float64 copy of what it is given."""
-    if reducer is None:
+    """Through the PCA, then back onto the unit sphere so Euclidean distance tracks cosine."""
+    if reducer is None or not len(vectors):
         return vectors
-    return np.concatenate([_unit(reducer.transform(vectors[start : start + chunk]))
-                           for start in range(0, len(vectors), chunk)]) if len(vectors) else vectors
+    return _in_chunks(lambda part: _unit(reducer.transform(part)), vectors, chunk)
 
 
 def map_coordinates(vectors: np.ndarray, *, seed: int, sample: int = FIT_SAMPLE, chunk: int = 100_000) -> np.ndarray:
@@ -55,7 +58,7 @@ def map_coordinates(vectors: np.ndarray, *, seed: int, sample: int = FIT_SAMPLE,
     reducer = fit_reducer(fitted, dimensions=2, seed=seed)
     if reducer is None or reducer.n_components_ < 2:
         return np.zeros((len(vectors), 2))
-    return np.concatenate([reducer.transform(vectors[start : start + chunk]) for start in range(0, len(vectors), chunk)])
+    return _in_chunks(reducer.transform, vectors, chunk)
 
 
 def reduce(vectors: np.ndarray, *, dimensions: int, seed: int) -> np.ndarray:
