@@ -10,16 +10,30 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: run test install clean
+.PHONY: run test install lock clean
 
 install: $(STAMP)
 
 # torch first, pinned: 2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# Everything else at the versions constraints.txt locks, so a commit installs the same numerics anywhere.
+$(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[mine,dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[mine,dev]'
 	touch $(STAMP)
+
+# Refresh the lock: resolve .[mine,dev] afresh (newest releases within pyproject.toml's ranges) in a
+# temporary venv and write what it installed. Then `make clean test` and commit constraints.txt.
+LOCK_VENV := .cache/lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet torch==2.13.0
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[mine,dev]'
+	{ sed -n '/^#/p' constraints.txt; $(LOCK_VENV)/bin/pip freeze --exclude-editable \
+	  | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 run: $(STAMP)
 	$(BIN)/harness-evals run
