@@ -6,6 +6,7 @@ import logging
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from flows import EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 from flows.nightly import nightly
 from harness_evals.config import MineSettings, Settings, Source
 from tests.conftest import SAMPLE
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module", autouse=True)
 def prefect_api():
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=EPHEMERAL_STARTUP_TIMEOUT_SECONDS):
         yield
 
 
