@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -365,15 +366,27 @@ def suite_export(
     console.print(f"wrote {len(cases)} cases to {out} ({format})", highlight=False)
 
 
+def _orchestrator_logs_stay_in_prefect() -> None:
+    """Prefect's and Dask's log lines go to Prefect's API only (`prefect server start` shows them);
+    the terminal gets the run's summary and what a person must act on. Both read these settings
+    when first imported, so this runs before that; a user's own setting wins."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+
+
 @app.command()
 def run(
     db: Db = None,
     config: Config = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
     dask: DaskAddress = None,
+    prefect_logs: Annotated[bool, typer.Option(
+        "--prefect-logs", help="Print Prefect's and Dask's log lines here too (they always go to Prefect's API)")] = False,
 ) -> None:
     """Run the nightly flow once on the configured sources (the bundled sample by default)."""
     with _reported_errors():
+        if not prefect_logs:
+            _orchestrator_logs_stay_in_prefect()
         from flows.nightly import check_dask, nightly
 
         settings = _settings_with_dask(config, dask)
