@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -129,6 +132,10 @@ class OnnxInt8Embedder:
         target = self.cache_dir / "model.int8.onnx"
         if target.exists():
             return target
+        with _quiet_export():
+            return self._export_quantised(target)
+
+    def _export_quantised(self, target: Path) -> Path:
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from transformers import AutoModel
@@ -182,6 +189,31 @@ class OnnxInt8Embedder:
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             vectors[start : start + len(batch)] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
         return vectors
+
+
+@contextmanager
+def _quiet_export() -> Iterator[None]:
+    """The one-time ONNX export and quantisation print some 27 lines a user can do nothing about
+    (tracer warnings, a weight-loading bar, onnxruntime's advice on the root logger); its result is
+    checked by its cosine to MiniLM instead. Warnings are muted for the export only; the root logger
+    gets a handler for the while, so onnxruntime's logging.warning() does not install one for good."""
+    from transformers.utils import logging as transformers_logging
+
+    root = logging.getLogger()
+    placeholder, level = logging.NullHandler(), root.level
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    root.addHandler(placeholder)
+    root.setLevel(logging.ERROR)
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(placeholder)
+        root.setLevel(level)
+        if bar_was_enabled:
+            transformers_logging.enable_progress_bar()
 
 
 def _minilm_int8() -> Embedder:
