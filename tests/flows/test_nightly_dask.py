@@ -1,11 +1,15 @@
 """The nightly flow on a local Dask cluster of two worker processes gives what the default runner gives."""
 
+import re
+
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from flows import EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 from flows.nightly import nightly
 from harness_evals import embed
 from harness_evals.config import MineSettings, Settings, Source
+from harness_evals.regions import DRIFT_MARGIN
 from harness_evals.store import Store
 from tests.conftest import SAMPLE
 
@@ -37,7 +41,8 @@ def test_dask_workers_mine_what_the_default_runner_mines(tmp_path):
     from distributed import Client, LocalCluster
 
     # the cluster closes inside the harness: its workers log to the harness's Prefect API
-    with prefect_test_harness(), LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with (prefect_test_harness(server_startup_timeout=EPHEMERAL_STARTUP_TIMEOUT_SECONDS),
+          LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster):
         local = nights(tmp_path, "default", None)
         assert models_loaded() == 0  # the default runner encodes with the embedder it was given
         distributed = nights(tmp_path, "dask", cluster.scheduler_address)
@@ -50,8 +55,10 @@ def test_dask_workers_mine_what_the_default_runner_mines(tmp_path):
         assert ours.coverage == theirs.coverage
         assert [(p.trace_id, p.reason) for p in ours.picks] == [(p.trace_id, p.reason) for p in theirs.picks]
     # night two placed its 80 new traces into night one's clusters (on the workers, under Dask), found
-    # them drifting and refitted
-    assert local[1].mode_reason == "drift: 90% of the 80 new traces fit no cluster, against 46% at the fit"
+    # them drifting and refitted. The shares move with BLAS and thread counts; their relation does not.
+    drift = re.fullmatch(r"drift: (\d+)% of the 80 new traces fit no cluster, against (\d+)% at the fit",
+                         local[1].mode_reason)
+    assert drift and int(drift[1]) - int(drift[2]) >= 100 * DRIFT_MARGIN - 1, local[1].mode_reason  # each figure rounded
     assert [row[:2] for row in local[2]] == [row[:2] for row in distributed[2]]
     # torch's thread count differs between the processes: scores agree to float precision, not bit for bit
     assert [row[2:] for row in local[2]] == [pytest.approx(row[2:], abs=1e-5) for row in distributed[2]]
