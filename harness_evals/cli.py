@@ -35,6 +35,8 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
+RunDb = Annotated[Optional[Path], typer.Option(
+    "--db", help="DuckDB file [default: db in the settings file, then $HARNESS_EVALS_DB, then data/harness.duckdb]")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]
 
 
@@ -156,7 +158,8 @@ def mine_command(
     view: Annotated[Optional[str], _mine_flag("view")] = None,
     min_cluster_size: Annotated[Optional[int], _mine_flag("min_cluster_size")] = None,
     dimensions: Annotated[Optional[int], _mine_flag("dimensions")] = None,
-    covered_similarity: Annotated[Optional[float], _mine_flag("covered_similarity", unset="calibrated from the eval set")] = None,
+    covered_similarity: Annotated[
+        Optional[float], _mine_flag("covered_similarity", unset="calibrated from the eval set")] = None,
     seed: Annotated[Optional[int], _mine_flag("seed")] = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters even if the last fit could be extended")] = False,
     config: Config = None,
@@ -263,7 +266,8 @@ def queue_import(
 def emit(
     out: Annotated[Optional[Path], typer.Option(
         "--out", help=_setting_help("Folder for the suite and its manifest", "suite_dir"))] = None,
-    name: Annotated[Optional[str], typer.Option(help=_setting_help("Suite name: <out>/<name>.jsonl", "suite_name"))] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help=_setting_help("Suite name: <out>/<name>.jsonl", "suite_name"))] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
@@ -372,7 +376,7 @@ def suite_export(
 
 @app.command()
 def run(
-    db: Db = None,
+    db: RunDb = None,
     config: Config = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
     dask: DaskAddress = None,
@@ -399,7 +403,8 @@ def run(
 
 @app.command(name="report")
 def report_command(
-    out: Annotated[Optional[Path], typer.Option("--out", help=_setting_help("The HTML file to write", "report_out"))] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help=_setting_help("The HTML file to write", "report_out"))] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
@@ -589,8 +594,9 @@ def restore(
 @app.command()
 def serve(
     cron: Annotated[Optional[str], typer.Option(help=_setting_help("Nightly cron", "schedule"))] = None,
-    full_cron: Annotated[Optional[str], typer.Option(help=_setting_help("Weekly full refit cron", "full_schedule"))] = None,
-    db: Db = None,
+    full_cron: Annotated[Optional[str], typer.Option(
+        help=_setting_help("Weekly full refit cron", "full_schedule"))] = None,
+    db: RunDb = None,
     config: Config = None,
     dask: DaskAddress = None,
 ) -> None:

@@ -47,7 +47,8 @@ class MineSettings(BaseModel):
     view: str = Field(default="intent", description="Which text of a trace to embed: intent, trajectory or outcome")
     min_cluster_size: int = Field(default=5, ge=2, description=(
         "HDBSCAN's smallest cluster: fewer traces this close together are noise"))
-    dimensions: int = Field(default=16, ge=2, description="PCA dimensions the embeddings are reduced to before clustering")
+    dimensions: int = Field(default=16, ge=2, description=(
+        "PCA dimensions the embeddings are reduced to before clustering"))
     covered_similarity: float | None = Field(  # None: calibrated from the eval set's own spacing
         default=None, gt=-1, le=1, description="Cosine similarity at which an eval case covers a trace")
     seed: int = Field(default=0, description="Seed for every random choice")
@@ -131,7 +132,8 @@ def check_inputs(settings: Settings, config: str | Path | None = None) -> None:
             f"no sources to read: {where}, one [[sources]] table per file or all on one line before any [section]: "
             'sources = [{ path = "traces.jsonl", kind = "production" }, { path = "evals.jsonl", kind = "eval" }]'
         )
-    for what, path in [("source", source.path) for source in settings.sources] + [("labels", p) for p in settings.labels]:
+    inputs = [("source", source.path) for source in settings.sources] + [("labels", path) for path in settings.labels]
+    for what, path in inputs:
         if not path.exists():
             raise ConfigError(f"{path}: no such file (a {what} file in {chosen}): fix the path there, or remove it")
 

@@ -147,7 +147,8 @@ def _version_of(store: Store, name: str, digest: str, manifest_path: Path) -> tu
     known = store.one("SELECT version FROM suite_versions WHERE name = ? AND sha256 = ?", [name, digest])
     if known:
         return known[0], True
-    taken = {row[0] for row in store.con.execute("SELECT version FROM suite_versions WHERE name = ?", [name]).fetchall()}
+    taken = {version for (version,) in
+             store.con.execute("SELECT version FROM suite_versions WHERE name = ?", [name]).fetchall()}
     in_folder = _manifest_in(manifest_path, name)
     if in_folder and in_folder.sha256 == digest and in_folder.version not in taken:
         return in_folder.version, False

@@ -95,6 +95,7 @@ def test_a_run_with_nothing_to_read_says_how_to_configure_it(tmp_path, monkeypat
     check_inputs(Settings(sources=[present]))
     with pytest.raises(ConfigError) as error:
         check_inputs(Settings(sources=[present, Source(path=Path("gone.jsonl"), kind="eval")]))
-    assert str(error.value) == "gone.jsonl: no such file (a source file in harness-evals.toml): fix the path there, or remove it"
+    assert str(error.value) == ("gone.jsonl: no such file (a source file in harness-evals.toml): "
+                                "fix the path there, or remove it")
     with pytest.raises(ConfigError, match=r"^labels\.jsonl: no such file \(a labels file in h\.toml\)"):
         check_inputs(Settings(sources=[present], labels=[Path("labels.jsonl")]), "h.toml")
