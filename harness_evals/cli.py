@@ -7,52 +7,59 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from harness_evals.config import MineSettings, Settings
 from harness_evals.errors import UserError
 
+# Help is plain text: as rich markup, "[default: 20, or [mine] budget]" would vanish as a tag.
 app = typer.Typer(
     help="Mine production agent traces for what the eval set misses.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
 )
-queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True)
+queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(queue_app, name="queue")
 suite_app = typer.Typer(help="Regression suites: check, run in CI, export. Needs only the core install.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(suite_app, name="suite")
-prompts_app = typer.Typer(help="Assembled prompts: snapshots, diffs across releases, contracts.", no_args_is_help=True)
+prompts_app = typer.Typer(help="Assembled prompts: snapshots, diffs across releases, contracts.", no_args_is_help=True,
+                          rich_markup_mode=None)
 app.add_typer(prompts_app, name="prompts")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
+RunDb = Annotated[Optional[Path], typer.Option(
+    "--db", help="DuckDB file [default: db in the settings file, then $HARNESS_EVALS_DB, then data/harness.duckdb]")]
 Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]
+
+
+def _setting_help(text: str, key: str, *, unset: str = "unset") -> str:
+    """The help of a flag that overrides the settings file's `key` ("suite_dir", "mine.budget"),
+    with the default as the settings model holds it; `unset` says what a default of None means."""
+    section, _, name = key.rpartition(".")
+    default = {"": Settings, "mine": MineSettings}[section].model_fields[name].default
+    return f"{text} [default: {unset if default is None else default}, or {f'[{section}] ' if section else ''}{name}]"
+
+
+def _mine_flag(name: str, **unset: str) -> Any:
+    return typer.Option(help=_setting_help(MineSettings.model_fields[name].description, f"mine.{name}", **unset))
+
+
 DaskAddress = Annotated[Optional[str], typer.Option(
     "--dask", metavar="ADDRESS",
-    help="Encode and place into clusters on this Dask scheduler (tcp://host:8786), or 'local' [default: settings' dask]")]
+    help=_setting_help("Encode and place into clusters on this Dask scheduler (tcp://host:8786), or 'local'", "dask",
+                       unset="in this process"))]
 
 
 MINING_MODULES = {"duckdb", "pyarrow", "numpy", "sklearn", "hdbscan", "prefect", "sentence_transformers", "torch"}
-
-
-def _settings_with_dask(config: Path | None, dask: str | None):
-    from pydantic import ValidationError
-
-    from harness_evals.config import ConfigError, load_settings
-    from harness_evals.errors import describe_validation_error
-
-    settings = load_settings(config)
-    if dask is None:
-        return settings
-    try:
-        return settings.model_validate({**settings.model_dump(), "dask": dask})
-    except ValidationError as error:
-        raise ConfigError(f"--{describe_validation_error(error)}") from None
 
 
 @contextmanager
@@ -61,7 +68,7 @@ def _reported_errors() -> Iterator[None]:
     try:
         yield
     except UserError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)  # "[redact]" is text, not markup
         raise typer.Exit(code=2) from None
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in MINING_MODULES:
@@ -146,39 +153,38 @@ def ingest(
 
 @app.command(name="mine")
 def mine_command(
-    budget: Annotated[int, typer.Option(help="At most this many traces are queued for labelling")] = 20,
+    budget: Annotated[Optional[int], _mine_flag("budget")] = None,
     db: Db = None,
-    embedder: Annotated[str, typer.Option(help=(
-        "minilm (the packaged model), minilm-int8 (faster), hashing (no model, for dry runs), "
-        "or st:FOLDER (a sentence-transformers model saved in FOLDER)"))] = "minilm",
-    view: Annotated[str, typer.Option(help="Which text of a trace to embed")] = "intent",
-    min_cluster_size: Annotated[int, typer.Option(help="HDBSCAN's smallest cluster")] = 5,
+    embedder: Annotated[Optional[str], _mine_flag("embedder")] = None,
+    view: Annotated[Optional[str], _mine_flag("view")] = None,
+    min_cluster_size: Annotated[Optional[int], _mine_flag("min_cluster_size")] = None,
+    dimensions: Annotated[Optional[int], _mine_flag("dimensions")] = None,
     covered_similarity: Annotated[
-        Optional[float], typer.Option(help="Cosine at which an eval case covers a trace [default: calibrated from the eval set]")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for every random choice")] = 0,
+        Optional[float], _mine_flag("covered_similarity", unset="calibrated from the eval set")] = None,
+    seed: Annotated[Optional[int], _mine_flag("seed")] = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters even if the last fit could be extended")] = False,
     config: Config = None,
 ) -> None:
     """Embed, cluster, score coverage against the eval set and fill the labelling queue.
 
+    A flag given wins over the settings file's [mine] section, which wins over the defaults.
     Silent-failure detectors are configured under [mine.detectors] in the settings file, redaction
     of the embedded text under [redact]."""
     with _reported_errors():
         from rich.progress import Progress
 
-        from harness_evals.config import load_settings
+        from harness_evals.config import load_settings, with_flags
         from harness_evals.pipeline import mine
         from harness_evals.prompts import load_contract
         from harness_evals.store import Store, run_lock
 
-        settings = load_settings(config)
+        settings = with_flags(load_settings(config), mine={
+            "budget": budget, "embedder": embedder, "view": view, "min_cluster_size": min_cluster_size,
+            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed})
         with run_lock(db), Store(db) as store, Progress(console=errors, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
             report = mine(
-                store, budget=budget, embedder=embedder, view=view, min_cluster_size=min_cluster_size,
-                covered_similarity=covered_similarity, seed=seed, detectors=settings.mine.detectors,
-                redaction=settings.redact, full=full,
+                store, **dict(settings.mine), redaction=settings.redact, full=full,
                 prompt_contract=load_contract(settings.prompt_contract) if settings.prompt_contract else None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
@@ -259,22 +265,25 @@ def queue_import(
 
 @app.command()
 def emit(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the suite and its manifest")] = Path("data/suites"),
-    name: Annotated[str, typer.Option(help="Suite name: <out>/<name>.jsonl")] = "regression",
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help=_setting_help("Folder for the suite and its manifest", "suite_dir"))] = None,
+    name: Annotated[Optional[str], typer.Option(
+        help=_setting_help("Suite name: <out>/<name>.jsonl", "suite_name"))] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
     """Write labelled traces as a versioned regression suite (requests redacted; a label holding a
-    secret or personal data stops it)."""
+    secret or personal data stops it). A version names one content per suite name and store,
+    whichever folder it is written to."""
     with _reported_errors():
-        from harness_evals.config import load_settings
+        from harness_evals.config import load_settings, with_flags
         from harness_evals.emit import emit_suite
         from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
-        redactor = Redactor(load_settings(config).redact)
+        settings = with_flags(load_settings(config), suite_dir=out, suite_name=name)
         with run_lock(db), Store(db) as store:
-            report = emit_suite(store, out, name=name, redactor=redactor)
+            report = emit_suite(store, settings.suite_dir, name=settings.suite_name, redactor=Redactor(settings.redact))
     _print_emit(report)
 
 
@@ -376,21 +385,24 @@ def _orchestrator_logs_stay_in_prefect() -> None:
 
 @app.command()
 def run(
-    db: Db = None,
+    db: RunDb = None,
     config: Config = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
     dask: DaskAddress = None,
     prefect_logs: Annotated[bool, typer.Option(
         "--prefect-logs", help="Print Prefect's and Dask's log lines here too (they always go to Prefect's API)")] = False,
 ) -> None:
-    """Run the nightly flow once on the configured sources (the bundled sample by default)."""
+    """Run the nightly flow once on the sources the settings file lists (`make run`: the bundled sample's)."""
     with _reported_errors():
+        from harness_evals.config import check_inputs, load_settings, with_flags
+
+        settings = with_flags(load_settings(config), dask=dask)
+        check_inputs(settings, config)  # before Prefect starts its temporary server, which takes seconds
         if not prefect_logs:
             _orchestrator_logs_stay_in_prefect()
         from flows.nightly import check_dask, nightly
 
-        settings = _settings_with_dask(config, dask)
-        check_dask(settings.dask)  # before Prefect starts its temporary server, which takes seconds
+        check_dask(settings.dask)
         report = nightly(settings=settings, db=str(db) if db else None, full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)
@@ -404,20 +416,21 @@ def run(
 
 @app.command(name="report")
 def report_command(
-    out: Annotated[Path, typer.Option("--out", help="The HTML file to write")] = Path("data/report.html"),
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help=_setting_help("The HTML file to write", "report_out"))] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
     """A self-contained HTML report of the latest mining run: coverage map, gaps, emerging regions, flags, queue."""
     with _reported_errors():
-        from harness_evals.config import load_settings
+        from harness_evals.config import load_settings, with_flags
         from harness_evals.redact import Redactor
         from harness_evals.report import write_report
         from harness_evals.suite.runner import load_callable
 
-        settings = load_settings(config)
+        settings = with_flags(load_settings(config), report_out=out)
         namer = load_callable(settings.namer, what="namer") if settings.namer else None
-        path = write_report(db, out, redactor=Redactor(settings.redact), namer=namer)
+        path = write_report(db, settings.report_out, redactor=Redactor(settings.redact), namer=namer)
     console.print(f"report: {path}", highlight=False)
 
 
@@ -593,26 +606,26 @@ def restore(
 
 @app.command()
 def serve(
-    cron: Annotated[Optional[str], typer.Option(help="Nightly cron [default: settings' schedule, 0 2 * * *]")] = None,
-    full_cron: Annotated[
-        Optional[str], typer.Option(help="Weekly full refit cron [default: settings' full_schedule, 0 3 * * 0]")
-    ] = None,
-    db: Db = None,
+    cron: Annotated[Optional[str], typer.Option(help=_setting_help("Nightly cron", "schedule"))] = None,
+    full_cron: Annotated[Optional[str], typer.Option(
+        help=_setting_help("Weekly full refit cron", "full_schedule"))] = None,
+    db: RunDb = None,
     config: Config = None,
     dask: DaskAddress = None,
 ) -> None:
     """Serve the nightly run and the weekly full refit on their cron schedules (Ctrl-C stops both)."""
     with _reported_errors():
+        from harness_evals.config import check_inputs, load_settings, with_flags
+
+        settings = with_flags(load_settings(config), dask=dask, schedule=cron, full_schedule=full_cron)
+        check_inputs(settings, config)
         from prefect import serve as serve_deployments
 
         from flows.nightly import nightly
-
-        settings = _settings_with_dask(config, dask)
     parameters = {"settings": settings.model_dump(mode="json"), "db": str(db) if db else None}
     serve_deployments(
-        nightly.to_deployment(name="nightly", cron=cron or settings.schedule, parameters=parameters),
-        nightly.to_deployment(name="weekly-full", cron=full_cron or settings.full_schedule,
-                              parameters={**parameters, "full": True}),
+        nightly.to_deployment(name="nightly", cron=settings.schedule, parameters=parameters),
+        nightly.to_deployment(name="weekly-full", cron=settings.full_schedule, parameters={**parameters, "full": True}),
         pause_on_shutdown=False,
     )
 

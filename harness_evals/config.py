@@ -1,17 +1,22 @@
-"""Settings for the nightly run, from harness-evals.toml (or built-in defaults on the sample)."""
+"""Settings, from harness-evals.toml: the one place that holds their defaults.
+
+Layers, weakest first: the defaults of the models below, the settings file, the command's flags.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from harness_evals.errors import UserError, describe_validation_error
+from harness_evals.errors import UserError
 from harness_evals.redact import RedactionRules
 from harness_evals.signals import DetectorSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 
 CONFIG_FILE = Path("harness-evals.toml")
 CONFIG_ENV_VAR = "HARNESS_EVALS_CONFIG"
@@ -31,15 +36,22 @@ class Source(BaseModel):
 
 
 class MineSettings(BaseModel):
+    """The descriptions are the `mine` command's help and explain a refused value."""
+
     model_config = ConfigDict(extra="forbid")
 
-    budget: int = Field(default=20, ge=0)
-    embedder: str = "minilm"
-    view: str = "intent"
-    min_cluster_size: int = Field(default=5, ge=2)
-    dimensions: int = Field(default=16, ge=2)
-    covered_similarity: float | None = Field(default=None, gt=-1, le=1)  # None: calibrated
-    seed: int = 0
+    budget: int = Field(default=20, ge=0, description="At most this many traces are queued for labelling")
+    embedder: str = Field(default="minilm", description=(
+        "minilm (the packaged model), minilm-int8 (faster), hashing (no model, for dry runs), "
+        "or st:FOLDER (a sentence-transformers model saved in FOLDER)"))
+    view: str = Field(default="intent", description="Which text of a trace to embed: intent, trajectory or outcome")
+    min_cluster_size: int = Field(default=5, ge=2, description=(
+        "HDBSCAN's smallest cluster: fewer traces this close together are noise"))
+    dimensions: int = Field(default=16, ge=2, description=(
+        "PCA dimensions the embeddings are reduced to before clustering"))
+    covered_similarity: float | None = Field(  # None: calibrated from the eval set's own spacing
+        default=None, gt=-1, le=1, description="Cosine similarity at which an eval case covers a trace")
+    seed: int = Field(default=0, description="Seed for every random choice")
     detectors: DetectorSettings = DetectorSettings()
 
 
@@ -47,12 +59,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     db: Path | None = None  # None: --db, then $HARNESS_EVALS_DB, then data/harness.duckdb
-    sources: list[Source] = [
-        Source(path=Path("data/sample/traces.jsonl"), kind="production"),
-        Source(path=Path("data/sample/chat_traces.jsonl"), kind="production"),
-        Source(path=Path("data/sample/evals.jsonl"), kind="eval"),
-    ]
-    labels: list[Path] = [Path("data/sample/labels.jsonl")]
+    # What a run reads: none by default, so a run never quietly reads files it was not given (`make
+    # run` names the bundled sample with --config data/sample/harness-evals.toml).
+    sources: list[Source] = []
+    labels: list[Path] = []
     queue_out: Path = Path("data/queue.jsonl")
     report_out: Path = Path("data/report.html")
     namer: str | None = None  # module:function(keywords, examples) -> a cluster name, e.g. an LLM call
@@ -75,9 +85,14 @@ class Settings(BaseModel):
         return value
 
 
+def settings_file(path: str | Path | None = None) -> Path:
+    """--config wins, then $HARNESS_EVALS_CONFIG, then ./harness-evals.toml (which may not exist)."""
+    return Path(path or os.environ.get(CONFIG_ENV_VAR) or CONFIG_FILE)
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
-    """--config wins, then $HARNESS_EVALS_CONFIG, then ./harness-evals.toml, then the defaults."""
-    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or CONFIG_FILE)
+    """The settings file's values over the defaults (`settings_file`); none there: the defaults."""
+    chosen = settings_file(path)
     if not chosen.exists():
         if path or os.environ.get(CONFIG_ENV_VAR):
             raise ConfigError(f"{chosen}: no such settings file")
@@ -87,4 +102,74 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{chosen}: not valid TOML: {error}") from error
     except ValidationError as error:
-        raise ConfigError(f"{chosen}: {describe_validation_error(error)}") from error
+        raise ConfigError(f"{chosen}: {_described(error, lambda where: '.'.join(map(str, where)))}") from error
+
+
+def with_flags(settings: Settings, **flags: Any) -> Settings:
+    """`settings` with each flag that was given (not None) in place of the file's value or the
+    default; a section's flags come as a dict, e.g. mine={"budget": 3}. The values pass the same
+    checks as the file's, and a refusal names the flag."""
+    layered = settings.model_dump()
+    for key, value in flags.items():
+        if isinstance(value, dict):
+            layered[key] = {**layered[key], **{name: given for name, given in value.items() if given is not None}}
+        elif value is not None:
+            layered[key] = value
+    try:
+        return Settings.model_validate(layered)
+    except ValidationError as error:  # the file's values passed when it was read: a flag is wrong
+        raise ConfigError(_described(error, lambda where: "--" + str(where[-1]).replace("_", "-"))) from None
+
+
+def check_inputs(settings: Settings, config: str | Path | None = None) -> None:
+    """Before a run starts anything (Prefect alone takes seconds): with no sources it says how to
+    configure them, and a source or label file that is not there is named."""
+    chosen = settings_file(config)
+    if not settings.sources:
+        where = f"{chosen} lists none: add them to it" if chosen.exists() else \
+            f"add them to ./{CONFIG_FILE} (or a file you pass with --config)"
+        raise ConfigError(
+            f"no sources to read: {where}, one [[sources]] table per file or all on one line before any [section]: "
+            'sources = [{ path = "traces.jsonl", kind = "production" }, { path = "evals.jsonl", kind = "eval" }]'
+        )
+    inputs = [("source", source.path) for source in settings.sources] + [("labels", path) for path in settings.labels]
+    for what, path in inputs:
+        if not path.exists():
+            raise ConfigError(f"{path}: no such file (a {what} file in {chosen}): fix the path there, or remove it")
+
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _described(error: ValidationError, name: Callable[[tuple[Any, ...]], str]) -> str:
+    """errors.describe_validation_error's `where: what` per problem, with `name(loc)` as where, and
+    a value out of range explained by its field: the range it must be in, and what it means."""
+    problems = []
+    for problem in error.errors():
+        field = _field_at(problem["loc"])
+        if problem["type"] in _RANGE_ERRORS and field is not None and field.description:
+            message = f"{problem['input']} is out of range: it must be {_allowed_range(field)}. {field.description}"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{name(problem['loc'])}: {message}")
+    return "; ".join(problems)
+
+
+def _field_at(where: tuple[Any, ...]) -> FieldInfo | None:
+    """The field a validation error's location names, through nested settings models."""
+    model: Any = Settings
+    field = None
+    for part in where:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return None
+        field = fields[part]
+        model = field.annotation
+    return field
+
+
+def _allowed_range(field: FieldInfo) -> str:
+    """'above -1 and at most 1', from the field's constraints."""
+    words = {"gt": "above", "ge": "at least", "lt": "below", "le": "at most"}
+    return " and ".join(f"{word} {getattr(constraint, bound)}" for constraint in field.metadata
+                        for bound, word in words.items() if getattr(constraint, bound, None) is not None)

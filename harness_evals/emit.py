@@ -2,8 +2,9 @@
 
 The suite is one JSONL file, cases sorted by id, plus a manifest with its version and content
 hash. A case id depends only on the trace and its label, so re-emitting without new labels
-writes the same bytes and keeps the version. Emitted cases join the eval set in the store:
-the next mining run counts their region as covered.
+writes the same bytes and keeps the version. The store records each version of a suite name
+(`suite_versions`): a version is one content, whichever folder it is written to. Emitted cases
+join the eval set in the store: the next mining run counts their region as covered.
 """
 
 from __future__ import annotations
@@ -102,17 +103,16 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     out_dir.mkdir(parents=True, exist_ok=True)
     suite_path = out_dir / f"{name}.jsonl"
     manifest_path = out_dir / f"{name}.manifest.json"
-    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    if previous is None:
-        version = 1
-    else:
-        version = previous["version"] if previous["sha256"] == digest else previous["version"] + 1
+    version, recorded = _version_of(store, name, digest, manifest_path)
     manifest = SuiteManifest(format=SUITE_FORMAT, name=name, version=version, cases=len(cases), sha256=digest)
     write_atomically(suite_path, body.encode())
     write_atomically(manifest_path, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
 
-    if newly_emitted:
+    if newly_emitted or not recorded:
         with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction() as con:
+            if not recorded:
+                con.execute("INSERT INTO suite_versions VALUES (?, ?, ?, ?, ?, ?)",
+                            [name, version, digest, len(cases), str(suite_path), run.run_id])
             for trace_id, case in newly_emitted:
                 con.execute(
                     "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case.id, trace_id]
@@ -134,3 +134,33 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
             )
             run.summary = {"new_cases": len(newly_emitted), "version": version}
     return EmitReport(manifest, suite_path, len(newly_emitted), skipped)
+
+
+def _version_of(store: Store, name: str, digest: str, manifest_path: Path) -> tuple[int, bool]:
+    """The version of this content of the suite, and whether the store has recorded it already.
+
+    A content the store has recorded keeps its version in any folder. A new one takes the next
+    number after every version of the name the store recorded and the one in the folder's
+    manifest: a manifest written before the store kept versions (or by another store) is never
+    numbered backwards, and its version is taken over if it holds this very content.
+    """
+    known = store.one("SELECT version FROM suite_versions WHERE name = ? AND sha256 = ?", [name, digest])
+    if known:
+        return known[0], True
+    taken = {version for (version,) in
+             store.con.execute("SELECT version FROM suite_versions WHERE name = ?", [name]).fetchall()}
+    in_folder = _manifest_in(manifest_path, name)
+    if in_folder and in_folder.sha256 == digest and in_folder.version not in taken:
+        return in_folder.version, False
+    return max([*taken, in_folder.version if in_folder else 0]) + 1, False
+
+
+def _manifest_in(path: Path, name: str) -> SuiteManifest | None:
+    """The manifest already at `path`, if it is one of this suite's."""
+    if not path.exists():
+        return None
+    try:
+        manifest = SuiteManifest(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as error:  # not JSON, or not a manifest's fields
+        raise EmitError(f"{path}: not a suite manifest ({error}): move it away, and emit again") from None
+    return manifest if manifest.name == name else None

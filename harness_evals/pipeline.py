@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from harness_evals.cluster import map_coordinates
+from harness_evals.config import MineSettings
 from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
@@ -34,6 +35,9 @@ from harness_evals.views import EVAL_VIEWS, TraceText, get_view, shared_lines, w
 
 class MineError(UserError):
     """Mining cannot start; the message says what to do first."""
+
+
+DEFAULTS = MineSettings()  # the settings model holds the defaults, for the CLI, the flow and callers of mine() alike
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,12 @@ def mine(
     store: Store,
     *,
     budget: int,
-    embedder: str | Embedder = "minilm",
-    view: str = "intent",
-    min_cluster_size: int = 5,
-    dimensions: int = 16,
-    covered_similarity: float | None = None,
-    seed: int = 0,
+    embedder: str | Embedder = DEFAULTS.embedder,
+    view: str = DEFAULTS.view,
+    min_cluster_size: int = DEFAULTS.min_cluster_size,
+    dimensions: int = DEFAULTS.dimensions,
+    covered_similarity: float | None = DEFAULTS.covered_similarity,
+    seed: int = DEFAULTS.seed,
     detectors: DetectorSettings | None = None,
     redaction: RedactionRules | None = None,
     full: bool = False,

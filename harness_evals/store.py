@@ -236,9 +236,28 @@ def _view_texts(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _suite_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Each version of each emitted suite, so a version means one content per suite name and store,
+    whichever folder it is written to."""
+    con.execute(
+        """
+        CREATE TABLE suite_versions (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            sha256 VARCHAR NOT NULL,          -- of the suite file's bytes
+            cases INTEGER NOT NULL,
+            path VARCHAR NOT NULL,            -- the suite file it was first written to
+            run_id VARCHAR NOT NULL,          -- the emit run that recorded it
+            PRIMARY KEY (name, version),
+            UNIQUE (name, sha256)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts,
+    _prompt_assemblies, _view_texts, _suite_versions,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

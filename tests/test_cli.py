@@ -90,3 +90,104 @@ def test_export_and_restore_round_trip_from_the_command_line(tmp_path):
     assert result.exit_code == 0 and "restored" in result.output
     result = invoke("restore", tmp_path / "backup", "--db", db)
     assert result.exit_code == 2 and "already exists" in result.output
+
+
+# --- settings and flags (issue 16): the model holds the defaults, the file overrides them, a flag
+# given overrides the file; values are checked at the edge; a run reads only what it is told to ---
+
+
+def mine_params(db) -> list[dict]:
+    from harness_evals.store import Store
+
+    with Store(db, read_only=True) as store:
+        return [json.loads(params) for (params,) in
+                store.con.execute("SELECT params FROM runs WHERE kind = 'mine' ORDER BY started_at").fetchall()]
+
+
+def test_mine_runs_with_the_files_mine_section_and_a_flag_given_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # today's code would write the report into ./data
+    db, config = tmp_path / "h.duckdb", tmp_path / "h.toml"
+    config.write_text(f'report_out = "{tmp_path / "r.html"}"\n'
+                      '[mine]\nbudget = 3\nmin_cluster_size = 8\nembedder = "hashing"\n')
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)
+    result = invoke("mine", "--config", config, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "queued 3 traces for labelling" in result.output
+    result = invoke("mine", "--config", config, "--budget", 2, "--dimensions", 4, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert [(p["budget"], p["min_cluster_size"], p["dimensions"], p["embedder"]) for p in mine_params(db)] == [
+        (3, 8, 16, "hashing-256"), (2, 8, 4, "hashing-256")]
+    result = invoke("report", "--config", config, "--db", db)
+    assert (result.exit_code, result.output.strip()) == (0, f"report: {tmp_path / 'r.html'}")
+
+
+def test_a_value_out_of_range_is_refused_in_one_line_naming_the_flag_or_the_key(tmp_path):
+    db = tmp_path / "h.duckdb"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)
+    for flag, value, message in (
+        ("--covered-similarity", 2, "2.0 is out of range: it must be above -1 and at most 1. "
+                                    "Cosine similarity at which an eval case covers a trace"),
+        ("--min-cluster-size", 1, "1 is out of range: it must be at least 2. "
+                                  "HDBSCAN's smallest cluster: fewer traces this close together are noise"),
+    ):
+        result = invoke("mine", flag, value, "--embedder", "hashing", "--db", db)
+        assert (result.exit_code, result.output.strip()) == (2, f"error: {flag}: {message}")
+    config = tmp_path / "h.toml"
+    config.write_text("[mine]\ncovered_similarity = 2\n")
+    result = invoke("mine", "--config", config, "--db", db)
+    assert (result.exit_code, result.output.strip()) == (
+        2, f"error: {config}: mine.covered_similarity: 2 is out of range: it must be above -1 and at most 1. "
+           "Cosine similarity at which an eval case covers a trace")
+    assert mine_params(db) == []
+
+
+def test_emit_writes_where_the_settings_file_says_unless_a_flag_says_otherwise(tmp_path, monkeypatch):
+    from harness_evals.labelling import enqueue, import_labels
+    from harness_evals.records import QueuePick
+    from harness_evals.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    db, config = tmp_path / "h.duckdb", tmp_path / "h.toml"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1"), trace("b", "reset password")]),
+           "--db", db)
+    with Store(db) as store:
+        enqueue(store, [QueuePick("a", 1, "cluster 1", 2.0), QueuePick("b", 2, "cluster 2", 1.0)], run_id="run-1")
+        import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": "refunds"},
+                                                                {"trace_id": "b", "expected": "sends a link"}]))
+    config.write_text(f'suite_dir = "{tmp_path / "from-file"}"\nsuite_name = "nightly"\n')
+    result = invoke("emit", "--config", config, "--db", db)
+    assert result.output.strip() == f"suite nightly v1: 2 cases (2 new, 0 already in the eval set) -> " \
+                                    f"{tmp_path / 'from-file' / 'nightly.jsonl'}"
+    result = invoke("emit", "--config", config, "--out", tmp_path / "elsewhere", "--db", db)
+    assert result.output.strip() == f"suite nightly v1: 2 cases (0 new, 0 already in the eval set) -> " \
+                                    f"{tmp_path / 'elsewhere' / 'nightly.jsonl'}"
+    assert not (tmp_path / "data").exists()
+
+
+def test_run_and_serve_with_no_sources_say_how_to_configure_them_and_start_nothing(tmp_path, monkeypatch):
+    import shutil
+
+    from tests.conftest import SAMPLE
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(SAMPLE, tmp_path / "data" / "sample")  # a folder with the sample's paths is not a configuration
+    for command in ("run", "serve"):
+        result = invoke(command)
+        assert result.exit_code == 2, result.output
+        [line] = result.output.splitlines()
+        assert line.startswith("error: no sources to read: add them to ./harness-evals.toml (or a file you pass with "
+                               "--config), one [[sources]] table per file"), line
+        assert line.endswith('sources = [{ path = "traces.jsonl", kind = "production" }, '
+                             '{ path = "evals.jsonl", kind = "eval" }]'), line
+    assert not (tmp_path / "data" / "harness.duckdb").exists()
+
+
+def test_run_and_serve_name_a_missing_source_file_before_starting(tmp_path):
+    config = tmp_path / "h.toml"
+    config.write_text(f'[[sources]]\npath = "{tmp_path / "gone.jsonl"}"\nkind = "production"\n')
+    for command in ("run", "serve"):
+        result = invoke(command, "--config", config, "--db", tmp_path / "h.duckdb")
+        assert (result.exit_code, result.output.strip()) == (
+            2, f"error: {tmp_path / 'gone.jsonl'}: no such file (a source file in {config}): fix the path there, "
+               "or remove it")
+    assert not (tmp_path / "h.duckdb").exists()

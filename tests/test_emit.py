@@ -99,3 +99,60 @@ def test_requests_are_redacted_and_a_label_holding_a_secret_stops_the_emit(store
     relabel = import_labels(store, write_jsonl(tmp_path / "r.jsonl", [{"trace_id": "a", "expected": "other"}]),
                             replace=True)
     assert relabel.refused[0].reason.startswith(f"trace 'a' is already emitted as {case['id']}")
+
+
+# --- versions (issue 16): one content per suite name and store, whichever folder it is written to ---
+
+
+def add_label(store, tmp_path, trace_id: str, request: str) -> None:
+    store.con.execute(f"INSERT INTO traces SELECT '{trace_id}', content_hash, timestamp, ?, output, steps, messages, "
+                      "metadata, feedback, source, run_id FROM traces WHERE trace_id = 'a'", [request])
+    import_labels(store, write_jsonl(tmp_path / f"{trace_id}.jsonl", [{"trace_id": trace_id, "expected": "done"}]))
+
+
+def test_a_version_is_one_content_per_suite_name_in_any_folder(labelled, tmp_path):
+    first = emit_suite(labelled, tmp_path / "suites")
+    add_label(labelled, tmp_path, "d", "cancel my plan")
+    nightly = emit_suite(labelled, tmp_path / "data" / "suites")  # the flow's folder, after a new label
+    again = emit_suite(labelled, tmp_path / "suites")
+    fresh = emit_suite(labelled, tmp_path / "new-folder")
+    other = emit_suite(labelled, tmp_path / "suites", name="smoke")  # its cases are in the eval set already
+    assert [(r.manifest.name, r.manifest.version, r.manifest.cases) for r in (first, nightly, again, fresh, other)] == [
+        ("regression", 1, 2), ("regression", 2, 3), ("regression", 2, 3), ("regression", 2, 3), ("smoke", 1, 0)]
+    assert again.suite_path.read_bytes() == nightly.suite_path.read_bytes() == fresh.suite_path.read_bytes()
+    recorded = labelled.con.execute(
+        "SELECT name, version, sha256, cases, path FROM suite_versions ORDER BY name, version").fetchall()
+    assert recorded == [
+        ("regression", 1, first.manifest.sha256, 2, str(tmp_path / "suites" / "regression.jsonl")),
+        ("regression", 2, nightly.manifest.sha256, 3, str(tmp_path / "data" / "suites" / "regression.jsonl")),
+        ("smoke", 1, other.manifest.sha256, 0, str(tmp_path / "suites" / "smoke.jsonl")),
+    ]
+    runs = labelled.con.execute("SELECT run_id FROM runs WHERE kind = 'emit' ORDER BY started_at").fetchall()
+    assert [row[1] for row in labelled.con.execute("SELECT name, run_id FROM suite_versions ORDER BY name, version")
+            .fetchall()] == [run_id for (run_id,) in runs]
+
+
+def test_a_store_upgraded_from_the_previous_schema_keeps_the_folders_version_and_counts_on(labelled, tmp_path):
+    from harness_evals.store import MIGRATIONS, Store
+
+    emit_suite(labelled, tmp_path / "suites")
+    # as the previous schema left it: no versions in the store, and the folder's manifest at v4
+    # after bumps made there
+    labelled.con.execute("DROP TABLE suite_versions")
+    labelled.con.execute("DELETE FROM schema_migrations WHERE version = ?", [len(MIGRATIONS)])
+    manifest_path = tmp_path / "suites" / "regression.manifest.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "version": 4}, indent=2) + "\n")
+    labelled.close()
+    with Store(labelled.path) as store:
+        kept = emit_suite(store, tmp_path / "suites")
+        elsewhere = emit_suite(store, tmp_path / "elsewhere")
+        add_label(store, tmp_path, "d", "cancel my plan")
+        grown = emit_suite(store, tmp_path / "elsewhere")
+        assert [r.manifest.version for r in (kept, elsewhere, grown)] == [4, 4, 5]
+        assert store.con.execute("SELECT version, cases FROM suite_versions ORDER BY 1").fetchall() == [(4, 2), (5, 3)]
+
+
+def test_a_broken_manifest_in_the_folder_is_named(labelled, tmp_path):
+    (tmp_path / "regression.manifest.json").write_text("{oops")
+    with pytest.raises(EmitError, match=r"regression\.manifest\.json: not a suite manifest \(.*\): move it away"):
+        emit_suite(labelled, tmp_path)
