@@ -6,6 +6,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -444,10 +445,13 @@ def status(
         from harness_evals.workspace import Workspace
 
         with Workspace(db) as workspace:
-            recent = workspace.runs().to_pylist()[-runs:]
+            every_run = workspace.runs().to_pylist()
             trend = workspace.trend().to_pylist()
             emerging = workspace.emerging().to_pylist() if trend else []
             queue = workspace.queue_sizes()
+            if workspace.store.snapshot:
+                errors.print(_read_from_a_copy(workspace.store, every_run), highlight=False, markup=False)
+    recent = every_run[-runs:]
     table = Table(title="Latest runs")
     for column in ("run", "kind", "status", "started (UTC)"):
         table.add_column(column)
@@ -474,6 +478,18 @@ def status(
         console.print("no emerging regions in the latest mining run", highlight=False)
     console.print("queue: " + (", ".join(f"{count} {state}" for state, count in sorted(queue.items())) or "empty"),
                   highlight=False)
+
+
+def _read_from_a_copy(store, runs: list[dict]) -> str:
+    """Status reads a copy: say so, naming the run that has the store open for writing."""
+    snapshot = store.snapshot
+    pid = f"pid {snapshot.writer_pid}" if snapshot.writer_pid else "pid unknown"
+    running = [f"{run['kind']} run {run['run_id']} ({pid}, started "
+               f"{run['started_at'].astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+               for run in runs if run["status"] == "running"]
+    writer = ", ".join(running) or f"another process ({pid})"
+    return (f"{store.path} is being written by {writer}: this is the store as of {snapshot.taken_at:%H:%M:%S} UTC, "
+            "from a copy")
 
 
 @prompts_app.command("list")

@@ -10,8 +10,12 @@ import json
 import os
 import re
 import secrets
+import shutil
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -266,9 +270,145 @@ class StoreError(UserError):
     """The database cannot be used as asked; the message says how to fix it."""
 
 
+class StoreBusy(StoreError):
+    """Another process has the database open, and DuckDB lets no second process in beside a writer."""
+
+    def __init__(self, message: str, writer_pid: int | None) -> None:
+        super().__init__(message)
+        self.writer_pid = writer_pid
+
+
 def resolve_db_path(db: str | Path | None) -> Path:
     """--db wins, then $HARNESS_EVALS_DB, then data/harness.duckdb."""
     return Path(db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+DUCKDB_MAGIC = b"DUCK"  # bytes 8 to 12 of every DuckDB file
+
+
+def _check_is_a_database_file(path: Path) -> None:
+    """Refuse what DuckDB would mishandle, before it or the run lock touches anything: a folder, a
+    SQLite file (DuckDB would try to download its SQLite extension), a file that is not DuckDB's."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file: pass --db a file such as {path / DEFAULT_DB.name}")
+    try:
+        with path.open("rb") as file:
+            header = file.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise StoreError(f"cannot read {path}: {error.strerror}: pass --db a file you can read") from None
+    if header.startswith(SQLITE_HEADER):
+        raise StoreError(f"{path} is a SQLite file, not a harness-evals DuckDB store: pass --db a harness-evals "
+                         "store, or a new file for harness-evals to create one in")
+    if not header:
+        raise StoreError(f"{path} is an empty file: delete it, and harness-evals creates its store there, or pass "
+                         "--db a harness-evals store")
+    if header[8:12] != DUCKDB_MAGIC:
+        raise StoreError(f"{path} is not a DuckDB database: pass --db a harness-evals store, or a new file for "
+                         "harness-evals to create one in")
+
+
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "Could not set lock" in str(error):
+            named = re.search(r"\(PID (\d+)\)", str(error))
+            pid = int(named[1]) if named else None
+            raise StoreBusy(
+                f"cannot open {path}: another process{f' (pid {pid})' if pid else ''} has it open, a harness-evals "
+                "run or a notebook's Workspace; wait for it to finish, or pass a different --db", pid
+            ) from None
+        raise StoreError(f"cannot open {path}: {error}; pass --db a harness-evals store, or a new file in a folder "
+                         "you can write") from None
+
+
+def _foreign_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables of a database some other tool made (none for a harness-evals store or an empty one):
+    ours is the one whose `schema_migrations` starts with our first migration."""
+    tables = [row[0] for row in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() ORDER BY 1"
+    ).fetchall()]
+    if tables in ([], ["schema_migrations"]):  # new, or ours before its first migration committed
+        return []
+    try:
+        first = con.execute("SELECT name FROM schema_migrations WHERE version = 1").fetchall()
+    except duckdb.Error:  # no such table, or another tool's with other columns
+        return tables
+    return [] if first == [(_initial_schema.__name__.lstrip("_"),)] else tables
+
+
+def _refuse_a_foreign_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    tables = _foreign_tables(con)
+    if tables:
+        listed = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StoreError(f"{path} is a DuckDB database made by another tool (tables: {listed}), not a harness-evals "
+                         "store; it was left as it is: pass --db a harness-evals store, or a new file")
+
+
+def _lock_path(db: str | Path | None) -> Path:
+    path = resolve_db_path(db).resolve()
+    return path.with_name(path.name + ".lock")
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The process holding a database's run lock, as its line in the lock file names it."""
+
+    pid: int | None  # None: it has not written its line yet
+    since: datetime | None  # to the second
+    run: str | None = None  # the run under way, such as "mine run 20261120T020000-ab12cd"
+
+    def __str__(self) -> str:
+        """As its line in the lock file reads."""
+        if self.pid is None:
+            return "another process"
+        return f"pid {self.pid}, since {self.since:%Y-%m-%d %H:%M:%S} UTC" + (f"; {self.run}" if self.run else "")
+
+
+_HOLDER_LINE = re.compile(r"pid (\d+), since (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC(?:; (.+))?")
+
+
+def _read_holder(handle: Any) -> LockHolder:
+    handle.seek(0)
+    named = _HOLDER_LINE.fullmatch(handle.read().strip())
+    if named is None:
+        return LockHolder(pid=None, since=None)
+    since = datetime.strptime(named[2], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return LockHolder(pid=int(named[1]), since=since, run=named[3])
+
+
+def _write_holder(handle: Any, holder: LockHolder) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{holder}\n")
+    handle.flush()
+
+
+def run_lock_holder(db: str | Path | None) -> LockHolder | None:
+    """Who holds `db`'s run lock, or None when no one does, found without a write.
+
+    The probe takes the lock shared for an instant, and gives it back; a run starting in that
+    instant waits for it (see run_lock).
+    """
+    import fcntl
+
+    try:
+        handle = _lock_path(db).open("r")
+    except FileNotFoundError:
+        return None
+    except OSError:  # unreadable: a holder cannot be told apart from none, so assume one
+        return LockHolder(pid=None, since=None)
+    with handle:
+        holder = _read_holder(handle)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return holder
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
 
 
 _held_locks: dict[Path, tuple[Any, int]] = {}  # lock file -> (open handle, depth): re-entrant within a process
@@ -280,32 +420,25 @@ def run_lock(db: str | Path | None) -> Iterator[None]:
 
     An advisory lock on `<db>.lock` that the operating system drops when the process dies, even
     by SIGKILL, so a crash never leaves the store locked. A second run fails at once, naming the
-    holder. Nested use in one process (a flow and the commands it calls) is allowed.
+    holder (and its run under way, see Store.run). Nested use in one process (a flow and the
+    commands it calls) is allowed.
     """
     import fcntl
 
-    lock_path = resolve_db_path(db).resolve()
-    lock_path = lock_path.with_name(lock_path.name + ".lock")
+    lock_path = _lock_path(db)
     if lock_path in _held_locks:
         handle, depth = _held_locks[lock_path]
         _held_locks[lock_path] = (handle, depth + 1)
     else:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = lock_path.open("a+")
+        _check_is_a_database_file(resolve_db_path(db))
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise StoreError(
-                f"{lock_path.with_suffix('')} is busy: a harness-evals run holds {lock_path} ({holder}). Wait "
-                "for it to finish, or use a different --db"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}, since {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
-        handle.flush()
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = lock_path.open("a+")
+        except OSError as error:
+            raise StoreError(f"cannot create {lock_path}, the run lock beside the database: {error.strerror}; pass "
+                             "--db a file in a folder you can write") from None
+        _take(handle, lock_path)
+        _write_holder(handle, LockHolder(pid=os.getpid(), since=datetime.now(timezone.utc)))
         _held_locks[lock_path] = (handle, 1)
     try:
         yield
@@ -318,6 +451,36 @@ def run_lock(db: str | Path | None) -> Iterator[None]:
             handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+
+def _take(handle: Any, lock_path: Path, attempts: int = 20) -> None:
+    """Lock at once, or fail naming the holder. A holder that names no one is a reader's probe
+    (run_lock_holder), or a run between taking the lock and naming itself: both are gone within
+    moments, so only they are waited for."""
+    import fcntl
+
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            if holder.pid is not None or attempt == attempts - 1:
+                handle.close()
+                raise StoreError(
+                    f"{lock_path.with_suffix('')} is busy: a harness-evals run holds {lock_path} ({holder}). Wait "
+                    "for it to finish, or use a different --db"
+                ) from None
+            time.sleep(0.05)
+
+
+def _name_the_run_in_its_lock(db: Path, run: RunRecord | None) -> None:
+    """Name the run under way (None: it is over) in the lock this process holds on `db`, if any, so
+    that whoever finds the store busy learns which run has it."""
+    held = _held_locks.get(_lock_path(db))
+    if held is not None:
+        holder = _read_holder(held[0])
+        _write_holder(held[0], LockHolder(holder.pid, holder.since, f"{run.kind} run {run.run_id}" if run else None))
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> int:
@@ -357,29 +520,58 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = resolve_db_path(path)
-        if read_only and not self.path.exists():
-            raise StoreError(f"no database at {self.path}: run `harness-evals ingest` first, or pass --db")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.snapshot: Snapshot | None = None  # set when another process was writing: this reads a copy
+        self.dead_run_ids: list[str] = []  # recorded `running`, with no process left running them
+        _check_is_a_database_file(self.path)
+        if read_only:
+            if not self.path.exists():
+                raise StoreError(f"no database at {self.path}: run `harness-evals ingest` first, or pass --db")
+            try:
+                self.con = _connect(self.path, read_only=True)
+            except StoreBusy as busy:
+                self.snapshot = Snapshot.take(self.path, busy.writer_pid)
+                self.con = self.snapshot.con
+        else:
+            if self.path.exists():
+                self._refuse_a_foreign_database_before_writing()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"cannot create the folder {self.path.parent}: {error.strerror}; pass --db a file in "
+                                 "a folder you can write") from None
+            self.con = _connect(self.path, read_only=False)
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as error:
-            raise StoreError(
-                f"cannot open {self.path}: {error}. Another harness-evals process may be writing to it; "
-                "wait for it to finish, or pass a different --db"
-            ) from error
+            self._limit_memory()
+            if read_only:
+                _refuse_a_foreign_database(self.con, self.path)
+                self._check_schema_is_current()
+                if self.snapshot is None:
+                    self.dead_run_ids = self._runs_whose_process_died()
+            else:
+                apply_migrations(self.con)
+                # DuckDB lets one process write at a time, so a run still `running` now is one whose
+                # process died (killed, out of memory): say so rather than leave it looking alive.
+                self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        except BaseException:
+            self.close()
+            raise
+
+    def _refuse_a_foreign_database_before_writing(self) -> None:
+        """Looked at read-only: opening another tool's database for writing could already change it
+        (DuckDB replays its write-ahead log into the file)."""
+        try:
+            probe = _connect(self.path, read_only=True)
+        except duckdb.ConnectionException:  # this process has it open for writing, so looked at it then
+            return
+        with probe:
+            _refuse_a_foreign_database(probe, self.path)
+
+    def _limit_memory(self) -> None:
         memory = os.environ.get(MEMORY_ENV_VAR)
         if memory:
             if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory.strip()):
-                self.close()
                 raise StoreError(f"${MEMORY_ENV_VAR}={memory!r}: write a size such as 2GB or 500MB")
             self.con.execute(f"SET memory_limit = '{memory.strip()}'")
-        if read_only:
-            self._check_schema_is_current()
-        else:
-            apply_migrations(self.con)
-            # DuckDB lets one process write at a time, so a run still `running` now is one whose
-            # process died (killed, out of memory): say so rather than leave it looking alive.
-            self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
 
     def _check_schema_is_current(self) -> None:
         """A read-only connection cannot migrate: an older file is named, with the way to upgrade it."""
@@ -387,13 +579,27 @@ class Store:
             version = self.one("SELECT max(version) FROM schema_migrations")[0] or 0
         except duckdb.CatalogException:
             version = 0
+        if version == 0:
+            raise StoreError(f"{self.path} is an empty database: run `harness-evals ingest` first, or pass --db")
         if version < len(MIGRATIONS):
-            self.close()
             raise StoreError(
                 f"{self.path} is at schema version {version}, older than this harness-evals reads "
                 f"({len(MIGRATIONS)}): open it for writing once to upgrade it (any writing command does, such as "
                 "`harness-evals mine` or `run`; in a notebook, Workspace(db, writable=True))"
             )
+
+    def _runs_whose_process_died(self) -> list[str]:
+        """Runs recorded `running` that no process runs any more. Read while no one has the store open
+        for writing, so a live run holds the run lock, and took it before its run began; a killed
+        run's process gave the lock up when it died (the next writer marks such runs `interrupted`)."""
+        holder = run_lock_holder(self.path)
+        if holder is None:
+            sql, params = "SELECT run_id FROM runs WHERE status = 'running'", []
+        elif holder.since is None:  # held by a process that has not named itself yet: trust the rows
+            return []
+        else:
+            sql, params = "SELECT run_id FROM runs WHERE status = 'running' AND started_at < ?", [holder.since]
+        return [row[0] for row in self.con.execute(sql + " ORDER BY started_at", params).fetchall()]
 
     def __enter__(self) -> Store:
         return self
@@ -403,6 +609,8 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        if self.snapshot is not None:
+            self.snapshot.remove()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -422,11 +630,14 @@ class Store:
             "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, NULL)",
             [record.run_id, kind, datetime.now(timezone.utc), json.dumps(params, default=str)],
         )
+        _name_the_run_in_its_lock(self.path, record)
         try:
             yield record
         except BaseException:
             self._finish(record, "failed")
             raise
+        finally:
+            _name_the_run_in_its_lock(self.path, None)
         self._finish(record, "succeeded")
 
     def _finish(self, record: RunRecord, status: str) -> None:
@@ -456,6 +667,90 @@ class Store:
             "SELECT run_id FROM runs WHERE kind = ? AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1", [kind]
         )
         return row[0] if row else None
+
+
+SNAPSHOT_LIMIT = 4 * 2**30  # bytes: a copy worth seconds is read; one that takes minutes is not made
+
+
+class Snapshot:
+    """A private copy of a store that another process has open for writing, read in its place.
+
+    DuckDB lets no second process open a file one process writes. The copy is of the file and its
+    write-ahead log, taken while neither changed: what a crash at that instant would have left,
+    which DuckDB opens as it would after the crash. It takes the store's size in disk space while
+    the reader is open; a 2 GB store took 1 to 5 s to copy on a loaded 2-core machine (once 28 s,
+    with the disk busy), so a store over SNAPSHOT_LIMIT is not copied.
+    """
+
+    def __init__(self, folder: tempfile.TemporaryDirectory, con: duckdb.DuckDBPyConnection, writer_pid: int | None,
+                 taken_at: datetime) -> None:
+        self.folder = folder
+        self.con = con
+        self.writer_pid = writer_pid
+        self.taken_at = taken_at
+
+    @classmethod
+    def take(cls, path: Path, writer_pid: int | None, attempts: int = 3) -> Snapshot:
+        """A copy of `path`, which process `writer_pid` has open for writing, or a StoreError naming
+        the run that has it. The copy goes beside the store (the disk sized for it) or else in the
+        temporary folder, wherever it leaves free at least as much again as it takes."""
+        log = path.with_name(path.name + ".wal")
+        for _ in range(attempts):
+            # A write between the two looks changes a file's size or modification time.
+            before = [_file_state(path), _file_state(log)]
+            size = sum(state[0] for state in before if state)
+            if size > SNAPSHOT_LIMIT:
+                raise _busy(path, writer_pid, f"at {size / 2**30:.1f} GiB it is too large to copy to read meanwhile")
+            folder = _folder_with_room_for(path, size)
+            if folder is None:
+                raise _busy(path, writer_pid, "no folder has room to copy it to read meanwhile")
+            copy = Path(folder.name) / path.name
+            taken_at = datetime.now(timezone.utc)
+            try:
+                shutil.copyfile(path, copy)
+                if before[1] is not None:
+                    shutil.copyfile(log, copy.with_name(log.name))
+            except OSError as error:
+                folder.cleanup()
+                raise _busy(path, writer_pid, f"copying it to read meanwhile failed ({error.strerror})") from None
+            if [_file_state(path), _file_state(log)] == before:
+                try:
+                    return cls(folder, duckdb.connect(str(copy), read_only=True), writer_pid, taken_at)
+                except duckdb.Error:  # torn by a write the file states missed
+                    pass
+            folder.cleanup()
+        raise _busy(path, writer_pid, f"it changed each of the {attempts} times it was copied to read")
+
+    def remove(self) -> None:
+        self.folder.cleanup()
+
+
+def _busy(path: Path, pid: int | None, why: str) -> StoreError:
+    """The one line a reader gets when it cannot read a copy: which run has the store, and why."""
+    holder = run_lock_holder(path)
+    if holder is not None and holder.pid is not None:
+        writer = f"a harness-evals run ({holder})"
+    else:
+        writer = f"another process (pid {pid})" if pid else "another process"
+    return StoreError(f"{path} is being written by {writer}, and {why}: wait for the run to finish")
+
+
+def _folder_with_room_for(path: Path, size: int) -> tempfile.TemporaryDirectory | None:
+    for parent, prefix in ((path.parent, f".{path.name}.copy-"), (Path(tempfile.gettempdir()), f"{path.name}.copy-")):
+        try:
+            if shutil.disk_usage(parent).free >= 2 * size:
+                return tempfile.TemporaryDirectory(prefix=prefix, dir=parent)
+        except OSError:  # not writable
+            continue
+    return None
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 class RunRecord:

@@ -1,7 +1,8 @@
 """The Python API for notebooks: `Workspace(db)` reads the store; it writes only when asked to.
 
 Tables come back as Arrow (`.to_pandas()` if pandas is installed). Read-only by default so a
-notebook never corrupts a nightly run; DuckDB lets no one else open the file while a run writes.
+notebook never corrupts a nightly run; one opened while a run writes reads a copy of the store
+taken then (`workspace.store.snapshot`), since DuckDB lets no one else open the file meanwhile.
 Trace text comes back redacted (`redaction` rules, the defaults unless given); `raw=True` shows
 what the store holds.
 """
@@ -52,7 +53,13 @@ class Workspace:
         return table
 
     def runs(self) -> pa.Table:
-        return self._table("SELECT run_id, kind, status, started_at, finished_at, summary FROM runs ORDER BY started_at")
+        """Every run, oldest first; one whose process died shows as `interrupted` before any write says so."""
+        return self._table(
+            """SELECT run_id, kind, CASE WHEN list_contains(?::VARCHAR[], run_id) THEN 'interrupted' ELSE status END
+                      AS status, started_at, finished_at, summary
+               FROM runs ORDER BY started_at""",
+            [self.store.dead_run_ids],
+        )
 
     def mine_run(self, run_id: str | None = None) -> str:
         """The run asked for, or the latest succeeded mining run."""

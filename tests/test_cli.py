@@ -1,5 +1,9 @@
 import json
+import sqlite3
+from pathlib import Path
 
+import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from harness_evals.cli import app
@@ -191,3 +195,61 @@ def test_run_and_serve_name_a_missing_source_file_before_starting(tmp_path):
             2, f"error: {tmp_path / 'gone.jsonl'}: no such file (a source file in {config}): fix the path there, "
                "or remove it")
     assert not (tmp_path / "h.duckdb").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# --db pointing at what is no harness-evals store: one line and exit 2, and nothing written to it.
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "may be writing" not in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no one may create a file")
+def test_db_in_a_folder_where_no_file_can_be_created_is_one_line(tmp_path):
+    traces = write_jsonl(tmp_path / "t.jsonl", topic_traces())
+    assert one_line_error(invoke("ingest", traces, "--db", "/proc/harness.duckdb")) == (
+        "error: cannot create /proc/harness.duckdb.lock, the run lock beside the database: No such file or directory; "
+        "pass --db a file in a folder you can write")
+    assert one_line_error(invoke("status", "--db", "/proc/harness.duckdb")) == (
+        "error: no database at /proc/harness.duckdb: run `harness-evals ingest` first, or pass --db")
+
+
+def test_db_made_by_another_tool_is_refused_by_every_command_and_left_as_it_is(tmp_path):
+    db = tmp_path / "analytics.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE traces (trace_id VARCHAR, input VARCHAR)")
+    con.execute("INSERT INTO traces VALUES ('a', 'theirs'), ('a', 'the same id again')")
+    con.close()
+    before = db.read_bytes()
+    traces = write_jsonl(tmp_path / "t.jsonl", topic_traces())
+    refusal = (f"error: {db} is a DuckDB database made by another tool (tables: traces), not a harness-evals store; "
+               "it was left as it is: pass --db a harness-evals store, or a new file")
+    assert one_line_error(invoke("ingest", traces, "--db", db)) == refusal
+    assert one_line_error(invoke("mine", "--budget", 3, "--embedder", "hashing", "--db", db)) == refusal
+    assert one_line_error(invoke("status", "--db", db)) == refusal  # not "open it for writing once to upgrade it"
+    assert db.read_bytes() == before
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("traces",)]
+
+
+def test_db_that_is_a_sqlite_file_or_a_folder_is_one_line_naming_what_it_is(tmp_path):
+    sqlite_file = tmp_path / "app.sqlite"
+    sqlite = sqlite3.connect(sqlite_file)
+    sqlite.execute("CREATE TABLE traces (trace_id TEXT)")
+    sqlite.commit()
+    sqlite.close()
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    traces = write_jsonl(tmp_path / "t.jsonl", topic_traces())
+    for command in (["ingest", traces], ["status"]):
+        assert one_line_error(invoke(*command, "--db", sqlite_file)) == (
+            f"error: {sqlite_file} is a SQLite file, not a harness-evals DuckDB store: pass --db a harness-evals "
+            "store, or a new file for harness-evals to create one in")
+        assert one_line_error(invoke(*command, "--db", folder)) == (
+            f"error: {folder} is a folder, not a database file: pass --db a file such as {folder}/harness.duckdb")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.sqlite", "stores", "t.jsonl"]
+    assert list(folder.iterdir()) == []

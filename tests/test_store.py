@@ -1,6 +1,9 @@
+import sqlite3
+
 import duckdb
 import pytest
 
+from harness_evals import Workspace
 from harness_evals.store import MIGRATIONS, Store, StoreError, apply_migrations, resolve_db_path
 
 
@@ -88,3 +91,90 @@ def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch)
     monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "lots")
     with pytest.raises(StoreError, match="write a size such as 2GB"):
         Store(tmp_path / "h.duckdb")
+
+
+# What --db may point at by mistake: refused in one line, before anything is written.
+
+def foreign_database(path):
+    """A DuckDB file another tool made, with a table named as one of ours."""
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE traces (id INTEGER, payload VARCHAR)")
+    con.execute("INSERT INTO traces VALUES (1, 'theirs'), (1, 'theirs again')")
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_duckdb_database_made_by_another_tool_is_refused_and_left_as_it_is(tmp_path, read_only):
+    path = foreign_database(tmp_path / "theirs.duckdb")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"theirs.duckdb is a DuckDB database made by another tool \(tables: traces\), "
+                                         r"not a harness-evals store; it was left as it is"):
+        Store(path, read_only=read_only)
+    assert path.read_bytes() == before
+    assert sorted(path.parent.iterdir()) == [path]  # no write-ahead log either
+    con = duckdb.connect(str(path), read_only=True)
+    assert tables(con) == {"traces"} and con.execute("SELECT count(*) FROM traces").fetchone()[0] == 2
+
+
+def test_another_tools_schema_migrations_table_does_not_make_its_database_ours(tmp_path):
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version VARCHAR PRIMARY KEY)")
+    con.execute("INSERT INTO schema_migrations VALUES ('20240101000000')")
+    con.execute("CREATE TABLE users (id INTEGER)")
+    con.close()
+    with pytest.raises(StoreError, match=r"made by another tool \(tables: schema_migrations, users\)"):
+        Store(path)
+    assert tables(duckdb.connect(str(path), read_only=True)) == {"schema_migrations", "users"}
+
+
+def test_an_empty_duckdb_database_becomes_a_store_and_reading_one_says_to_ingest(tmp_path):
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    with pytest.raises(StoreError, match=r"empty.duckdb is an empty database: run `harness-evals ingest` first"):
+        Store(path, read_only=True)
+    with Store(path) as store:
+        assert "runs" in tables(store.con)
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_folder_a_sqlite_file_and_other_files_are_refused_before_duckdb_opens_them(tmp_path, read_only):
+    folder = tmp_path / "stores"
+    folder.mkdir()
+    sqlite_file = tmp_path / "app.db"
+    sqlite = sqlite3.connect(sqlite_file)
+    sqlite.execute("CREATE TABLE traces (id INTEGER)")
+    sqlite.commit()
+    sqlite.close()
+    empty = tmp_path / "h.duckdb"
+    empty.touch()
+    text = tmp_path / "traces.jsonl"
+    text.write_text('{"trace_id": "a"}\n')
+    for path, message in [
+        (folder, rf"stores is a folder, not a database file: pass --db a file such as {folder}/harness.duckdb"),
+        (sqlite_file, r"app.db is a SQLite file, not a harness-evals DuckDB store"),
+        (empty, r"h.duckdb is an empty file: delete it, and harness-evals creates its store there"),
+        (text, r"traces.jsonl is not a DuckDB database"),
+    ]:
+        before = sorted(tmp_path.rglob("*"))
+        with pytest.raises(StoreError, match=message):
+            Store(path, read_only=read_only)
+        assert sorted(tmp_path.rglob("*")) == before, path
+
+
+def test_a_run_recorded_running_whose_process_is_gone_reads_as_interrupted_without_a_write(tmp_path):
+    path = tmp_path / "h.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))  # as a killed run leaves it: `running`, and no process holds the run lock
+    con.execute("INSERT INTO runs VALUES ('r-killed', 'mine', now(), NULL, 'running', NULL, NULL)")
+    con.close()
+    before = path.read_bytes()
+    with Store(path, read_only=True) as store:
+        assert store.dead_run_ids == ["r-killed"]
+    with Workspace(path) as workspace:
+        assert workspace.runs().select(["run_id", "status"]).to_pylist() == [
+            {"run_id": "r-killed", "status": "interrupted"}]
+    assert path.read_bytes() == before
+    with Store(path) as store:  # and the next writer records it so
+        assert store.one("SELECT status FROM runs")[0] == "interrupted"
