@@ -124,6 +124,13 @@ def test_the_bundled_sample_loads_without_loss(store):
     ]
     steps = json.loads(store.con.execute("SELECT steps FROM traces WHERE trace_id = 'tau-airline-00-0'").fetchone()[0])
     assert steps[0]["name"] == "get_user_details" and steps[0]["arguments"] == {"user_id": "mia_li_3668"}
+    # τ-bench reused two call ids in this trajectory: each step keeps the reply to its own call
+    assert [(step["name"], step["result"][:17]) for step in steps] == [
+        ("get_user_details", '{"name": {"first_'), ("search_direct_flight", '[{"flight_number"'),
+        ("search_onestop_flight", '[[{"flight_number'), ("calculate", "255.0"),
+        ("book_reservation", "Error: payment am"), ("think", ""), ("calculate", "55.0"),
+        ("book_reservation", '{"reservation_id"'),
+    ]
 
 
 def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store, tmp_path):
