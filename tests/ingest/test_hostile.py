@@ -199,7 +199,8 @@ def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(sto
             yield parsed
 
     monkeypatch.setattr(ingest_module, "BATCH_RECORDS", 3)
-    monkeypatch.setitem(TRACE_FORMATS, "flaky", TraceFormat("flaky", lambda value: False, failing))
+    monkeypatch.setitem(TRACE_FORMATS, "flaky", TraceFormat("flaky", TRACE_FORMATS["canonical"].sniff, failing,
+                                                            "canonical traces, until the disk goes away"))
     with pytest.raises(OSError, match="disk went away"):
         ingest_file(store, path, kind="production", format="flaky")
     assert store.one("SELECT count(*) FROM traces")[0] == 6  # two whole batches, not the half-read third
