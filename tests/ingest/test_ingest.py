@@ -34,6 +34,12 @@ def test_a_record_that_breaks_the_schema_is_quarantined_with_the_field(store, tm
     assert stored_ids(store) == ["a"]
 
 
+def test_a_quarantine_reason_is_one_line_even_when_the_field_it_names_holds_a_line_break(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "ok"), trace("b", "ok", **{"note\nfrom the exporter": 1})])
+    [refused] = ingest_file(store, path, kind="production").quarantined
+    assert refused.reason == "note\\nfrom the exporter: Extra inputs are not permitted"
+
+
 def test_reingesting_the_same_file_changes_nothing(store, tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("b", "two")])
     first = ingest_file(store, path, kind="production")
