@@ -49,7 +49,8 @@ def test_an_eval_set_ingested_as_traces_is_refused_in_one_line_naming_the_fix_an
     assert (result.exit_code, "2 stored" in result.output) == (0, True)
     result = invoke("ingest", write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")]), "--kind", "eval", "--db", db)
     assert result.exit_code == 2
-    assert one_error_line(result).endswith("looks like production traces (canonical), not eval cases: pass --kind production")
+    assert one_error_line(result).endswith(
+        "looks like production traces (canonical), not eval cases: pass --kind production")
 
 
 def test_a_named_format_that_does_not_fit_the_file_names_the_one_it_looks_like(tmp_path):

@@ -2,11 +2,12 @@
 
 Each format is a small reader module behind one registry; `format="auto"` sniffs the file's
 first JSON value. A file whose first record says it was given the wrong kind or format (an eval
-set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A record that is not valid JSON, does not fit its format, or reuses a stored
-id with different content is quarantined with its location (line, or position in the
-document) and reason; every other record is stored. Re-ingesting a file changes nothing. The
-file streams in batches of BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one
-transaction: a crash keeps whole batches only, and ingesting the file again stores the rest.
+set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A
+record that is not valid JSON, does not fit its format, or reuses a stored id with different
+content is quarantined with its location (line, or position in the document) and reason; every
+other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
+BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
+whole batches only, and ingesting the file again stores the rest.
 """
 
 from __future__ import annotations
@@ -96,11 +97,11 @@ class IngestReport:
     def why_nothing_stored(self) -> str:
         """One line for a file that stored nothing: the reason (the first, if they differ) and the fix."""
         first = self.quarantined[0]
-        if all(q.reason == first.reason for q in self.quarantined):
-            why = f"all {len(self.quarantined)} records were quarantined: {first.reason}"
-        else:
-            why = f"all {len(self.quarantined)} records were quarantined, the first (line {first.line}) as: {first.reason}"
-        return f"{self.source}: nothing stored: {why}; fix the records and ingest again (each reason is in the quarantine table)"
+        why = f"all {len(self.quarantined)} records were quarantined"
+        if any(q.reason != first.reason for q in self.quarantined):
+            why += f", the first (line {first.line}) as"
+        return (f"{self.source}: nothing stored: {why}: {first.reason}; fix the records and ingest again "
+                "(each reason is in the quarantine table)")
 
 
 def content_hash(record: BaseModel) -> str:

@@ -60,7 +60,7 @@ def test_tau_bench_steps_carry_the_reply_that_follows_each_call_though_ids_repea
     following = [traj[index + 1] for index, message in enumerate(traj) for _ in message.get("tool_calls") or []]
     steps = read_tau_bench(record).steps
     assert [(s.name, s.result) for s in steps] == [(reply["name"], reply["content"]) for reply in following]
-    assert [(s.name, s.result) for s in steps if s.name == "calculate"] == [("calculate", "255.0"), ("calculate", "55.0")]
+    assert [s.result for s in steps if s.name == "calculate"] == ["255.0", "55.0"]
     assert [s.name for s in steps if s.error] == ["book_reservation"]
 
 
@@ -95,7 +95,8 @@ def test_mint_runs_a_turns_execute_blocks_as_one_cell_and_none_of_a_solution_tur
     record = {"task": {"task_name": "reasoning/gsm8k", "task_id": 7, "prompt": "What is 6 * 7?"}, "state": {
         "history": [
             {"role": "user", "content": "You are a helpful assistant...\nTask:\nWhat is 6 * 7?"},
-            {"role": "assistant", "content": "Assistant:\n<execute>a = 6</execute> then <execute>print(a * 7)</execute>"},
+            {"role": "assistant",
+             "content": "Assistant:\n<execute>a = 6</execute> then <execute>print(a * 7)</execute>"},
             {"role": "user", "content": "Observation:\n42\nYou have 4 steps left."},
             {"role": "assistant", "content": "Assistant:\n<execute>print(a * 7)</execute>\nObservation:\n42\n"
                                              "<solution> 42 </solution>"},

@@ -164,3 +164,14 @@ def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store
     copy = tmp_path / "copy.jsonl"  # another source, so no watermark: its records are compared by raw content
     copy.write_bytes(path.read_bytes())
     assert ingest_file(store, copy, kind="production", redactor=Redactor()).unchanged == 1
+
+
+def test_a_file_that_stored_nothing_is_told_by_its_first_reason(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"trace_id": "a", "input": "x"}, "{oops"])
+    report = ingest_file(store, path, kind="production")
+    assert report.stored_nothing
+    assert report.why_nothing_stored() == (
+        f"{path}: nothing stored: all 2 records were quarantined, the first (line 1) as: timestamp: Field required; "
+        "fix the records and ingest again (each reason is in the quarantine table)")
+    assert not ingest_file(store, write_jsonl(tmp_path / "u.jsonl", [trace("b", "y"), "{oops"]),
+                           kind="production").stored_nothing

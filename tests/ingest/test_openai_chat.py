@@ -66,7 +66,8 @@ def test_a_reused_tool_call_id_pairs_each_reply_with_the_call_it_answers():
         call("call_A", "get_user_details"), reply("call_A", "get_user_details", '{"name": "Mia Li"}'),
         call("call_B", "search_direct_flight"), reply("call_B", "search_direct_flight", "[]"),
         call("call_B", "search_onestop_flight"), reply("call_B", "search_onestop_flight", '[["HAT057", "HAT136"]]'),
-        call("call_A", "book_reservation"), reply("call_A", "book_reservation", "Error: payment amount does not add up"),
+        call("call_A", "book_reservation"),
+        reply("call_A", "book_reservation", "Error: payment amount does not add up"),
         {"role": "assistant", "content": "Sorry, the booking failed."},
     ]})
     assert [(s.name, s.result, s.error) for s in trace.steps] == [
