@@ -82,13 +82,18 @@ def _reported_errors() -> Iterator[None]:
         raise typer.Exit(code=2) from None
 
 
+PARTIAL_INGEST_EXIT = 1  # some records quarantined, the rest stored; 2 (a UserError) when nothing is stored
+
+
 def _print_ingest(report) -> None:
     colour = "yellow" if report.quarantined else "green"
     console.print(
         f"[{colour}]{report.source}[/] ({report.kind}, {report.format}): {report.stored} stored, "
         f"{report.unchanged} unchanged, {len(report.quarantined)} quarantined"
         + (f" (read on from line {report.from_line}: the lines before were ingested already)"
-           if report.from_line > 1 else ""),
+           if report.from_line > 1 else "")
+        + (": a partial load, the quarantined records are not stored (reasons below and in the quarantine table)"
+           if report.quarantined else ""),
         highlight=False,
     )
     _print_refused(report.quarantined)
@@ -138,18 +143,24 @@ def ingest(
     db: Db = None,
     config: Config = None,
 ) -> None:
-    """Load a trace file; broken records are quarantined with their reason, the rest is stored."""
+    """Load a trace file; broken records are quarantined with their reason, the rest is stored.
+    Exits 0 on a clean load, 1 when some records were quarantined, 2 when nothing was stored."""
     with _reported_errors():
         from harness_evals.config import load_settings
-        from harness_evals.ingest import available_cpus, ingest_file
+        from harness_evals.ingest import IngestError, available_cpus, ingest_file
         from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
         rules = load_settings(config).redact
         redactor = Redactor(rules) if no_raw or not rules.keep_raw else None
         with run_lock(db), Store(db) as store:
-            _print_ingest(ingest_file(store, path, kind=kind, format=format, redactor=redactor,
-                                      workers=workers or available_cpus()))
+            report = ingest_file(store, path, kind=kind, format=format, redactor=redactor,
+                                 workers=workers or available_cpus())
+        if report.stored_nothing:
+            raise IngestError(report.why_nothing_stored())
+    _print_ingest(report)
+    if report.quarantined:
+        raise typer.Exit(code=PARTIAL_INGEST_EXIT)
 
 
 @app.command(name="mine")

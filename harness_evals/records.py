@@ -95,8 +95,13 @@ class Trace(BaseModel):
         return value
 
 
+EVAL_CASE_FIELDS = ("id", "input", "expected", "metadata")
+
+
 class EvalCase(BaseModel):
-    """One case of the existing eval set."""
+    """One case of the existing eval set. A common eval file loads as it is: `target` (Inspect's
+    name, and what `suite export --format inspect` writes) is the expected answer, an integer id
+    is read as text, and other fields (`tags`, `category`, …) are kept in metadata."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -104,6 +109,26 @@ class EvalCase(BaseModel):
     input: str = Field(min_length=1)
     expected: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_common_eval_fields(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        case = {key: value[key] for key in EVAL_CASE_FIELDS if key in value}
+        if "target" in value:
+            if "expected" in value:
+                raise ValueError("both expected and target are given: keep one (target is read as expected)")
+            case["expected"] = value["target"]
+        if isinstance(case.get("id"), int) and not isinstance(case["id"], bool):
+            case["id"] = str(case["id"])
+        others = {key: item for key, item in value.items() if key not in (*EVAL_CASE_FIELDS, "target")}
+        metadata = case.get("metadata", {})
+        if others and isinstance(metadata, dict):
+            if clash := sorted(others.keys() & metadata.keys()):
+                raise ValueError(f"{', '.join(clash)} given both as a field and in metadata: keep one")
+            case["metadata"] = {**metadata, **others}
+        return case
 
 
 class Label(BaseModel):

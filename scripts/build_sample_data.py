@@ -11,6 +11,8 @@ import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from harness_evals.ingest.openai_chat import calls_with_replies
+
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 OUT = Path(__file__).resolve().parents[1] / "data" / "sample"
 TOOL_RESULT_CHARS = 300  # tool results are truncated: the sample stays small, the shape stays real
@@ -32,19 +34,16 @@ def tau_bench_to_canonical() -> list[dict]:
     traces = []
     for index, record in enumerate(records):
         traj = record["traj"]
-        results = {m["tool_call_id"]: m for m in traj if m["role"] == "tool"}
-        steps = []
-        for message in traj:
-            for call in message.get("tool_calls") or []:
-                result = results.get(call["id"], {})
-                steps.append(
-                    {
-                        "type": "tool_call",
-                        "name": call["function"]["name"],
-                        "arguments": json.loads(call["function"]["arguments"]),
-                        "result": _truncate(result.get("content")),
-                    }
-                )
+        steps = [
+            {
+                "type": "tool_call",
+                "name": call["function"]["name"],
+                "arguments": json.loads(call["function"]["arguments"]),
+                "result": _truncate((reply or {}).get("content")),
+            }
+            # paired as the reader pairs them: τ-bench reuses tool_call_id within a trajectory
+            for _, call, reply in calls_with_replies(traj, reply_id=lambda m: m.get("tool_call_id"))
+        ]
         user_turns = [m["content"] for m in traj if m["role"] == "user"]
         final = [m["content"] for m in traj if m["role"] == "assistant" and m.get("content")]
         traces.append(
@@ -77,18 +76,16 @@ def tau2_to_openai_chat(path: Path, app: str) -> list[dict]:
     out = []
     for index, sim in enumerate(data["simulations"]):
         messages = []
-        user_call_ids = set()
         for message in sim["messages"]:
             role = message["role"]
             if role == "tool":
-                if message["id"] in user_call_ids:
+                if message["requestor"] == "user":  # by requestor, not id: an id may be reused
                     continue
                 messages.append(
                     {"role": "tool", "tool_call_id": message["id"], "content": _truncate(message["content"])}
                 )
             elif message.get("tool_calls"):
                 if role == "user":
-                    user_call_ids.update(c["id"] for c in message["tool_calls"])
                     continue
                 messages.append(
                     {

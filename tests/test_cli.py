@@ -7,7 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from harness_evals.cli import app
-from tests.conftest import topic_traces, trace, write_jsonl
+from harness_evals.store import Store
+from tests.conftest import REPO, topic_traces, trace, write_jsonl
+
+FIXTURES = REPO / "tests" / "fixtures"
 
 runner = CliRunner()
 
@@ -19,9 +22,83 @@ def invoke(*args):
 def test_ingest_names_the_broken_line_and_loads_the_rest(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x"), "{oops", trace("b", "y")])
     result = invoke("ingest", path, "--kind", "production", "--db", tmp_path / "h.duckdb")
-    assert result.exit_code == 0, result.output
-    assert "2 stored, 0 unchanged, 1 quarantined" in result.output
+    assert result.exit_code == 1, result.output  # a partial load: CI can tell it from a clean one
+    assert "2 stored, 0 unchanged, 1 quarantined: a partial load" in result.output
     assert "line 2: not valid JSON" in result.output
+    result = invoke("ingest", write_jsonl(tmp_path / "u.jsonl", [trace("c", "z")]), "--db", tmp_path / "h.duckdb")
+    assert (result.exit_code, "1 stored, 0 unchanged, 0 quarantined" in result.output) == (0, True)
+
+
+def one_error_line(result) -> str:
+    assert "Traceback" not in result.output and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: "), result.output
+    return result.output.strip()
+
+
+EVAL_CASE = {"id": "eval-airline-03", "input": "Hi, I need to change the flight on reservation JG7FMM.",
+             "expected": {"tools": ["get_reservation_details", "update_reservation_flights"]},
+             "metadata": {"suite": "airline-smoke"}}
+
+
+def test_an_eval_set_ingested_as_traces_is_refused_in_one_line_naming_the_fix_and_nothing_is_stored(tmp_path):
+    db = tmp_path / "h.duckdb"
+    path = write_jsonl(tmp_path / "evals.jsonl", [EVAL_CASE, {**EVAL_CASE, "id": "eval-airline-04"}])
+    result = invoke("ingest", path, "--kind", "production", "--db", db)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {path}: looks like an eval set (records with id and input, no trace_id): pass --kind eval")
+    with Store(db, read_only=True) as store:
+        assert store.one("SELECT count(*) FROM quarantine")[0] == store.one("SELECT count(*) FROM runs")[0] == 0
+    result = invoke("ingest", path, "--kind", "eval", "--db", db)
+    assert (result.exit_code, "2 stored" in result.output) == (0, True)
+    result = invoke("ingest", write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")]), "--kind", "eval", "--db", db)
+    assert result.exit_code == 2
+    assert one_error_line(result).endswith(
+        "looks like production traces (canonical), not eval cases: pass --kind production")
+
+
+def test_a_named_format_that_does_not_fit_the_file_names_the_one_it_looks_like(tmp_path):
+    db = tmp_path / "h.duckdb"
+    tau, tau2 = FIXTURES / "tau_bench_airline.json", FIXTURES / "tau2_telecom.json"
+    result = invoke("ingest", tau, "--format", "tau2", "--db", db)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {tau}: is not tau2 (a JSON object {{info, tasks, simulations}}); it looks like tau-bench: "
+        "pass --format tau-bench, or leave --format out to detect it")
+    result = invoke("ingest", tau2, "--format", "tau-bench", "--db", db)
+    assert result.exit_code == 2
+    assert "it looks like tau2: pass --format tau2" in one_error_line(result)
+    result = invoke("ingest", FIXTURES / "mint_gsm8k.jsonl", "--format", "openai-chat", "--db", db)
+    assert "it looks like mint: pass --format mint" in one_error_line(result)
+
+
+def test_a_file_whose_every_record_is_quarantined_exits_2_in_one_line_and_again_when_read_again(tmp_path):
+    db = tmp_path / "h.duckdb"
+    rows = [{"trace_id": f"t{n}", "input": "where is my parcel"} for n in range(3)]  # no timestamp
+    path = write_jsonl(tmp_path / "t.jsonl", rows)
+    for _ in range(2):  # the watermark does not move past a file that stored nothing
+        result = invoke("ingest", path, "--db", db)
+        assert result.exit_code == 2
+        assert one_error_line(result) == (
+            f"error: {path}: nothing stored: all 3 records were quarantined: timestamp: Field required; "
+            "fix the records and ingest again (each reason is in the quarantine table)")
+    path.write_text("".join(json.dumps({**row, "timestamp": None}) + "\n" for row in rows))
+    assert invoke("ingest", path, "--db", db).exit_code == 0
+
+
+def test_a_common_eval_file_with_target_tags_and_category_loads(tmp_path):
+    db = tmp_path / "h.duckdb"
+    path = write_jsonl(tmp_path / "evals.jsonl", [
+        {"id": 1, "input": "Cancel my reservation", "target": "cancel_reservation", "tags": ["airline"],
+         "category": "cancellation"},
+        {"id": "2", "input": "Refund my order", "expected": "refund", "target": "refund"},
+    ])
+    result = invoke("ingest", path, "--kind", "eval", "--db", db)
+    assert result.exit_code == 1, result.output
+    assert "line 2: both expected and target are given: keep one (target is read as expected)" in result.output
+    with Store(db, read_only=True) as store:
+        assert store.con.execute("SELECT case_id, expected, metadata FROM eval_cases").fetchall() == [
+            ("1", '"cancel_reservation"', '{"tags": ["airline"], "category": "cancellation"}')]
 
 
 def test_mine_then_export_the_queue(tmp_path):

@@ -1,11 +1,13 @@
 """Ingest files of production traces or eval cases into the store.
 
 Each format is a small reader module behind one registry; `format="auto"` sniffs the file's
-first JSON value. A record that is not valid JSON, does not fit its format, or reuses a stored
-id with different content is quarantined with its location (line, or position in the
-document) and reason; every other record is stored. Re-ingesting a file changes nothing. The
-file streams in batches of BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one
-transaction: a crash keeps whole batches only, and ingesting the file again stores the rest.
+first JSON value. A file whose first record says it was given the wrong kind or format (an eval
+set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A
+record that is not valid JSON, does not fit its format, or reuses a stored id with different
+content is quarantined with its location (line, or position in the document) and reason; every
+other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
+BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
+whole batches only, and ingesting the file again stores the rest.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TraceFormat:
     name: str
     sniff: Callable[[Any], bool]  # given the file's first JSON value
     read: Callable[..., Iterator[Parsed]]  # (path) or, if resumable, (path, span)
+    shape: str  # what a file of this format holds, for the message that it holds something else
     resumable: bool = False  # one record per line: a later read can start where this one stopped
 
 
@@ -52,12 +55,16 @@ class TraceFormat:
 TRACE_FORMATS: dict[str, TraceFormat] = {
     f.name: f
     for f in (
-        TraceFormat("otlp", looks_like_otlp, read_otlp),
-        TraceFormat("tau-bench", looks_like_tau_bench, per_item(lambda doc: doc, read_tau_bench, "τ-bench")),
-        TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench")),
-        TraceFormat("mint", looks_like_mint, per_line(read_mint), resumable=True),
-        TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat), resumable=True),
-        TraceFormat("canonical", looks_canonical, per_line(read_canonical), resumable=True),
+        TraceFormat("otlp", looks_like_otlp, read_otlp, 'OTLP JSON: {"resourceSpans": [...]}'),
+        TraceFormat("tau-bench", looks_like_tau_bench, per_item(lambda doc: doc, read_tau_bench, "τ-bench"),
+                    "a JSON list of {task_id, trial, reward, info, traj}"),
+        TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench"),
+                    "a JSON object {info, tasks, simulations}"),
+        TraceFormat("mint", looks_like_mint, per_line(read_mint), "JSON lines of {task, state}", resumable=True),
+        TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat),
+                    "JSON lines of {messages: [...]} without an input field", resumable=True),
+        TraceFormat("canonical", looks_canonical, per_line(read_canonical),
+                    "JSON lines of {trace_id, timestamp, input, ...}", resumable=True),
     )
 }
 EVAL_CASES = per_line(EvalCase.model_validate)
@@ -82,6 +89,20 @@ class IngestReport:
     def lines(self) -> int:
         return self.stored + self.unchanged + len(self.quarantined)
 
+    @property
+    def stored_nothing(self) -> bool:
+        """Every record read was quarantined: none stored now, none stored before."""
+        return bool(self.quarantined) and not (self.stored or self.unchanged)
+
+    def why_nothing_stored(self) -> str:
+        """One line for a file that stored nothing: the reason (the first, if they differ) and the fix."""
+        first = self.quarantined[0]
+        why = f"all {len(self.quarantined)} records were quarantined"
+        if any(q.reason != first.reason for q in self.quarantined):
+            why += f", the first (line {first.line}) as"
+        return (f"{self.source}: nothing stored: {why}: {first.reason}; fix the records and ingest again "
+                "(each reason is in the quarantine table)")
+
 
 def content_hash(record: BaseModel) -> str:
     canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
@@ -90,9 +111,12 @@ def content_hash(record: BaseModel) -> str:
 
 def detect_format(path: Path) -> str:
     """The trace format that claims the file's first JSON value."""
+    return _format_claiming(path, first_value(path))
+
+
+def _format_claiming(path: Path, value: Any) -> str:
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty")
-    value = first_value(path)
     for trace_format in TRACE_FORMATS.values():
         if _claims(trace_format, value):
             return trace_format.name
@@ -100,6 +124,29 @@ def detect_format(path: Path) -> str:
         f"{path}: cannot tell the trace format from its first record; pass --format "
         f"({', '.join(TRACE_FORMATS)}) or see the README's trace schema"
     )
+
+
+def looks_like_eval_case(value: Any) -> bool:
+    """An eval set's record: an id and an input, and no trace_id (which every canonical trace has)."""
+    return isinstance(value, dict) and "input" in value and "id" in value and "trace_id" not in value
+
+
+def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
+    """Why the file's first record says the file was given the wrong kind or (production) format, and
+    the fix. None if it fits, or looks like nothing else: a first record that is merely broken is
+    quarantined with its own reason, like any other."""
+    claimed_by = next((f.name for f in TRACE_FORMATS.values() if _claims(f, value)), None)
+    if kind == "eval":
+        # canonical claims any record with an input: only a trace_id tells a canonical trace from an eval case
+        if claimed_by and not looks_like_eval_case(value) and (claimed_by != "canonical" or "trace_id" in value):
+            return f"looks like production traces ({claimed_by}), not eval cases: pass --kind production"
+        return None
+    if looks_like_eval_case(value):
+        return "looks like an eval set (records with id and input, no trace_id): pass --kind eval"
+    if claimed_by is None or _claims(TRACE_FORMATS[format], value):
+        return None
+    return (f"is not {format} ({TRACE_FORMATS[format].shape}); it looks like {claimed_by}: "
+            f"pass --format {claimed_by}, or leave --format out to detect it")
 
 
 def _claims(trace_format: TraceFormat, value: Any) -> bool:
@@ -126,9 +173,10 @@ def ingest_file(
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
+    first = first_value(path)
     if kind == "production":
         if format == "auto":
-            format = detect_format(path)
+            format = _format_claiming(path, first)
         if format not in TRACE_FORMATS:
             raise IngestError(f"unknown format {format!r}: choose one of auto, {', '.join(TRACE_FORMATS)}")
         read, resumable = TRACE_FORMATS[format].read, TRACE_FORMATS[format].resumable
@@ -136,6 +184,8 @@ def ingest_file(
         format, read, resumable = "eval-case", EVAL_CASES, True
     else:
         raise IngestError(f"unknown kind {kind!r}: choose production or eval")
+    if (misfit := _misfit(first, kind=kind, format=format)) is not None:
+        raise IngestError(f"{path}: {misfit}")
     if workers < 1:
         raise IngestError(f"workers must be 1 or more, got {workers}")
 
@@ -153,7 +203,7 @@ def ingest_file(
         report.run_id = run.run_id
         for prepared in batches:
             commit(store, prepared, report, run_id=run.run_id)
-        if resumable:
+        if resumable and not report.stored_nothing:  # a file that stored nothing is read again, and refused again
             _record_watermark(store, path, kind=kind, format=format, span=span, run_id=run.run_id)
         run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined),
                        "from_line": report.from_line}

@@ -152,18 +152,24 @@ def first_value(path: Path) -> Any:
 
 
 def convert(parse: Callable[[Any], BaseModel], value: Any) -> BaseModel | str:
+    """The parsed record, or why not on one line: a quarantine reason is one line per record, even
+    when the field it names holds a line break."""
     try:
         return parse(value)
-    except ValidationError as error:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
+        return _reason(error).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
         return describe_validation_error(error)
-    except KeyError as error:
+    if isinstance(error, KeyError):
         return f"missing field {error}"
-    except ValueError as error:  # readers raise these with a message meant for the user
+    if isinstance(error, ValueError):  # readers raise these with a message meant for the user
         return str(error)
-    except (TypeError, AttributeError, IndexError) as error:  # a field of an unexpected shape
-        return f"unexpected shape: {type(error).__name__}: {error}"
-    except RecursionError:
+    if isinstance(error, RecursionError):
         return TOO_DEEP
+    return f"unexpected shape: {type(error).__name__}: {error}"  # a field of an unexpected shape
 
 
 def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[..., Iterator[Parsed]]:

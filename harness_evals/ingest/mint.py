@@ -1,8 +1,10 @@
 """MINT results (JSON lines): multi-turn tool use where tools are inline text.
 
-The assistant writes `<execute>code</execute>` to run Python (a step) or `<solution>…</solution>`
-to answer; the environment replies in a user message that starts with `Observation:`. The
-request is `task.prompt`: the first user message also holds long fixed instructions.
+The assistant writes `<execute>code</execute>` to run Python or `<solution>…</solution>` to
+answer; the environment replies in a user message that starts with `Observation:`. As MINT does,
+a turn that proposes a solution runs none of its code, and the `<execute>` blocks of any other
+turn run together as one cell: one step, which the next observation answers. The request is
+`task.prompt`: the first user message also holds long fixed instructions.
 """
 
 from __future__ import annotations
@@ -27,15 +29,16 @@ def read_mint(record: dict[str, Any]) -> Trace:
     history = state.get("history") or []
     steps = []
     for position, message in enumerate(history):
-        if message.get("role") != "assistant":
+        text = message_text(message.get("content"))
+        if message.get("role") != "assistant" or "<solution>" in text or not EXECUTE.search(text):
             continue
-        for code in EXECUTE.findall(message_text(message.get("content"))):
-            following = history[position + 1] if position + 1 < len(history) else {}
-            observation = message_text(following.get("content")) if following.get("role") == "user" else ""
-            observation = observation.removeprefix("Observation:").strip() or None
-            failed = observation is not None and any(marker in observation for marker in ERROR_MARKERS)
-            steps.append(Step(type="tool_call", name="execute_python", arguments={"code": code.strip()},
-                              result=observation, error=observation if failed else None))
+        following = history[position + 1] if position + 1 < len(history) else {}
+        observation = message_text(following.get("content")) if following.get("role") == "user" else ""
+        observation = observation.removeprefix("Observation:").strip() or None
+        failed = observation is not None and any(marker in observation for marker in ERROR_MARKERS)
+        code = "\n".join(block.strip() for block in EXECUTE.findall(text))
+        steps.append(Step(type="tool_call", name="execute_python", arguments={"code": code},
+                          result=observation, error=observation if failed else None))
     answers = [message_text(m.get("content")) for m in history if m.get("role") == "assistant"]
     solutions = [match for text in answers for match in SOLUTION.findall(text)]
     return Trace(

@@ -2,7 +2,8 @@
 
 τ-bench: a JSON list of `{task_id, trial, reward, info, traj}`, `traj` in OpenAI chat format.
 τ²-bench: a JSON object `{info, tasks, simulations}`; each simulation has `messages` whose tool
-calls carry dict arguments and a `requestor` (in telecom the customer runs tools too).
+calls carry dict arguments and a `requestor` (in telecom the customer runs tools too); a `tool`
+message names the call it answers by `id`, paired in order as in OpenAI chat.
 In no-user mode the agent works from the task's ticket, which is then the request. The reward is
 kept in metadata: it is what a benchmark says, not what a user said.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness_evals.chat import message_text, stable_id
-from harness_evals.ingest.openai_chat import read_openai_chat
+from harness_evals.ingest.openai_chat import calls_with_replies, read_openai_chat
 from harness_evals.records import Step, Trace
 
 
@@ -50,21 +51,20 @@ def tau2_simulations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def read_tau2(simulation: dict[str, Any]) -> Trace:
     messages = simulation["messages"]
-    replies = {m.get("id"): m for m in messages if m.get("role") == "tool"}
     steps = []
-    for message in messages:
-        for call in message.get("tool_calls") or []:
-            reply = replies.get(call.get("id"), {})
-            steps.append(
-                Step(
-                    type="tool_call",
-                    name=call["name"],
-                    arguments=call.get("arguments"),
-                    result=reply.get("content"),
-                    error=reply.get("content") if reply.get("error") else None,
-                    requestor=call.get("requestor", message.get("role")),
-                )
+    for message, call, reply in calls_with_replies(messages, reply_id=lambda m: m.get("id"),
+                                                   callers=("assistant", "user")):
+        reply = reply or {}
+        steps.append(
+            Step(
+                type="tool_call",
+                name=call["name"],
+                arguments=call.get("arguments"),
+                result=reply.get("content"),
+                error=reply.get("content") if reply.get("error") else None,
+                requestor=call.get("requestor", message.get("role")),
             )
+        )
     user_texts = [message_text(m.get("content")) for m in messages if m.get("role") == "user"]
     user_texts = [text for text in user_texts if text.strip()] or [simulation.get("_ticket") or ""]
     if not user_texts[0].strip():

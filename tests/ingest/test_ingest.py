@@ -34,6 +34,12 @@ def test_a_record_that_breaks_the_schema_is_quarantined_with_the_field(store, tm
     assert stored_ids(store) == ["a"]
 
 
+def test_a_quarantine_reason_is_one_line_even_when_the_field_it_names_holds_a_line_break(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "ok"), trace("b", "ok", **{"note\nfrom the exporter": 1})])
+    [refused] = ingest_file(store, path, kind="production").quarantined
+    assert refused.reason == "note\\nfrom the exporter: Extra inputs are not permitted"
+
+
 def test_reingesting_the_same_file_changes_nothing(store, tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "one"), trace("b", "two")])
     first = ingest_file(store, path, kind="production")
@@ -97,6 +103,18 @@ def test_eval_cases_are_stored_with_their_expected_answer(store, tmp_path):
     ]
 
 
+def test_eval_fields_of_other_formats_go_to_metadata_unless_they_clash_with_it(store, tmp_path):
+    path = write_jsonl(tmp_path / "e.jsonl", [
+        {"id": "e1", "input": "refund please", "target": ["refund"], "metadata": {"suite": "smoke"}, "difficulty": 2},
+        {"id": "e2", "input": "reset my password", "category": "account", "metadata": {"category": "login"}},
+    ])
+    report = ingest_file(store, path, kind="eval")
+    assert [(q.line, q.reason) for q in report.quarantined] == [
+        (2, "category given both as a field and in metadata: keep one")]
+    assert store.con.execute("SELECT case_id, expected::VARCHAR, metadata::VARCHAR FROM eval_cases").fetchall() == [
+        ("e1", '["refund"]', '{"suite": "smoke", "difficulty": 2}')]
+
+
 def test_format_is_detected_from_the_first_record(tmp_path):
     assert detect_format(write_jsonl(tmp_path / "c.jsonl", [trace("a", "x")])) == "canonical"
     chat = write_jsonl(tmp_path / "o.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
@@ -124,6 +142,13 @@ def test_the_bundled_sample_loads_without_loss(store):
     ]
     steps = json.loads(store.con.execute("SELECT steps FROM traces WHERE trace_id = 'tau-airline-00-0'").fetchone()[0])
     assert steps[0]["name"] == "get_user_details" and steps[0]["arguments"] == {"user_id": "mia_li_3668"}
+    # τ-bench reused two call ids in this trajectory: each step keeps the reply to its own call
+    assert [(step["name"], step["result"][:17]) for step in steps] == [
+        ("get_user_details", '{"name": {"first_'), ("search_direct_flight", '[{"flight_number"'),
+        ("search_onestop_flight", '[[{"flight_number'), ("calculate", "255.0"),
+        ("book_reservation", "Error: payment am"), ("think", ""), ("calculate", "55.0"),
+        ("book_reservation", '{"reservation_id"'),
+    ]
 
 
 def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store, tmp_path):
@@ -139,3 +164,14 @@ def test_no_raw_stores_redacted_text_and_reingesting_still_changes_nothing(store
     copy = tmp_path / "copy.jsonl"  # another source, so no watermark: its records are compared by raw content
     copy.write_bytes(path.read_bytes())
     assert ingest_file(store, copy, kind="production", redactor=Redactor()).unchanged == 1
+
+
+def test_a_file_that_stored_nothing_is_told_by_its_first_reason(store, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", [{"trace_id": "a", "input": "x"}, "{oops"])
+    report = ingest_file(store, path, kind="production")
+    assert report.stored_nothing
+    assert report.why_nothing_stored() == (
+        f"{path}: nothing stored: all 2 records were quarantined, the first (line 1) as: timestamp: Field required; "
+        "fix the records and ingest again (each reason is in the quarantine table)")
+    assert not ingest_file(store, write_jsonl(tmp_path / "u.jsonl", [trace("b", "y"), "{oops"]),
+                           kind="production").stored_nothing

@@ -38,7 +38,7 @@ else:
             if number == 250:
                 stall()
             yield parsed
-    ingest.TRACE_FORMATS["canonical"] = ingest.TraceFormat("canonical", canonical.sniff, stalling_read)
+    ingest.TRACE_FORMATS["canonical"] = ingest.TraceFormat("canonical", canonical.sniff, stalling_read, canonical.shape)
 
 with Store(db) as store:
     ingest.ingest_file(store, path, kind="production", format="canonical")

@@ -48,3 +48,24 @@ def test_otlp_is_detected_and_ingested_with_counts_that_add_up(store):
     assert detect_format(FIXTURES / "otlp_openinference.jsonl") == "otlp"
     report = ingest_file(store, FIXTURES / "otlp_openinference.jsonl", kind="production")
     assert (report.stored, len(report.quarantined)) == (1, 2)
+
+
+def test_tool_spans_that_share_a_tool_call_id_keep_their_own_results():
+    from harness_evals.ingest.otlp import spans_to_trace
+
+    def span(span_id, parent, start, attrs):
+        return {"traceId": "t1", "spanId": span_id, "parentSpanId": parent, "name": span_id,
+                "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 1),
+                "attributes": [{"key": key, "value": {"stringValue": value}} for key, value in attrs.items()]}
+
+    def tool(name, result):
+        return {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name, "gen_ai.tool.call.id": "call_B",
+                "gen_ai.tool.call.result": result}
+
+    trace = spans_to_trace("t1", [
+        span("root", None, 1, {"gen_ai.operation.name": "invoke_agent", "input.value": "find flights"}),
+        span("s1", "root", 2, tool("search_direct_flight", "[]")),
+        span("s2", "root", 3, tool("search_onestop_flight", '[["HAT057"]]')),
+    ])
+    assert [(s.name, s.result) for s in trace.steps] == [("search_direct_flight", "[]"),
+                                                         ("search_onestop_flight", '[["HAT057"]]')]
