@@ -424,6 +424,11 @@ def run(
     _print_mine(report.mined)
     console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)
     console.print(f"report: {report.report_path}", highlight=False)
+    partial = [ingested for ingested in report.ingested if ingested.quarantined]
+    if partial:  # the night went on with what loaded; a scheduler or CI still tells it from a clean one
+        errors.print(f"{sum(len(r.quarantined) for r in partial)} records quarantined in {len(partial)} of "
+                     f"{len(report.ingested)} sources (listed above): fix them at the source", highlight=False)
+        raise typer.Exit(code=PARTIAL_INGEST_EXIT)
 
 
 @app.command(name="report")

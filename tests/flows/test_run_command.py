@@ -1,6 +1,6 @@
-"""What Prefect does on a user's machine: its temporary server gets time to start, and its log
-lines stay out of the terminal unless asked for. Each runs in a new process, as Prefect reads its
-settings once, when first imported."""
+"""`harness-evals run` as a user runs it, in a new process (Prefect reads its settings once, when
+first imported): its temporary server gets time to start, its log lines stay out of the terminal
+unless asked for, and the exit code tells a partial load from a clean one."""
 
 import os
 import re
@@ -28,8 +28,8 @@ def test_the_temporary_server_gets_longer_than_prefects_20_s_to_start_and_a_user
 
 
 @pytest.mark.integration
-def test_run_prints_its_summary_and_prefects_log_lines_only_when_asked(tmp_path):
-    write_jsonl(tmp_path / "traces.jsonl", topic_traces())
+def test_run_prints_its_summary_and_prefects_log_lines_only_when_asked_and_exits_1_on_a_partial_load(tmp_path):
+    write_jsonl(tmp_path / "traces.jsonl", [*topic_traces(), '{"trace_id": "cut-short", "inp'])
     write_jsonl(tmp_path / "evals.jsonl", [{"id": "e1", "input": "I want a refund for order 1"}])
     config = tmp_path / "harness-evals.toml"
     config.write_text(
@@ -45,11 +45,14 @@ def test_run_prints_its_summary_and_prefects_log_lines_only_when_asked(tmp_path)
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
     quiet = run()
-    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.returncode == 1, quiet.stderr  # the night went on without the broken line, and says so
+    assert "24 stored, 0 unchanged, 1 quarantined: a partial load" in quiet.stdout
+    assert quiet.stderr.strip().splitlines()[-1] == (
+        "1 records quarantined in 1 of 2 sources (listed above): fix them at the source")
     assert "mine run " in quiet.stdout and f"store: {tmp_path / 'h.duckdb'}" in quiet.stdout
     assert PREFECT_LOG_LINE.findall(quiet.stdout + quiet.stderr) == []
     assert "Starting temporary server" not in quiet.stderr
 
     shown = run("--prefect-logs")
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 0, shown.stderr  # the broken line was read, and quarantined, last night
     assert "Finished in state Completed()" in shown.stderr and PREFECT_LOG_LINE.search(shown.stderr)
