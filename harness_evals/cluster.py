@@ -110,18 +110,18 @@ class ClusterModel:
     noise_share: float
     stable_ids: dict[int, int] = field(default_factory=dict)
 
-    def assign(self, vectors: np.ndarray, *, map_chunks: MapChunks = map) -> Assignments:
+    def assign(self, vectors: np.ndarray, *, map_chunks: MapChunks = map, chunk_size: int = PLACE_CHUNK) -> Assignments:
         """New points placed into the fitted clusters (stable ids), or noise; nothing is refitted."""
-        placed = self._place(vectors, map_chunks=map_chunks)
+        placed = self._place(vectors, map_chunks=map_chunks, chunk_size=chunk_size)
         return Assignments(relabel(placed.labels, self.stable_ids), placed.outlier_scores, placed.probabilities)
 
-    def _place(self, vectors: np.ndarray, *, map_chunks: MapChunks) -> Assignments:
-        """New points placed with HDBSCAN's own labels, `PLACE_CHUNK` at a time through `map_chunks`:
+    def _place(self, vectors: np.ndarray, *, map_chunks: MapChunks, chunk_size: int = PLACE_CHUNK) -> Assignments:
+        """New points placed with HDBSCAN's own labels, `chunk_size` at a time through `map_chunks`:
         each point is placed on its own, so the chunks give the same result wherever they run."""
         if self.clusterer is None or not len(vectors):
             return _all_noise(len(vectors))
-        parts = list(map_chunks(self.place_chunk, (vectors[start : start + PLACE_CHUNK]
-                                                   for start in range(0, len(vectors), PLACE_CHUNK))))
+        parts = list(map_chunks(self.place_chunk, (vectors[start : start + chunk_size]
+                                                   for start in range(0, len(vectors), chunk_size))))
         return Assignments(*(np.concatenate([getattr(part, name) for part in parts])
                              for name in ("labels", "outlier_scores", "probabilities")))
 

@@ -67,13 +67,11 @@ class SentenceTransformerEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
 
-            transformers_logging.disable_progress_bar()  # our callers show their own progress
-
-            self._model = SentenceTransformer(self.model_dir, device="cpu")
+            with _progress_bar_off():  # the weight-loading bar: our callers show their own progress
+                # a local folder: nothing to fetch, so no hub to ask, whatever HF_HUB_OFFLINE says
+                self._model = SentenceTransformer(self.model_dir, device="cpu", local_files_only=True)
         vectors = self._model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
         )
@@ -197,21 +195,30 @@ def _quiet_export() -> Iterator[None]:
     (tracer warnings, a weight-loading bar, onnxruntime's advice on the root logger); its result is
     checked by its cosine to MiniLM instead. Warnings are muted for the export only; the root logger
     gets a handler for the while, so onnxruntime's logging.warning() does not install one for good."""
-    from transformers.utils import logging as transformers_logging
-
     root = logging.getLogger()
     placeholder, level = logging.NullHandler(), root.level
-    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
     root.addHandler(placeholder)
     root.setLevel(logging.ERROR)
-    transformers_logging.disable_progress_bar()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _progress_bar_off():
             warnings.simplefilter("ignore")
             yield
     finally:
         root.removeHandler(placeholder)
         root.setLevel(level)
+
+
+@contextmanager
+def _progress_bar_off() -> Iterator[None]:
+    """transformers' progress bars off while the block runs, and back as they were after: the
+    switch is process-wide, and the process may be someone else's notebook."""
+    from transformers.utils import logging as transformers_logging
+
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
         if bar_was_enabled:
             transformers_logging.enable_progress_bar()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -85,55 +87,53 @@ def _svg(figure: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _pyplot():
+CHART_STYLE = {"svg.fonttype": "none", "font.size": 10, "svg.hashsalt": "harness-evals"}
+
+
+@contextmanager
+def _chart(width: float, height: float) -> Iterator[tuple[Any, Any]]:
+    """A figure and its axes in the report's style. No pyplot: nothing picks a backend or keeps
+    the figure, and the style holds inside the block only, so a notebook's own plots are untouched."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    matplotlib.rcParams.update({"svg.fonttype": "none", "font.size": 10, "svg.hashsalt": "harness-evals"})
-    import matplotlib.pyplot as pyplot
-
-    return pyplot
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = Figure(figsize=(width, height))
+        yield figure, figure.subplots()
 
 
 def coverage_map(points: list[dict[str, Any]], *, covered_similarity: float) -> str:
     """Production traces coloured by whether an eval case is near, eval cases on top."""
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(figsize=(6.4, 4.6))
     production = [p for p in points if p["item_kind"] == "production" and p["map_x"] is not None]
     evals = [p for p in points if p["item_kind"] == "eval" and p["map_x"] is not None]
-    for label, colour, keep in (("covered", COVERED, True), ("not covered", UNCOVERED, False)):
-        chosen = [p for p in production if (p["nearest_eval_similarity"] >= covered_similarity) == keep]
-        axes.scatter([p["map_x"] for p in chosen], [p["map_y"] for p in chosen], s=9, alpha=0.7, c=colour,
-                     label=f"production, {label} ({len(chosen)})", linewidths=0)
-    axes.scatter([p["map_x"] for p in evals], [p["map_y"] for p in evals], s=28, marker="x", c=EVAL,
-                 label=f"eval cases ({len(evals)})")
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.set_xlabel("first principal component of the embeddings")
-    axes.set_ylabel("second")
-    axes.legend(loc="best", fontsize=8, frameon=False)
-    try:
+    with _chart(6.4, 4.6) as (figure, axes):
+        for label, colour, keep in (("covered", COVERED, True), ("not covered", UNCOVERED, False)):
+            chosen = [p for p in production if (p["nearest_eval_similarity"] >= covered_similarity) == keep]
+            axes.scatter([p["map_x"] for p in chosen], [p["map_y"] for p in chosen], s=9, alpha=0.7, c=colour,
+                         label=f"production, {label} ({len(chosen)})", linewidths=0)
+        axes.scatter([p["map_x"] for p in evals], [p["map_y"] for p in evals], s=28, marker="x", c=EVAL,
+                     label=f"eval cases ({len(evals)})")
+        axes.set_xticks([])
+        axes.set_yticks([])
+        axes.set_xlabel("first principal component of the embeddings")
+        axes.set_ylabel("second")
+        axes.legend(loc="best", fontsize=8, frameon=False)
         return _svg(figure)
-    finally:
-        pyplot.close(figure)
 
 
 def trend_chart(trend: list[dict[str, Any]]) -> str:
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(figsize=(4.4, 3.2))
     runs = list(range(1, len(trend) + 1))
-    axes.plot(runs, [100 * (row["covered_traffic"] or 0) for row in trend], marker="o", c=COVERED, label="traffic")
-    axes.plot(runs, [100 * (row["risk_covered_traffic"] or 0) for row in trend], marker="s", c=UNCOVERED,
-              label="risk-weighted")
-    axes.set_ylim(0, 100)
-    axes.set_xticks(runs)
-    axes.set_xlabel("mining run")
-    axes.set_ylabel("% covered by the eval set")
-    axes.legend(fontsize=8, frameon=False)
-    try:
+    with _chart(4.4, 3.2) as (figure, axes):
+        axes.plot(runs, [100 * (row["covered_traffic"] or 0) for row in trend], marker="o", c=COVERED,
+                  label="traffic")
+        axes.plot(runs, [100 * (row["risk_covered_traffic"] or 0) for row in trend], marker="s", c=UNCOVERED,
+                  label="risk-weighted")
+        axes.set_ylim(0, 100)
+        axes.set_xticks(runs)
+        axes.set_xlabel("mining run")
+        axes.set_ylabel("% covered by the eval set")
+        axes.legend(fontsize=8, frameon=False)
         return _svg(figure)
-    finally:
-        pyplot.close(figure)
 
 
 def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Namer | None = None) -> str:

@@ -59,10 +59,9 @@ def test_beyond_the_fit_sample_the_rest_is_placed_into_the_clusters_of_the_sampl
     assert (sampled.labels == -1).mean() < 0.05
 
 
-def test_placement_runs_in_chunks_through_the_given_map_and_gives_what_one_pass_gives(monkeypatch):
+def test_placement_runs_in_chunks_through_the_given_map_and_gives_what_one_pass_gives():
     import pickle
 
-    from harness_evals import cluster as cluster_module
     from harness_evals.cluster import fit_clusters
 
     rng = np.random.default_rng(1)
@@ -79,8 +78,7 @@ def test_placement_runs_in_chunks_through_the_given_map_and_gives_what_one_pass_
             chunks.append(len(item))
             yield pickle.loads(pickle.dumps(fn))(pickle.loads(pickle.dumps(item)))
 
-    monkeypatch.setattr(cluster_module, "PLACE_CHUNK", 40)
-    chunked = model.assign(vectors[1::2], map_chunks=elsewhere)
+    chunked = model.assign(vectors[1::2], map_chunks=elsewhere, chunk_size=40)
     assert chunks == [40, 40, 40, 30]
     assert set(whole.labels.tolist()) == {100, 101, 102}
     for name in ("labels", "outlier_scores", "probabilities"):

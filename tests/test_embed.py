@@ -96,6 +96,51 @@ def test_a_local_model_folder_encodes_as_its_model_does():
 
 
 @pytest.mark.integration
+def test_loading_the_packaged_model_changes_neither_the_environment_nor_transformers_progress_bars(monkeypatch):
+    import os
+
+    import sentence_transformers  # noqa: F401  torch and sklearn set some of their own at import
+    from transformers.utils import logging as transformers_logging
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # as in a user's notebook, not under make
+    environment, progress_bar = dict(os.environ), transformers_logging.is_progress_bar_enabled()
+    assert get_embedder("minilm").encode(["where is my refund"]).shape == (1, 384)
+    assert dict(os.environ) == environment
+    assert transformers_logging.is_progress_bar_enabled() == progress_bar
+
+
+# Every way out to the network raises and is recorded, so a hub request fails fast and shows.
+NO_NETWORK = """
+import json, os, socket
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(repr(args[1:] if isinstance(args[0], socket.socket) else args))
+    raise OSError("no network in this test")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = socket.getaddrinfo = refuse
+from harness_evals.embed import get_embedder
+vectors = get_embedder("minilm").encode(["where is my refund", "reset my password"])
+print(json.dumps({"shape": vectors.shape, "attempts": attempts, "offline": os.environ.get("HF_HUB_OFFLINE")}))
+"""
+
+
+@pytest.mark.integration
+def test_the_packaged_model_loads_without_hf_hub_offline_and_asks_no_hub():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    result = subprocess.run([sys.executable, "-c", NO_NETWORK], cwd=REPO, env=environment,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {"shape": [2, 384], "attempts": [], "offline": None}
+
+
+@pytest.mark.integration
 def test_the_int8_onnx_embedder_agrees_with_minilm_and_exports_once_quietly(tmp_path, monkeypatch, capfd, caplog):
     import json
     import logging

@@ -65,3 +65,38 @@ def test_the_report_loads_in_chromium_without_console_errors_and_is_screenshotte
     assert title.startswith("harness-evals report")
     assert rows > 1
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+# A notebook that draws its own plots with the svg backend and its own style, then builds the charts.
+NOTEBOOK = """
+import json, sys
+import matplotlib
+matplotlib.use("svg")
+matplotlib.rcParams["font.size"] = 14
+before = {key: str(value) for key, value in matplotlib.rcParams.items()}
+from harness_evals.report import coverage_map, trend_chart
+points = [{"item_kind": "production", "map_x": 0.1, "map_y": 0.2, "nearest_eval_similarity": 0.9},
+          {"item_kind": "production", "map_x": -0.3, "map_y": 0.4, "nearest_eval_similarity": 0.2},
+          {"item_kind": "production", "map_x": None, "map_y": None, "nearest_eval_similarity": 0.2},
+          {"item_kind": "eval", "map_x": 0.0, "map_y": 0.1, "nearest_eval_similarity": 1.0}]
+charts = [coverage_map(points, covered_similarity=0.5),
+          trend_chart([{"covered_traffic": 0.4, "risk_covered_traffic": None}] * 2)]
+after = {key: str(value) for key, value in matplotlib.rcParams.items()}
+print(json.dumps({"backend": matplotlib.get_backend(), "pyplot": "matplotlib.pyplot" in sys.modules,
+                  "changed": sorted(key for key in before if before[key] != after[key]), "charts": charts}))
+"""
+
+
+def test_the_charts_leave_the_callers_matplotlib_backend_and_style_as_they_were():
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", NOTEBOOK], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert (seen["backend"], seen["pyplot"], seen["changed"]) == ("svg", False, [])
+    coverage, trend = seen["charts"]
+    assert coverage.startswith("<svg") and "production, covered (1)" in coverage and "eval cases (1)" in coverage
+    assert trend.startswith("<svg") and "risk-weighted" in trend
+    assert "font-size: 10px" in coverage and "<text" in coverage  # the report's style holds in its charts: text as text

@@ -14,7 +14,8 @@ import os
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,20 +43,37 @@ class CaseOutcome:
 
 
 def load_callable(spec: str, *, what: str = "--target") -> Callable[..., Any]:
-    """`package.module:function`, imported with the working directory on the path, as pytest does."""
+    """`package.module:function`, found in the working directory as well, as pytest finds tests.
+
+    The working directory is on `sys.path` for the import only: loading a target does not change
+    where every later import in the process looks."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise UserError(f"{what} {spec!r}: write it as module:function, e.g. my_agent.entry:answer")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        with _working_directory_importable():
+            module = importlib.import_module(module_name)
     except ImportError as error:
         raise UserError(f"{what} {spec!r}: cannot import {module_name}: {error}") from error
     target = getattr(module, attribute, None)
     if not callable(target):
         raise UserError(f"{what} {spec!r}: {module_name} has no function {attribute}")
     return target
+
+
+@contextmanager
+def _working_directory_importable() -> Iterator[None]:
+    """The working directory first on `sys.path` while the block runs; the entry is taken out
+    again after, leaving whatever the imported modules added themselves."""
+    directory = os.getcwd()
+    if directory in sys.path:
+        yield
+        return
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        sys.path.remove(directory)
 
 
 def _call(function: Callable[..., Any], *args: Any) -> Any:

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness_evals.errors import UserError
 from tests.conftest import write_jsonl
 
 # The suite consumer must work on the core install: make the heavy mining stack unimportable.
@@ -100,3 +101,23 @@ def test_the_generated_pytest_module_runs_each_case_as_a_test(project, target, r
                             cwd=project, capture_output=True, text=True, timeout=120)
     assert result.returncode == returncode, result.stdout
     assert summary in result.stdout
+
+
+def test_a_target_in_the_working_directory_loads_and_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
+    from harness_evals.suite.runner import load_callable
+
+    package = tmp_path / "my_agent_under_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "entry.py").write_text("from wording import polite\n\n\ndef run(request):\n    return polite(request)\n")
+    (tmp_path / "wording.py").write_text("def polite(text):\n    return f'Happy to help: {text}'\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("my_agent_under_test", "my_agent_under_test.entry", "wording"):
+        monkeypatch.delitem(sys.modules, name, raising=False)  # removed again after the test
+    before = list(sys.path)
+    run = load_callable("my_agent_under_test.entry:run")
+    assert run("refund order 4") == "Happy to help: refund order 4"  # its own top-level import found too
+    assert sys.path == before
+    with pytest.raises(UserError, match="cannot import no_such_agent"):
+        load_callable("no_such_agent:run")
+    assert sys.path == before
