@@ -168,7 +168,7 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
     """`full`: refit the clusters on everything (the weekly run); otherwise a night extends the
     last fit unless it has gone stale. One run at a time per database (`run_lock`)."""
     settings = settings or load_settings()
-    db_path = str(resolve_db_path(db or settings.db))
+    db_path = str(resolve_db_path(db, settings.db))
     check_dask(settings.dask)
     if settings.namer:
         load_callable(settings.namer, what="namer")  # a wrong name fails now, not after a night's mining

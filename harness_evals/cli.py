@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness_evals.config import MineSettings, Settings
+from harness_evals.config import MineSettings, Settings, Source
 from harness_evals.errors import UserError
+from harness_evals.redact import RedactionRules
 
 # Help is plain text: as rich markup, "[default: 20, or [mine] budget]" would vanish as a tag.
 app = typer.Typer(
@@ -36,17 +37,17 @@ app.add_typer(prompts_app, name="prompts")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
-Db = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file [default: $HARNESS_EVALS_DB or data/harness.duckdb]")]
-RunDb = Annotated[Optional[Path], typer.Option(
-    "--db", help="DuckDB file [default: db in the settings file, then $HARNESS_EVALS_DB, then data/harness.duckdb]")]
-Config = Annotated[Optional[Path], typer.Option("--config", help="Settings file [default: ./harness-evals.toml if present]")]
+# Eager: parsed before every other option, so the --db callback below can read the file it names.
+Config = Annotated[Optional[Path], typer.Option(
+    "--config", is_eager=True,
+    help="Settings file [default: $HARNESS_EVALS_CONFIG, then ./harness-evals.toml if present]")]
 
 
 def _setting_help(text: str, key: str, *, unset: str = "unset") -> str:
     """The help of a flag that overrides the settings file's `key` ("suite_dir", "mine.budget"),
     with the default as the settings model holds it; `unset` says what a default of None means."""
     section, _, name = key.rpartition(".")
-    default = {"": Settings, "mine": MineSettings}[section].model_fields[name].default
+    default = {"": Settings, "mine": MineSettings, "redact": RedactionRules}[section].model_fields[name].default
     return f"{text} [default: {unset if default is None else default}, or {f'[{section}] ' if section else ''}{name}]"
 
 
@@ -80,6 +81,23 @@ def _reported_errors() -> Iterator[None]:
             highlight=False,
         )
         raise typer.Exit(code=2) from None
+
+
+def _layered_db(ctx: typer.Context, db: Optional[Path]) -> Path:
+    """Every command's database, layered in one place (`resolve_db_path`): --db, then
+    $HARNESS_EVALS_DB, then the settings file's db (the command's --config, else what
+    `load_settings` finds), then data/harness.duckdb."""
+    with _reported_errors():
+        from harness_evals.config import load_settings
+        from harness_evals.store import resolve_db_path
+
+        return resolve_db_path(db, load_settings(ctx.params.get("config")).db)
+
+
+# A command's `db: Db = None` only tells typer the flag may be left out: the callback fills it in.
+Db = Annotated[Path, typer.Option(
+    "--db", callback=_layered_db, show_default=False,
+    help="DuckDB file [default: $HARNESS_EVALS_DB, then db in the settings file, then data/harness.duckdb]")]
 
 
 PARTIAL_INGEST_EXIT = 1  # some records quarantined, the rest stored; 2 (a UserError) when nothing is stored
@@ -133,11 +151,14 @@ def _print_mine(report, limit: int = 10) -> None:
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="A JSONL file")],
-    kind: Annotated[str, typer.Option(help="production (traces) or eval (existing eval cases)")] = "production",
-    format: Annotated[
-        str, typer.Option("--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2 or mint (production only)")
-    ] = "auto",
-    no_raw: Annotated[bool, typer.Option("--no-raw", help="Store redacted text only [default: [redact] keep_raw]")] = False,
+    kind: Annotated[str, typer.Option(
+        help="production (traces) or eval (existing eval cases)")] = Source.model_fields["kind"].default,
+    format: Annotated[str, typer.Option(
+        "--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2 or mint (production only)",
+    )] = Source.model_fields["format"].default,
+    keep_raw: Annotated[Optional[bool], typer.Option(
+        "--raw/--no-raw", help=_setting_help("Store the raw text beside the redacted (--no-raw: redacted text only)",
+                                             "redact.keep_raw"))] = None,
     workers: Annotated[Optional[int], typer.Option(
         help="Processes parsing a large JSON-lines file [default: one per CPU]", min=1)] = None,
     db: Db = None,
@@ -146,13 +167,13 @@ def ingest(
     """Load a trace file; broken records are quarantined with their reason, the rest is stored.
     Exits 0 on a clean load, 1 when some records were quarantined, 2 when nothing was stored."""
     with _reported_errors():
-        from harness_evals.config import load_settings
+        from harness_evals.config import load_settings, with_flags
         from harness_evals.ingest import IngestError, available_cpus, ingest_file
         from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
-        rules = load_settings(config).redact
-        redactor = Redactor(rules) if no_raw or not rules.keep_raw else None
+        rules = with_flags(load_settings(config), redact={"keep_raw": keep_raw}).redact
+        redactor = None if rules.keep_raw else Redactor(rules)
         with run_lock(db), Store(db) as store:
             report = ingest_file(store, path, kind=kind, format=format, redactor=redactor,
                                  workers=workers or available_cpus())
@@ -232,22 +253,22 @@ def flags(
 
 @queue_app.command("export")
 def queue_export(
-    out: Annotated[Path, typer.Option("--out", help="File to write")],
+    out: Annotated[Optional[Path], typer.Option("--out", help=_setting_help("File to write", "queue_out"))] = None,
     format: Annotated[str, typer.Option("--format", help="jsonl, csv, or labelstudio (tasks JSON)")] = "jsonl",
     db: Db = None,
     config: Config = None,
 ) -> None:
     """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
     with _reported_errors():
-        from harness_evals.config import load_settings
+        from harness_evals.config import load_settings, with_flags
         from harness_evals.labelling import export_queue
         from harness_evals.redact import Redactor
         from harness_evals.store import Store
 
-        redactor = Redactor(load_settings(config).redact)
+        settings = with_flags(load_settings(config), queue_out=out)
         with Store(db, read_only=True) as store:
-            count = export_queue(store, out, format=format, redactor=redactor)
-    console.print(f"wrote {count} queued traces to {out}", highlight=False)
+            count = export_queue(store, settings.queue_out, format=format, redactor=Redactor(settings.redact))
+    console.print(f"wrote {count} queued traces to {settings.queue_out}", highlight=False)
 
 
 @queue_app.command("import")
@@ -397,7 +418,7 @@ def _orchestrator_logs_stay_in_prefect() -> None:
 
 @app.command()
 def run(
-    db: RunDb = None,
+    db: Db = None,
     config: Config = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters, as the weekly run does")] = False,
     dask: DaskAddress = None,
@@ -415,7 +436,7 @@ def run(
         from flows.nightly import check_dask, nightly
 
         check_dask(settings.dask)
-        report = nightly(settings=settings, db=str(db) if db else None, full=full)
+        report = nightly(settings=settings, db=str(db), full=full)
     for ingested in report.ingested:
         _print_ingest(ingested)
     for labels in report.labels:
@@ -641,7 +662,7 @@ def serve(
     cron: Annotated[Optional[str], typer.Option(help=_setting_help("Nightly cron", "schedule"))] = None,
     full_cron: Annotated[Optional[str], typer.Option(
         help=_setting_help("Weekly full refit cron", "full_schedule"))] = None,
-    db: RunDb = None,
+    db: Db = None,
     config: Config = None,
     dask: DaskAddress = None,
 ) -> None:
@@ -654,7 +675,7 @@ def serve(
         from prefect import serve as serve_deployments
 
         from flows.nightly import nightly
-    parameters = {"settings": settings.model_dump(mode="json"), "db": str(db) if db else None}
+    parameters = {"settings": settings.model_dump(mode="json"), "db": str(db)}
     serve_deployments(
         nightly.to_deployment(name="nightly", cron=settings.schedule, parameters=parameters),
         nightly.to_deployment(name="weekly-full", cron=settings.full_schedule, parameters={**parameters, "full": True}),

@@ -31,7 +31,7 @@ class Source(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path
-    kind: Literal["production", "eval"]
+    kind: Literal["production", "eval"] = "production"  # also `ingest`'s defaults
     format: str = "auto"
 
 
@@ -58,7 +58,7 @@ class MineSettings(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    db: Path | None = None  # None: --db, then $HARNESS_EVALS_DB, then data/harness.duckdb
+    db: Path | None = None  # under --db and $HARNESS_EVALS_DB; None: data/harness.duckdb (store.resolve_db_path)
     # What a run reads: none by default, so a run never quietly reads files it was not given (`make
     # run` names the bundled sample with --config data/sample/harness-evals.toml).
     sources: list[Source] = []

@@ -278,9 +278,11 @@ class StoreBusy(StoreError):
         self.writer_pid = writer_pid
 
 
-def resolve_db_path(db: str | Path | None) -> Path:
-    """--db wins, then $HARNESS_EVALS_DB, then data/harness.duckdb."""
-    return Path(db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB)
+def resolve_db_path(db: str | Path | None, configured: str | Path | None = None) -> Path:
+    """--db wins, then $HARNESS_EVALS_DB, then `configured` (the settings file's db), then
+    data/harness.duckdb. The environment beats the file, as it does for most tools: a shell or a CI
+    job points one run at another store without editing the file everyone shares."""
+    return Path(db or os.environ.get(DB_ENV_VAR) or configured or DEFAULT_DB)
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

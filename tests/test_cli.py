@@ -274,6 +274,120 @@ def test_run_and_serve_name_a_missing_source_file_before_starting(tmp_path):
     assert not (tmp_path / "h.duckdb").exists()
 
 
+def commands_taking(option: str) -> set[str]:
+    """Each command of the CLI, as typed ("queue export"), that has `option`."""
+    import typer.main
+
+    def walk(group, prefix):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from walk(command, f"{prefix}{name} ")
+            elif any(option in param.opts for param in command.params):
+                yield f"{prefix}{name}"
+
+    return set(walk(typer.main.get_command(app), ""))
+
+
+def test_every_command_that_takes_db_uses_the_settings_files_db(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_EVALS_DB", raising=False)
+    monkeypatch.delenv("HARNESS_EVALS_CONFIG", raising=False)
+    Path("harness-evals.toml").write_text('db = "team.duckdb"\nqueue_out = "queue.jsonl"\nreport_out = "report.html"\n'
+                                          'suite_dir = "suites"\n[mine]\nembedder = "hashing"\nbudget = 3\n')
+    with_prompts = [trace(f"p{n}", "where is my parcel", metadata={"release": f"2026.11.{n}"},
+                          messages=[{"role": "system", "content": f"# Policy\nBe brief ({n})"},
+                                    {"role": "user", "content": "where is my parcel"}]) for n in (1, 2)]
+    write_jsonl(tmp_path / "t.jsonl", topic_traces() + with_prompts)
+    Path("contract.toml").write_text('forbidden = ["{{"]\n')
+    steps = [
+        ["ingest", "t.jsonl"], ["mine"], ["flags"], ["status"], ["queue", "export"],
+        ["queue", "import", "labels.jsonl"], ["emit"], ["report"], ["prompts", "list"],
+        ["prompts", "diff", "--from", "2026.11.1", "--to", "2026.11.2"], ["prompts", "check", "--contract", "contract.toml"],
+        ["prompts", "snapshot", "--out", "snapshots"], ["export", "--parquet", "backup"],
+    ]
+    for step in steps:
+        if step[:2] == ["queue", "import"]:  # label the first queued trace
+            first = json.loads(Path("queue.jsonl").read_text().splitlines()[0])
+            write_jsonl(Path("labels.jsonl"), [{"trace_id": first["trace_id"], "expected": "answers it"}])
+        result = invoke(*step)
+        assert result.exit_code == 0, (step, result.output)
+        assert not Path("data").exists(), step  # nothing looked for, or made, the default store
+    with Store(tmp_path / "team.duckdb", read_only=True) as store:
+        assert store.con.execute("SELECT kind, count(*) FROM runs GROUP BY kind ORDER BY kind").fetchall() == [
+            ("emit", 1), ("ingest", 1), ("label", 1), ("mine", 1)]
+    # run and serve are covered by the same option (they start Prefect); restore's --db is the new file it makes
+    assert commands_taking("--db") - {"run", "serve", "restore"} == {" ".join(step[:2]) if step[0] in (
+        "queue", "prompts") else step[0] for step in steps}
+
+
+def test_the_database_is_the_flag_then_the_environment_then_the_settings_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_EVALS_DB", raising=False)
+    Path("elsewhere.toml").write_text('db = "from-file.duckdb"\n')
+    monkeypatch.setenv("HARNESS_EVALS_CONFIG", "elsewhere.toml")  # read by commands that take no --config too
+    traces = write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1")])
+
+    def stored_in():
+        return sorted(path.name for path in tmp_path.glob("*.duckdb"))
+
+    assert invoke("ingest", traces).exit_code == 0
+    assert stored_in() == ["from-file.duckdb"]
+    assert "ingest" in invoke("status").output  # status takes no --config, and reads the file's store
+    monkeypatch.setenv("HARNESS_EVALS_DB", str(tmp_path / "from-env.duckdb"))
+    assert invoke("ingest", traces).exit_code == 0
+    assert stored_in() == ["from-env.duckdb", "from-file.duckdb"]
+    assert invoke("ingest", traces, "--db", tmp_path / "from-flag.duckdb").exit_code == 0
+    assert stored_in() == ["from-env.duckdb", "from-file.duckdb", "from-flag.duckdb"]
+    Path("elsewhere.toml").write_text('db = "from-file.duckdb"\ndb_path = "x"\n')
+    monkeypatch.delenv("HARNESS_EVALS_DB")
+    assert one_line_error(invoke("status")) == "error: elsewhere.toml: db_path: Extra inputs are not permitted"
+
+
+def test_ingest_raw_and_no_raw_override_the_files_keep_raw(tmp_path):
+    db, config = tmp_path / "h.duckdb", tmp_path / "h.toml"
+    config.write_text("[redact]\nkeep_raw = false\n")
+    stored = {}
+    for trace_id, flags in (("file", ["--config", config]), ("raw", ["--config", config, "--raw"]),
+                            ("default", []), ("no-raw", ["--no-raw"])):
+        path = write_jsonl(tmp_path / f"{trace_id}.jsonl", [trace(trace_id, "mail me at jane.doe@example.com")])
+        result = invoke("ingest", path, "--db", db, *flags)
+        assert result.exit_code == 0, result.output
+        with Store(db, read_only=True) as store:
+            stored[trace_id] = store.one("SELECT input FROM traces WHERE trace_id = ?", [trace_id])[0]
+    assert stored == {"file": "mail me at <EMAIL_1>", "raw": "mail me at jane.doe@example.com",
+                      "default": "mail me at jane.doe@example.com", "no-raw": "mail me at <EMAIL_1>"}
+
+
+def test_queue_export_writes_to_the_settings_queue_out_unless_out_is_given(tmp_path, monkeypatch):
+    from harness_evals.labelling import enqueue
+    from harness_evals.records import QueuePick
+
+    monkeypatch.chdir(tmp_path)
+    db, config = tmp_path / "h.duckdb", tmp_path / "h.toml"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1")]), "--db", db)
+    with Store(db) as store:
+        enqueue(store, [QueuePick("a", 1, "cluster 1", 2.0)], run_id="run-1")
+    config.write_text(f'queue_out = "{tmp_path / "from-file.jsonl"}"\n')
+    result = invoke("queue", "export", "--config", config, "--db", db)
+    assert (result.exit_code, result.output.strip()) == (0, f"wrote 1 queued traces to {tmp_path / 'from-file.jsonl'}")
+    result = invoke("queue", "export", "--config", config, "--out", tmp_path / "given.csv", "--format", "csv", "--db", db)
+    assert (result.exit_code, result.output.strip()) == (0, f"wrote 1 queued traces to {tmp_path / 'given.csv'}")
+    result = invoke("queue", "export", "--db", db)  # no settings file: the model's default
+    assert (result.exit_code, result.output.strip()) == (0, "wrote 1 queued traces to data/queue.jsonl")
+    assert [json.loads(line)["trace_id"] for line in (tmp_path / "data" / "queue.jsonl").read_text().splitlines()] == [
+        "a"]
+
+
+def test_ingests_defaults_are_the_settings_models(tmp_path):
+    import typer.main
+
+    from harness_evals.config import Source
+
+    ingest = typer.main.get_command(app).commands["ingest"]
+    defaults = {param.name: param.default for param in ingest.params}
+    assert (defaults["kind"], defaults["format"]) == (Source(path=tmp_path).kind, Source(path=tmp_path).format)
+
+
 # ---------------------------------------------------------------------------------------------
 # --db pointing at what is no harness-evals store: one line and exit 2, and nothing written to it.
 

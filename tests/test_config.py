@@ -32,6 +32,13 @@ def test_a_settings_file_overrides_what_it_names(tmp_path):
     )
 
 
+def test_a_source_that_names_no_kind_or_format_has_ingests_defaults(tmp_path):
+    path = tmp_path / "h.toml"
+    path.write_text('sources = [{ path = "traces.jsonl" }, { path = "evals.jsonl", kind = "eval" }]\n')
+    assert [(source.kind, source.format) for source in load_settings(path).sources] == [
+        ("production", "auto"), ("eval", "auto")]
+
+
 def test_a_bad_settings_file_names_the_file_and_the_field(tmp_path):
     path = tmp_path / "h.toml"
     path.write_text("[mine]\nbudget = -1\nbudjet = 3\n")

@@ -57,11 +57,12 @@ def test_run_succeeds_with_its_summary(store):
     assert store.latest_run_id("mine") == run.run_id
 
 
-def test_db_path_comes_from_the_flag_then_the_environment_then_the_default(monkeypatch):
+def test_db_path_comes_from_the_flag_then_the_environment_then_the_settings_file_then_the_default(monkeypatch):
     monkeypatch.setenv("HARNESS_EVALS_DB", "/tmp/from-env.duckdb")
-    assert str(resolve_db_path("given.duckdb")) == "given.duckdb"
-    assert str(resolve_db_path(None)) == "/tmp/from-env.duckdb"
+    assert str(resolve_db_path("given.duckdb", "from-file.duckdb")) == "given.duckdb"
+    assert str(resolve_db_path(None, "from-file.duckdb")) == "/tmp/from-env.duckdb"
     monkeypatch.delenv("HARNESS_EVALS_DB")
+    assert str(resolve_db_path(None, "from-file.duckdb")) == "from-file.duckdb"
     assert str(resolve_db_path(None)) == "data/harness.duckdb"
 
 

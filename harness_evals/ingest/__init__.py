@@ -40,6 +40,8 @@ from harness_evals.store import Store
 
 Kind = Literal["production", "eval"]
 BATCH_RECORDS = 5_000  # one transaction each: a crash keeps whole batches, and a re-run stores the rest
+PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting worker processes costs more than they save
+CHUNK_BYTES = 4 * 2**20  # one worker's piece of a JSON-lines file, and one transaction
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,15 @@ REDACTED_FIELDS = {"production": ("input", "output", "steps", "messages", "metad
 
 def ingest_file(
     store: Store, path: str | Path, *, kind: Kind, format: str = "auto", redactor: Redactor | None = None,
-    workers: int = 1,
+    workers: int = 1, batch_records: int = BATCH_RECORDS, parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> IngestReport:
     """`redactor`: store only redacted text (`--no-raw`); ids and hashes still come from the raw record,
     so re-ingesting the same file still changes nothing.
 
-    `workers` > 1: JSON lines beyond PARALLEL_MIN_BYTES are parsed and hashed by that many worker
-    processes, in pieces of about CHUNK_BYTES, while this process stores each piece in file order.
+    Records are stored `batch_records` per transaction. `workers` > 1: JSON lines beyond
+    `parallel_min_bytes` are parsed and hashed by that many worker processes, in pieces of about
+    `chunk_bytes` (one transaction each), while this process stores each piece in file order.
     Workers are started with `spawn`: a script that calls this needs `if __name__ == "__main__":`."""
     path = Path(path)
     if not path.is_file():
@@ -193,12 +197,13 @@ def ingest_file(
     report = IngestReport(source=source, kind=kind, format=format)
     span = _unread_span(store, path, kind=kind, format=format) if resumable else Span()
     report.from_line = span.first_line
-    if resumable and workers > 1 and span.end - span.start >= PARALLEL_MIN_BYTES:
-        batches = _prepared_by_workers(
-            [(format, kind, path, chunk, source, redactor) for chunk in _line_chunks(path, span)], workers=workers)
+    if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes:
+        pieces = _line_chunks(path, span, chunk_bytes=chunk_bytes)
+        batches = _prepared_by_workers([(format, kind, path, chunk, source, redactor) for chunk in pieces],
+                                       workers=workers)
     else:
         batches = (prepare(parsed, kind=kind, source=source, redactor=redactor)
-                   for parsed in _batched(read(path, span) if resumable else read(path)))
+                   for parsed in _batched(read(path, span) if resumable else read(path), size=batch_records))
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
         report.run_id = run.run_id
         for prepared in batches:
@@ -215,17 +220,13 @@ def available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-PARALLEL_MIN_BYTES = 16 * 2**20  # below this, starting worker processes costs more than they save
-CHUNK_BYTES = 4 * 2**20  # one worker's piece of a JSON-lines file, and one transaction
-
-
-def _line_chunks(path: Path, span: Span) -> Iterator[Span]:
-    """The span in pieces of about CHUNK_BYTES that end at line ends, each with its first line's number.
+def _line_chunks(path: Path, span: Span, *, chunk_bytes: int) -> Iterator[Span]:
+    """The span in pieces of about `chunk_bytes` that end at line ends, each with its first line's number.
     Reads in blocks: an over-long line is never held whole."""
     with path.open("rb") as handle:
         start, first_line = span.start, span.first_line
         while start < span.end:
-            end = _line_end_from(handle, min(start + CHUNK_BYTES, span.end), span.end)
+            end = _line_end_from(handle, min(start + chunk_bytes, span.end), span.end)
             handle.seek(start)
             lines = sum(handle.read(min(FINGERPRINT_BYTES, end - at)).count(b"\n")
                         for at in range(start, end, FINGERPRINT_BYTES))
@@ -247,11 +248,11 @@ def _line_end_from(handle: BinaryIO, position: int, limit: int) -> int:
     return limit
 
 
-def _batched(parsed: Iterator[Parsed]) -> Iterator[list[Parsed]]:
+def _batched(parsed: Iterator[Parsed], *, size: int) -> Iterator[list[Parsed]]:
     batch: list[Parsed] = []
     for item in parsed:
         batch.append(item)
-        if len(batch) == BATCH_RECORDS:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import harness_evals.ingest as ingest_module
 from harness_evals.ingest import TRACE_FORMATS, IngestError, TraceFormat, ingest_file
 from harness_evals.ingest.framing import MAX_DEPTH, per_line
 from harness_evals.records import Trace
@@ -198,11 +197,10 @@ def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(sto
                 raise OSError("disk went away")
             yield parsed
 
-    monkeypatch.setattr(ingest_module, "BATCH_RECORDS", 3)
     monkeypatch.setitem(TRACE_FORMATS, "flaky", TraceFormat("flaky", TRACE_FORMATS["canonical"].sniff, failing,
                                                             "canonical traces, until the disk goes away"))
     with pytest.raises(OSError, match="disk went away"):
-        ingest_file(store, path, kind="production", format="flaky")
+        ingest_file(store, path, kind="production", format="flaky", batch_records=3)
     assert store.one("SELECT count(*) FROM traces")[0] == 6  # two whole batches, not the half-read third
     assert store.one("SELECT status FROM runs")[0] == "failed"
     report = ingest_file(store, path, kind="production", format="canonical")

@@ -18,7 +18,6 @@ import harness_evals.ingest as ingest
 from harness_evals.store import Store
 
 mode, db, path, marker = sys.argv[1:]
-ingest.BATCH_RECORDS = 100
 
 def stall():
     Path(marker).touch()
@@ -41,7 +40,7 @@ else:
     ingest.TRACE_FORMATS["canonical"] = ingest.TraceFormat("canonical", canonical.sniff, stalling_read, canonical.shape)
 
 with Store(db) as store:
-    ingest.ingest_file(store, path, kind="production", format="canonical")
+    ingest.ingest_file(store, path, kind="production", format="canonical", batch_records=100)
 """
 
 

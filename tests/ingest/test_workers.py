@@ -21,30 +21,28 @@ def lines(tmp_path):
     return path
 
 
-def test_pieces_tile_the_span_at_line_ends_with_their_line_numbers(tmp_path, monkeypatch):
+def test_pieces_tile_the_span_at_line_ends_with_their_line_numbers(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"a\n" + b"b" * 50 + b"\n" + b"c\nd\n\ne")  # the second line is longer than a piece
-    monkeypatch.setattr(ingest_module, "CHUNK_BYTES", 4)
-    pieces = list(_line_chunks(path, Span(0, 1, path.stat().st_size)))
+    pieces = list(_line_chunks(path, Span(0, 1, path.stat().st_size), chunk_bytes=4))
     assert pieces == [Span(0, 1, 53), Span(53, 3, 57), Span(57, 5, 59)]  # the first runs on to its line end
-    assert list(_line_chunks(path, Span(53, 3, 59))) == [Span(53, 3, 57), Span(57, 5, 59)]
+    assert list(_line_chunks(path, Span(53, 3, 59), chunk_bytes=4)) == [Span(53, 3, 57), Span(57, 5, 59)]
 
 
 def test_workers_store_what_one_process_stores(tmp_path, monkeypatch):
     path = lines(tmp_path)
-    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(ingest_module, "CHUNK_BYTES", 3000)
     spans = []
     by_workers = ingest_module._prepared_by_workers
     monkeypatch.setattr(ingest_module, "_prepared_by_workers",
                         lambda pieces, *, workers: spans.extend(p[3] for p in pieces) or by_workers(pieces, workers=workers))
 
+    small_pieces = {"parallel_min_bytes": 0, "chunk_bytes": 3000}
     results = []
     for name, workers in (("one", 1), ("two", 2)):
         with Store(tmp_path / f"{name}.duckdb") as store:
-            report = ingest_file(store, path, kind="production", workers=workers)
+            report = ingest_file(store, path, kind="production", workers=workers, **small_pieces)
             path.write_text(path.read_text() + json.dumps(trace("t999", "arrived later")) + "\n")
-            again = ingest_file(store, path, kind="production", workers=workers)
+            again = ingest_file(store, path, kind="production", workers=workers, **small_pieces)
             path.write_text(path.read_text().removesuffix(json.dumps(trace("t999", "arrived later")) + "\n"))
             results.append((
                 (report.stored, report.unchanged, [(q.line, q.reason) for q in report.quarantined]),
