@@ -350,6 +350,21 @@ def _refuse_a_foreign_database(con: duckdb.DuckDBPyConnection, path: Path) -> No
                          "store; it was left as it is: pass --db a harness-evals store, or a new file")
 
 
+def _refuse_a_foreign_database_before_writing(path: Path) -> None:
+    """Looked at read-only: opening another tool's database for writing could already change it
+    (DuckDB replays its write-ahead log into the file)."""
+    if not path.exists():
+        return
+    try:
+        probe = _connect(path, read_only=True)
+    except duckdb.ConnectionException:  # this process has it open for writing, so looked at it then
+        return
+    except StoreBusy:  # another process writes it: the run lock or the store's own open says who
+        return
+    with probe:
+        _refuse_a_foreign_database(probe, path)
+
+
 def _lock_path(db: str | Path | None) -> Path:
     path = resolve_db_path(db).resolve()
     return path.with_name(path.name + ".lock")
@@ -433,6 +448,7 @@ def run_lock(db: str | Path | None) -> Iterator[None]:
         _held_locks[lock_path] = (handle, depth + 1)
     else:
         _check_is_a_database_file(resolve_db_path(db))
+        _refuse_a_foreign_database_before_writing(resolve_db_path(db))  # and before its lock lands beside it
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             handle = lock_path.open("a+")
@@ -534,8 +550,7 @@ class Store:
                 self.snapshot = Snapshot.take(self.path, busy.writer_pid)
                 self.con = self.snapshot.con
         else:
-            if self.path.exists():
-                self._refuse_a_foreign_database_before_writing()
+            _refuse_a_foreign_database_before_writing(self.path)
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -557,16 +572,6 @@ class Store:
         except BaseException:
             self.close()
             raise
-
-    def _refuse_a_foreign_database_before_writing(self) -> None:
-        """Looked at read-only: opening another tool's database for writing could already change it
-        (DuckDB replays its write-ahead log into the file)."""
-        try:
-            probe = _connect(self.path, read_only=True)
-        except duckdb.ConnectionException:  # this process has it open for writing, so looked at it then
-            return
-        with probe:
-            _refuse_a_foreign_database(probe, self.path)
 
     def _limit_memory(self) -> None:
         memory = os.environ.get(MEMORY_ENV_VAR)

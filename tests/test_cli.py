@@ -423,6 +423,7 @@ def test_db_made_by_another_tool_is_refused_by_every_command_and_left_as_it_is(t
     assert one_line_error(invoke("mine", "--budget", 3, "--embedder", "hashing", "--db", db)) == refusal
     assert one_line_error(invoke("status", "--db", db)) == refusal  # not "open it for writing once to upgrade it"
     assert db.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["analytics.duckdb", "t.jsonl"]  # no lock beside it
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT table_name FROM information_schema.tables").fetchall() == [("traces",)]
 
