@@ -47,12 +47,9 @@ def already_queued(store: Store) -> set[str]:
 
 
 def record_events(store: Store, trace_ids: Sequence[str], *, state: str, run_id: str) -> None:
-    now = datetime.now(timezone.utc)
-    store.insert(
-        "queue_events",
-        pa.table({"trace_id": list(trace_ids), "state": [state] * len(trace_ids), "run_id": [run_id] * len(trace_ids),
-                  "at": pa.array([now] * len(trace_ids), pa.timestamp("us", tz="UTC"))}),
-    )
+    count = len(trace_ids)
+    store.insert("queue_events", {"trace_id": list(trace_ids), "state": [state] * count, "run_id": [run_id] * count,
+                                  "happened_at": [datetime.now(timezone.utc)] * count})
 
 
 def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
