@@ -1,4 +1,5 @@
-"""The DuckDB store: one file, ordered migrations applied on connect, run bookkeeping.
+"""The DuckDB store: one file, ordered migrations applied on connect, one column spec per table
+(`TABLES`, which `Store.insert` writes rows by), run bookkeeping.
 
 Every derived row carries the `run_id` of the run that made it. Writes of a stage happen inside
 `Store.transaction()`, so a failure leaves nothing half-written.
