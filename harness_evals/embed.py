@@ -322,20 +322,15 @@ def embed_pending(
         dimensions = vectors.shape[1]
         flat = pa.array(vectors.reshape(-1), pa.float32())
         with store.transaction():
-            store.insert(
-                "embeddings",
-                pa.table(
-                    {
-                        "content_hash": chunk,
-                        "model": [embedder.name] * len(chunk),
-                        "view": [view] * len(chunk),
-                        "vector": pa.ListArray.from_arrays(
-                            pa.array(np.arange(0, (len(chunk) + 1) * dimensions, dimensions), pa.int32()), flat
-                        ),
-                        "run_id": [run_id] * len(chunk),
-                    }
+            store.insert("embeddings", {
+                "content_hash": chunk,
+                "model": [embedder.name] * len(chunk),
+                "view": [view] * len(chunk),
+                "vector": pa.ListArray.from_arrays(
+                    pa.array(np.arange(0, (len(chunk) + 1) * dimensions, dimensions), pa.int32()), flat
                 ),
-            )
+                "run_id": [run_id] * len(chunk),
+            })
         done += len(chunk)
         if progress is not None:
             progress(done, len(pending))

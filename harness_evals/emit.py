@@ -14,8 +14,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow as pa
-
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.ingest import content_hash
@@ -111,27 +109,23 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     if newly_emitted or not recorded:
         with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction() as con:
             if not recorded:
-                con.execute("INSERT INTO suite_versions VALUES (?, ?, ?, ?, ?, ?)",
-                            [name, version, digest, len(cases), str(suite_path), run.run_id])
+                store.insert("suite_versions", {"name": [name], "version": [version], "sha256": [digest],
+                                                "cases": [len(cases)], "path": [str(suite_path)],
+                                                "run_id": [run.run_id]})
             for trace_id, case in newly_emitted:
                 con.execute(
                     "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case.id, trace_id]
                 )
             record_events(store, [trace_id for trace_id, _ in newly_emitted], state="emitted", run_id=run.run_id)
-            store.insert(
-                "eval_cases",
-                pa.table(
-                    {
-                        "case_id": [case.id for _, case in newly_emitted],
-                        "content_hash": [content_hash(case) for _, case in newly_emitted],
-                        "input": [case.input for _, case in newly_emitted],
-                        "expected": [json.dumps(expected_json(case.expected), sort_keys=True) for _, case in newly_emitted],
-                        "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],
-                        "source": [suite_source] * len(newly_emitted),
-                        "run_id": [run.run_id] * len(newly_emitted),
-                    }
-                ),
-            )
+            store.insert("eval_cases", {
+                "case_id": [case.id for _, case in newly_emitted],
+                "content_hash": [content_hash(case) for _, case in newly_emitted],
+                "input": [case.input for _, case in newly_emitted],
+                "expected": [json.dumps(expected_json(case.expected), sort_keys=True) for _, case in newly_emitted],
+                "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],
+                "source": [suite_source] * len(newly_emitted),
+                "run_id": [run.run_id] * len(newly_emitted),
+            })
             run.summary = {"new_cases": len(newly_emitted), "version": version}
     return EmitReport(manifest, suite_path, len(newly_emitted), skipped)
 

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
@@ -47,32 +46,22 @@ def already_queued(store: Store) -> set[str]:
 
 
 def record_events(store: Store, trace_ids: Sequence[str], *, state: str, run_id: str) -> None:
-    now = datetime.now(timezone.utc)
-    store.insert(
-        "queue_events",
-        pa.table({"trace_id": list(trace_ids), "state": [state] * len(trace_ids), "run_id": [run_id] * len(trace_ids),
-                  "at": pa.array([now] * len(trace_ids), pa.timestamp("us", tz="UTC"))}),
-    )
+    count = len(trace_ids)
+    store.insert("queue_events", {"trace_id": list(trace_ids), "state": [state] * count, "run_id": [run_id] * count,
+                                  "happened_at": [datetime.now(timezone.utc)] * count})
 
 
 def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
-    """Add picks in state `queued`. Call inside the run's transaction."""
+    """Add picks in state `queued` (the label columns are left NULL). Call inside the run's transaction."""
     count = len(picks)
-    store.insert(
-        "labelling_queue",
-        pa.table(
-            {
-                "trace_id": [p.trace_id for p in picks],
-                "run_id": [run_id] * count,
-                "cluster_id": pa.array([p.cluster_id for p in picks], pa.int32()),
-                "reason": [p.reason for p in picks],
-                "priority": pa.array([p.priority for p in picks], pa.float64()),
-                "state": ["queued"] * count,
-                **{column: pa.nulls(count, pa.string()) for column in
-                   ("expected", "verdict", "notes", "labeller", "label_run_id", "case_id")},
-            }
-        ),
-    )
+    store.insert("labelling_queue", {
+        "trace_id": [p.trace_id for p in picks],
+        "run_id": [run_id] * count,
+        "cluster_id": [p.cluster_id for p in picks],
+        "reason": [p.reason for p in picks],
+        "priority": [p.priority for p in picks],
+        "state": ["queued"] * count,
+    })
     record_events(store, [p.trace_id for p in picks], state="queued", run_id=run_id)
 
 
@@ -253,17 +242,18 @@ def apply_labels(
         for label in labels.values():
             state = "skipped" if label.skip else "labelled"
             expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
-            values = [state, expected, label.verdict, label.notes, label.labeller, run.run_id]
             updated = con.execute(
                 """UPDATE labelling_queue SET state = ?, expected = ?, verdict = ?, notes = ?, labeller = ?,
                    label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
-                [*values, label.trace_id],
+                [state, expected, label.verdict, label.notes, label.labeller, run.run_id, label.trace_id],
             ).fetchall()
             if not updated:  # labelled straight from the store, never queued
-                con.execute(
-                    "INSERT INTO labelling_queue VALUES (?, ?, ?, 'labelled directly', 0, ?, ?, ?, ?, ?, ?, NULL)",
-                    [label.trace_id, run.run_id, _latest_cluster(store, label.trace_id), *values],
-                )
+                store.insert("labelling_queue", {
+                    "trace_id": [label.trace_id], "run_id": [run.run_id],
+                    "cluster_id": [_latest_cluster(store, label.trace_id)], "reason": ["labelled directly"],
+                    "priority": [0.0], "state": [state], "expected": [expected], "verdict": [label.verdict],
+                    "notes": [label.notes], "labeller": [label.labeller], "label_run_id": [run.run_id],
+                })
             record_events(store, [label.trace_id], state=state, run_id=run.run_id)
             if label.skip:
                 report.skipped += 1

@@ -202,10 +202,10 @@ def mine(
             store.insert("cluster_lineage", _lineage_rows(run.run_id, lineage, regions.centroids))
             store.insert("trace_flags", _flag_rows(run.run_id, trace_ids, flags))
             store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?", [view, settings_key])
-            store.insert("view_texts", pa.table({
+            store.insert("view_texts", {
                 "trace_id": list(fresh_texts), "view": [view] * len(fresh_texts),
                 "settings_key": [settings_key] * len(fresh_texts), "text": list(fresh_texts.values()),
-                "run_id": [run.run_id] * len(fresh_texts)}))
+                "run_id": [run.run_id] * len(fresh_texts)})
             if regions.mode == "full":
                 save_model(store, regions.model, key=key, run_id=run.run_id)
             enqueue(store, picks, run_id=run.run_id)
@@ -259,65 +259,55 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
                       for trace_id, found in flags.items()}
 
 
-def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity, coordinates) -> pa.Table:
+def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity, coordinates) -> dict[str, Any]:
     count = len(trace_ids) + len(case_ids)
-    return pa.table(
-        {
-            "run_id": [run_id] * count,
-            "item_kind": ["production"] * len(trace_ids) + ["eval"] * len(case_ids),
-            "item_id": list(trace_ids) + list(case_ids),
-            "cluster_id": pa.array(assignments.labels, pa.int32()),
-            "outlier_score": pa.array(assignments.outlier_scores, pa.float64()),
-            "probability": pa.array(assignments.probabilities, pa.float64()),
-            "nearest_eval_similarity": pa.array(
-                np.concatenate([similarity, np.full(len(case_ids), np.nan)]), pa.float64(), from_pandas=True
-            ),
-            "map_x": pa.array(coordinates[:, 0], pa.float64()),
-            "map_y": pa.array(coordinates[:, 1], pa.float64()),
-        }
-    )
+    return {
+        "run_id": [run_id] * count,
+        "item_kind": ["production"] * len(trace_ids) + ["eval"] * len(case_ids),
+        "item_id": list(trace_ids) + list(case_ids),
+        "cluster_id": assignments.labels,
+        "outlier_score": assignments.outlier_scores,
+        "probability": assignments.probabilities,
+        "nearest_eval_similarity": pa.array(  # NULL for eval cases
+            np.concatenate([similarity, np.full(len(case_ids), np.nan)]), pa.float64(), from_pandas=True
+        ),
+        "map_x": coordinates[:, 0],
+        "map_y": coordinates[:, 1],
+    }
 
 
-def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> pa.Table:
-    return pa.table(
-        {
-            "run_id": [run_id] * len(coverage),
-            "cluster_id": pa.array([row.cluster_id for row in coverage], pa.int32()),
-            "production_count": pa.array([row.production_count for row in coverage], pa.int32()),
-            "eval_count": pa.array([row.eval_count for row in coverage], pa.int32()),
-            "coverage": pa.array([row.coverage for row in coverage], pa.float64()),
-            "gap_score": pa.array([row.gap_score for row in coverage], pa.float64()),
-            "flagged_count": pa.array([row.flagged_count for row in coverage], pa.int32()),
-            "emerging": pa.array([row.emerging for row in coverage], pa.bool_()),
-        }
-    )
+def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> dict[str, Any]:
+    return {
+        "run_id": [run_id] * len(coverage),
+        "cluster_id": [row.cluster_id for row in coverage],
+        "production_count": [row.production_count for row in coverage],
+        "eval_count": [row.eval_count for row in coverage],
+        "coverage": [row.coverage for row in coverage],
+        "gap_score": [row.gap_score for row in coverage],
+        "flagged_count": [row.flagged_count for row in coverage],
+        "emerging": [row.emerging for row in coverage],
+    }
 
 
-def _lineage_rows(run_id: str, lineage: list[tuple[Lineage, bool]], centroids: dict[int, np.ndarray]) -> pa.Table:
-    return pa.table(
-        {
-            "run_id": [run_id] * len(lineage),
-            "cluster_id": pa.array([row.cluster_id for row, _ in lineage], pa.int32()),
-            "event": [row.event for row, _ in lineage],
-            "source_cluster_id": pa.array([row.source_cluster_id for row, _ in lineage], pa.int32()),
-            "size": pa.array([row.size for row, _ in lineage], pa.int32()),
-            "previous_size": pa.array([row.previous_size for row, _ in lineage], pa.int32()),
-            "emerging": pa.array([flag for _, flag in lineage], pa.bool_()),
-            "centroid": pa.array(
-                [centroids[row.cluster_id].tolist() if row.cluster_id in centroids else None for row, _ in lineage],
-                pa.list_(pa.float32()),
-            ),
-        }
-    )
+def _lineage_rows(run_id: str, lineage: list[tuple[Lineage, bool]], centroids: dict[int, np.ndarray]
+                  ) -> dict[str, Any]:
+    return {
+        "run_id": [run_id] * len(lineage),
+        "cluster_id": [row.cluster_id for row, _ in lineage],
+        "event": [row.event for row, _ in lineage],
+        "source_cluster_id": [row.source_cluster_id for row, _ in lineage],
+        "size": [row.size for row, _ in lineage],
+        "previous_size": [row.previous_size for row, _ in lineage],
+        "emerging": [flag for _, flag in lineage],
+        "centroid": [centroids[row.cluster_id].tolist() if row.cluster_id in centroids else None for row, _ in lineage],
+    }
 
 
-def _flag_rows(run_id: str, trace_ids: list[str], flags: list[list[tuple[str, str]]]) -> pa.Table:
+def _flag_rows(run_id: str, trace_ids: list[str], flags: list[list[tuple[str, str]]]) -> dict[str, Any]:
     rows = [(trace_id, name, reason) for trace_id, found in zip(trace_ids, flags, strict=True) for name, reason in found]
-    return pa.table(
-        {
-            "run_id": [run_id] * len(rows),
-            "trace_id": [trace_id for trace_id, _, _ in rows],
-            "detector": [name for _, name, _ in rows],
-            "reason": [reason for _, _, reason in rows],
-        }
-    )
+    return {
+        "run_id": [run_id] * len(rows),
+        "trace_id": [trace_id for trace_id, _, _ in rows],
+        "detector": [name for _, name, _ in rows],
+        "reason": [reason for _, _, reason in rows],
+    }

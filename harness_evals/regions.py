@@ -180,10 +180,9 @@ def _model_key(key: dict[str, Any]) -> str:
 def save_model(store: Store, model: ClusterModel, *, key: dict[str, Any], run_id: str) -> None:
     """The latest fit per key replaces the one before: older fits are never extended again."""
     store.con.execute("DELETE FROM cluster_models WHERE model_key = ?", [_model_key(key)])
-    store.con.execute(
-        "INSERT INTO cluster_models VALUES (?, ?, ?, ?, ?)",
-        [run_id, _model_key(key), model.fitted_count, model.noise_share, pickle.dumps(model)],
-    )
+    store.insert("cluster_models", {"run_id": [run_id], "model_key": [_model_key(key)],
+                                    "fitted_count": [model.fitted_count], "noise_share": [model.noise_share],
+                                    "model": [pickle.dumps(model)]})
 
 
 def load_model(store: Store, key: dict[str, Any]) -> ClusterModel | None:

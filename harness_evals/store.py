@@ -1,4 +1,5 @@
-"""The DuckDB store: one file, ordered migrations applied on connect, run bookkeeping.
+"""The DuckDB store: one file, ordered migrations applied on connect, one column spec per table
+(`TABLES`, which `Store.insert` writes rows by), run bookkeeping.
 
 Every derived row carries the `run_id` of the run that made it. Writes of a stage happen inside
 `Store.transaction()`, so a failure leaves nothing half-written.
@@ -13,12 +14,12 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -264,6 +265,79 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _prompt_assemblies, _view_texts, _suite_versions,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table's columns, named as the migrations above leave them, with the Arrow type its rows are
+    built with (JSON columns are text). Rows are written by column name (`Store.insert`), so a
+    column added by a migration is one more entry here, and no caller depends on column order."""
+
+    name: str
+    columns: dict[str, pa.DataType]
+
+    def rows(self, columns: Mapping[str, Any]) -> pa.Table:
+        """An Arrow table of `columns` (each a list, a NumPy or an Arrow array), typed as this table's;
+        the columns left out take their default, or NULL, when inserted."""
+        unknown = [name for name in columns if name not in self.columns]
+        if unknown:
+            raise ValueError(_mismatch(self.name, list(self.columns), unknown=unknown))
+        return pa.table({name: _typed(values, self.columns[name]) for name, values in columns.items()})
+
+
+def _typed(values: Any, arrow_type: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values if values.type.equals(arrow_type) else values.cast(arrow_type)
+    return pa.array(values, arrow_type)
+
+
+def _mismatch(table: str, columns: Sequence[str], *, unknown: Sequence[str] = (), missing: Sequence[str] = ()) -> str:
+    """Why rows do not fit `table`: the message of the error Store.insert and TableSpec.rows raise."""
+    problems = [f"it has no column {', '.join(unknown)}"] if unknown else []
+    problems += [f"the rows lack {', '.join(missing)}, which cannot be NULL"] if missing else []
+    return f"cannot insert into {table}: {'; '.join(problems)} (its columns: {', '.join(columns)})"
+
+
+_TEXT, _JSON, _INTEGER, _DOUBLE = pa.string(), pa.string(), pa.int32(), pa.float64()
+_TIMESTAMP, _VECTOR = pa.timestamp("us", tz="UTC"), pa.list_(pa.float32())
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
+    TableSpec("runs", {"run_id": _TEXT, "kind": _TEXT, "started_at": _TIMESTAMP, "finished_at": _TIMESTAMP,
+                       "status": _TEXT, "params": _JSON, "summary": _JSON}),
+    TableSpec("traces", {"trace_id": _TEXT, "content_hash": _TEXT, "timestamp": _TIMESTAMP, "input": _TEXT,
+                         "output": _TEXT, "steps": _JSON, "messages": _JSON, "metadata": _JSON, "feedback": _JSON,
+                         "source": _TEXT, "run_id": _TEXT}),
+    TableSpec("eval_cases", {"case_id": _TEXT, "content_hash": _TEXT, "input": _TEXT, "expected": _JSON,
+                             "metadata": _JSON, "source": _TEXT, "run_id": _TEXT}),
+    TableSpec("quarantine", {"source": _TEXT, "line": _INTEGER, "reason": _TEXT, "raw": _TEXT, "run_id": _TEXT}),
+    TableSpec("embeddings", {"content_hash": _TEXT, "model": _TEXT, "view": _TEXT, "vector": _VECTOR,
+                             "run_id": _TEXT}),
+    TableSpec("cluster_assignments", {"run_id": _TEXT, "item_kind": _TEXT, "item_id": _TEXT, "cluster_id": _INTEGER,
+                                      "outlier_score": _DOUBLE, "probability": _DOUBLE,
+                                      "nearest_eval_similarity": _DOUBLE, "map_x": _DOUBLE, "map_y": _DOUBLE}),
+    TableSpec("cluster_coverage", {"run_id": _TEXT, "cluster_id": _INTEGER, "production_count": _INTEGER,
+                                   "eval_count": _INTEGER, "coverage": _DOUBLE, "gap_score": _DOUBLE,
+                                   "flagged_count": _INTEGER, "emerging": pa.bool_()}),
+    TableSpec("labelling_queue", {"trace_id": _TEXT, "run_id": _TEXT, "cluster_id": _INTEGER, "reason": _TEXT,
+                                  "priority": _DOUBLE, "state": _TEXT, "expected": _JSON, "verdict": _TEXT,
+                                  "notes": _TEXT, "labeller": _TEXT, "label_run_id": _TEXT, "case_id": _TEXT}),
+    TableSpec("queue_events", {"trace_id": _TEXT, "state": _TEXT, "run_id": _TEXT, "happened_at": _TIMESTAMP}),
+    TableSpec("trace_flags", {"run_id": _TEXT, "trace_id": _TEXT, "detector": _TEXT, "reason": _TEXT}),
+    TableSpec("cluster_lineage", {"run_id": _TEXT, "cluster_id": _INTEGER, "event": _TEXT,
+                                  "source_cluster_id": _INTEGER, "size": _INTEGER, "previous_size": _INTEGER,
+                                  "emerging": pa.bool_(), "centroid": _VECTOR}),
+    TableSpec("cluster_models", {"run_id": _TEXT, "model_key": _TEXT, "fitted_count": _INTEGER,
+                                 "noise_share": _DOUBLE, "model": pa.binary()}),
+    TableSpec("ingest_watermarks", {"source": _TEXT, "kind": _TEXT, "format": _TEXT, "offset_bytes": pa.int64(),
+                                    "lines": _INTEGER, "fingerprint": _TEXT, "run_id": _TEXT}),
+    TableSpec("prompt_assemblies", {"assembly_hash": _TEXT, "blocks": _JSON, "run_id": _TEXT}),
+    TableSpec("trace_prompts", {"trace_id": _TEXT, "assembly_hash": _TEXT, "release": _TEXT, "run_id": _TEXT}),
+    TableSpec("view_texts", {"trace_id": _TEXT, "view": _TEXT, "settings_key": _TEXT, "text": _TEXT,
+                             "run_id": _TEXT}),
+    TableSpec("suite_versions", {"name": _TEXT, "version": _INTEGER, "sha256": _TEXT, "cases": _INTEGER,
+                                 "path": _TEXT, "run_id": _TEXT}),
+]}
+"""One spec per table the migrations make (schema_migrations aside, which apply_migrations writes)."""
 
 
 class StoreError(UserError):
@@ -540,6 +614,7 @@ class Store:
         self.path = resolve_db_path(path)
         self.snapshot: Snapshot | None = None  # set when another process was writing: this reads a copy
         self.dead_run_ids: list[str] = []  # recorded `running`, with no process left running them
+        self._table_columns: dict[str, dict[str, bool]] = {}  # Store.insert's view of the schema
         _check_is_a_database_file(self.path)
         if read_only:
             if not self.path.exists():
@@ -633,10 +708,8 @@ class Store:
     def run(self, kind: str, params: dict[str, Any]) -> Iterator[RunRecord]:
         """Record a run: `running` now, `succeeded` with its summary or `failed` at the end."""
         record = RunRecord(run_id=new_run_id(), kind=kind)
-        self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?, NULL)",
-            [record.run_id, kind, datetime.now(timezone.utc), json.dumps(params, default=str)],
-        )
+        self.insert("runs", {"run_id": [record.run_id], "kind": [kind], "started_at": [datetime.now(timezone.utc)],
+                             "status": ["running"], "params": [json.dumps(params, default=str)]})
         _name_the_run_in_its_lock(self.path, record)
         try:
             yield record
@@ -653,15 +726,42 @@ class Store:
             [datetime.now(timezone.utc), status, json.dumps(record.summary, default=str), record.run_id],
         )
 
-    def insert(self, table: str, rows: pa.Table) -> None:
-        """Append an Arrow table whose columns are in the table's column order."""
+    def insert(self, table: str, rows: pa.Table | Mapping[str, Any], *,
+               on_conflict: Literal["replace", "ignore"] | None = None) -> None:
+        """Append rows to `table`, each column into the column of its name: an Arrow table, or columns
+        by name, which the table's spec types (TableSpec.rows). A column left out takes its default,
+        or NULL. `on_conflict`: a row whose key is stored already replaces it, or is dropped.
+
+        Rows with a column the table lacks, or without one that cannot be NULL, are refused whole,
+        even when there are none: a caller that names a column wrongly fails in its first test."""
+        required = self._columns_of(table)
+        if not isinstance(rows, pa.Table):
+            rows = TABLES[table].rows(rows)
+        unknown = [name for name in rows.column_names if name not in required]
+        missing = [name for name, needed in required.items() if needed and name not in rows.column_names]
+        if unknown or missing:
+            raise ValueError(_mismatch(table, list(required), unknown=unknown, missing=missing))
         if rows.num_rows == 0:
             return
+        verb = f"INSERT OR {on_conflict.upper()}" if on_conflict else "INSERT"
         self.con.register("_rows_to_insert", rows)
         try:
-            self.con.execute(f"INSERT INTO {table} SELECT * FROM _rows_to_insert")
+            self.con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _rows_to_insert")
         finally:
             self.con.unregister("_rows_to_insert")
+
+    def _columns_of(self, table: str) -> dict[str, bool]:
+        """The table's columns in order, each with whether a row must give it (NOT NULL, no default).
+        Read from the database once per table: migrations have run by the time anything is inserted."""
+        if table not in self._table_columns:
+            columns = {name: not nullable and default is None for name, nullable, default in self.con.execute(
+                """SELECT column_name, is_nullable, column_default FROM duckdb_columns()
+                   WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ?
+                   ORDER BY column_index""", [table]).fetchall()}
+            if not columns:
+                raise ValueError(f"no table named {table} to insert into: the tables are {', '.join(TABLES)}")
+            self._table_columns[table] = columns
+        return self._table_columns[table]
 
     def one(self, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         """The first row, or None. Fetches to the end: DuckDB 2 refuses other work on a

@@ -1,5 +1,6 @@
 import json
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,20 @@ def test_a_missing_labels_file_is_a_user_error(store, tmp_path):
 
 def events(store):
     return store.con.execute("SELECT trace_id, state FROM queue_events ORDER BY happened_at, trace_id, state").fetchall()
+
+
+def test_each_move_is_recorded_with_the_time_it_happened(store, tmp_path):
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1"), trace("b", "refund order 1")]),
+                kind="production")
+    before = datetime.now(timezone.utc)
+    enqueue(store, [QueuePick("a", 1, "cluster 1: why", 5.0), QueuePick("b", 1, "cluster 1: why", 4.0)], run_id="r1")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": "refunds order 1"}]))
+    after = datetime.now(timezone.utc)
+    moves = store.con.execute("SELECT trace_id, state, run_id, happened_at FROM queue_events ORDER BY happened_at, 1"
+                              ).fetchall()
+    assert [move[:3] for move in moves] == [("a", "queued", "r1"), ("b", "queued", "r1"),
+                                            ("a", "labelled", store.latest_run_id("label"))]
+    assert all(before <= happened_at <= after for *_, happened_at in moves)
 
 
 def test_a_skipped_trace_leaves_the_queue_without_a_label_and_the_history_shows_each_move(queued, tmp_path):

@@ -1,10 +1,12 @@
 import sqlite3
+from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from harness_evals import Workspace
-from harness_evals.store import MIGRATIONS, Store, StoreError, apply_migrations, resolve_db_path
+from harness_evals.store import MIGRATIONS, TABLES, Store, StoreError, apply_migrations, resolve_db_path
 
 
 def tables(con) -> set[str]:
@@ -179,3 +181,70 @@ def test_a_run_recorded_running_whose_process_is_gone_reads_as_interrupted_witho
     assert path.read_bytes() == before
     with Store(path) as store:  # and the next writer records it so
         assert store.one("SELECT status FROM runs")[0] == "interrupted"
+
+
+# Rows are written by column name, from one spec per table.
+
+def test_rows_land_in_their_columns_by_name_whatever_their_order(store):
+    store.insert("view_texts", pa.table({"run_id": ["r1", "r1"], "text": ["refund my order", "refund my order"],
+                                         "view": ["intent", "intent"], "trace_id": ["t1", "t2"],
+                                         "settings_key": ["k1", "k1"]}))
+    stored = store.con.execute("SELECT trace_id, view, settings_key, text, run_id FROM view_texts ORDER BY 1").fetchall()
+    assert stored == [("t1", "intent", "k1", "refund my order", "r1"), ("t2", "intent", "k1", "refund my order", "r1")]
+
+
+def test_columns_left_out_take_their_default_or_null(store):
+    store.insert("cluster_coverage", {"gap_score": [0.5], "run_id": ["r1"], "cluster_id": [3], "production_count": [4],
+                                      "eval_count": [0], "coverage": [0.0]})
+    store.insert("labelling_queue", {"trace_id": ["t1"], "run_id": ["r1"], "cluster_id": [3], "reason": ["why"],
+                                     "priority": [1.0], "state": ["queued"]})
+    assert store.one("SELECT flagged_count, emerging FROM cluster_coverage") == (0, False)
+    assert store.one("SELECT expected, verdict, case_id FROM labelling_queue") == (None, None, None)
+
+
+@pytest.mark.parametrize("rows", [
+    pa.table({"trace_id": ["t1"], "state": ["queued"], "run_id": ["r1"], "at": [datetime.now(timezone.utc)]}),
+    pa.table({"trace_id": pa.array([], pa.string()), "at": pa.array([], pa.string())}),  # no rows: refused all the same
+])
+def test_a_column_the_table_lacks_is_refused_naming_the_table_and_the_column(store, rows):
+    with pytest.raises(ValueError, match=r"cannot insert into queue_events: it has no column at; the rows lack "
+                                         r".*happened_at, which cannot be NULL \(its columns: trace_id, state, "
+                                         r"run_id, happened_at\)"):
+        store.insert("queue_events", rows)
+    assert store.one("SELECT count(*) FROM queue_events") == (0,)
+
+
+def test_rows_without_a_column_that_cannot_be_null_are_refused_naming_it(store):
+    with pytest.raises(ValueError, match="cannot insert into queue_events: the rows lack run_id, happened_at, which "
+                                         "cannot be NULL"):
+        store.insert("queue_events", pa.table({"trace_id": ["t1"], "state": ["queued"]}))
+    with pytest.raises(ValueError, match="cannot insert into queue_events: it has no column at"):
+        store.insert("queue_events", {"trace_id": ["t1"], "state": ["queued"], "run_id": ["r1"], "at": [None]})
+    with pytest.raises(ValueError, match="no table named queue_event "):
+        store.insert("queue_event", {"trace_id": ["t1"]})
+
+
+def test_each_table_has_one_spec_naming_its_migrated_columns_and_their_types(store):
+    stored = tables(store.con) - {"schema_migrations"}
+    assert set(TABLES) == stored
+    for name, spec in TABLES.items():
+        schema = store.con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
+        assert list(spec.columns) == schema.names, name
+        for column, arrow_type in spec.columns.items():
+            produced = schema.field(column).type
+            if pa.types.is_timestamp(produced):  # DuckDB names UTC Etc/UTC
+                produced = pa.timestamp(produced.unit, tz="UTC")
+            assert arrow_type.equals(produced, check_metadata=False), (name, column, arrow_type, produced)
+
+
+def test_upserts_replace_or_keep_the_row_already_stored(store):
+    row = {"assembly_hash": ["h1"], "blocks": ['[{"kind": "system", "name": "s", "text": "be brief"}]'],
+           "run_id": ["r1"]}
+    store.insert("prompt_assemblies", row)
+    store.insert("prompt_assemblies", {**row, "run_id": ["r2"]}, on_conflict="ignore")
+    watermark = {"source": ["/f.jsonl"], "kind": ["production"], "format": ["canonical"], "offset_bytes": [10],
+                 "lines": [1], "fingerprint": ["f1"], "run_id": ["r1"]}
+    store.insert("ingest_watermarks", watermark)
+    store.insert("ingest_watermarks", {**watermark, "offset_bytes": [20], "run_id": ["r2"]}, on_conflict="replace")
+    assert store.one("SELECT run_id FROM prompt_assemblies") == ("r1",)
+    assert store.con.execute("SELECT offset_bytes, run_id FROM ingest_watermarks").fetchall() == [(20, "r2")]

@@ -36,7 +36,7 @@ from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read
 from harness_evals.prompts import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.redact import Redactor
-from harness_evals.store import Store
+from harness_evals.store import TABLES, Store
 
 Kind = Literal["production", "eval"]
 BATCH_RECORDS = 5_000  # one transaction each: a crash keeps whole batches, and a re-run stores the rest
@@ -329,10 +329,10 @@ def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span:
         handle.seek(span.start)
         for _ in range(span.start, end, FINGERPRINT_BYTES):
             lines += handle.read(min(FINGERPRINT_BYTES, end - handle.tell())).count(b"\n")
-    store.con.execute(
-        "INSERT OR REPLACE INTO ingest_watermarks VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [str(path.resolve()), kind, format, end, lines, _fingerprint(path, end), run_id],
-    )
+    store.insert("ingest_watermarks", {
+        "source": [str(path.resolve())], "kind": [kind], "format": [format], "offset_bytes": [end], "lines": [lines],
+        "fingerprint": [_fingerprint(path, end)], "run_id": [run_id],
+    }, on_conflict="replace")
 
 
 @dataclass(frozen=True)
@@ -414,33 +414,31 @@ def _store_prompts(store: Store, trace_ids: list[str], prompts: list[PromptAssem
     if not with_prompt:
         return
     assemblies = {prompt.digest: prompt for _, prompt, _ in with_prompt}
-    store.con.execute(
-        "INSERT OR IGNORE INTO prompt_assemblies SELECT * FROM (SELECT unnest(?) AS h, unnest(?)::JSON, ?) ",
-        [list(assemblies), [json.dumps([b.model_dump() for b in a.blocks], ensure_ascii=False)
-                            for a in assemblies.values()], run_id],
-    )
-    store.insert("trace_prompts", pa.table({
+    store.insert("prompt_assemblies", {
+        "assembly_hash": list(assemblies),
+        "blocks": [json.dumps([b.model_dump() for b in a.blocks], ensure_ascii=False) for a in assemblies.values()],
+        "run_id": [run_id] * len(assemblies),
+    }, on_conflict="ignore")
+    store.insert("trace_prompts", {
         "trace_id": [trace_id for trace_id, _, _ in with_prompt],
         "assembly_hash": [prompt.digest for _, prompt, _ in with_prompt],
-        "release": pa.array([release for _, _, release in with_prompt], pa.string()),
+        "release": [release for _, _, release in with_prompt],
         "run_id": [run_id] * len(with_prompt),
-    }))
+    })
 
 
 def _record_id(record: BaseModel) -> str:
     return record.trace_id if isinstance(record, Trace) else record.id
 
 
-def _quarantine_rows(quarantined: list[Quarantined], *, run_id: str) -> pa.Table:
-    return pa.table(
-        {
-            "source": [q.source for q in quarantined],
-            "line": pa.array([q.line for q in quarantined], pa.int32()),
-            "reason": [q.reason for q in quarantined],
-            "raw": [q.raw for q in quarantined],
-            "run_id": [run_id] * len(quarantined),
-        }
-    )
+def _quarantine_rows(quarantined: list[Quarantined], *, run_id: str) -> dict[str, list[Any]]:
+    return {
+        "source": [q.source for q in quarantined],
+        "line": [q.line for q in quarantined],
+        "reason": [q.reason for q in quarantined],
+        "raw": [q.raw for q in quarantined],
+        "run_id": [run_id] * len(quarantined),
+    }
 
 
 def _redacted(record: BaseModel, fields: tuple[str, ...], redactor: Redactor) -> BaseModel:
@@ -451,36 +449,33 @@ def _redacted(record: BaseModel, fields: tuple[str, ...], redactor: Redactor) ->
     return redacted
 
 
-def _json_column(values: list[Any]) -> pa.Array:
-    return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values], pa.string())
+def _json_column(values: list[Any]) -> list[str | None]:
+    return [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values]
 
 
 def _trace_rows(traces: list[Trace], digests: list[str], *, source: str) -> pa.Table:
-    """Rows in the table's column order, all but the last (`run_id`, known once committed)."""
-    return pa.table(
-        {
-            "trace_id": [t.trace_id for t in traces],
-            "content_hash": digests,
-            "timestamp": pa.array([t.timestamp for t in traces], pa.timestamp("us", tz="UTC")),
-            "input": [t.input for t in traces],
-            "output": [t.output for t in traces],
-            "steps": _json_column([[s.model_dump(mode="json") for s in t.steps] for t in traces]),
-            "messages": _json_column([t.messages for t in traces]),
-            "metadata": _json_column([t.metadata for t in traces]),
-            "feedback": _json_column([t.feedback for t in traces]),
-            "source": pa.array([source] * len(traces), pa.string()),
-        }
-    )
+    """Every column but `run_id`, known once committed."""
+    return TABLES["traces"].rows({
+        "trace_id": [t.trace_id for t in traces],
+        "content_hash": digests,
+        "timestamp": [t.timestamp for t in traces],
+        "input": [t.input for t in traces],
+        "output": [t.output for t in traces],
+        "steps": _json_column([[s.model_dump(mode="json") for s in t.steps] for t in traces]),
+        "messages": _json_column([t.messages for t in traces]),
+        "metadata": _json_column([t.metadata for t in traces]),
+        "feedback": _json_column([t.feedback for t in traces]),
+        "source": [source] * len(traces),
+    })
 
 
 def _eval_rows(cases: list[EvalCase], digests: list[str], *, source: str) -> pa.Table:
-    return pa.table(
-        {
-            "case_id": [c.id for c in cases],
-            "content_hash": digests,
-            "input": [c.input for c in cases],
-            "expected": _json_column([c.expected for c in cases]),
-            "metadata": _json_column([c.metadata for c in cases]),
-            "source": pa.array([source] * len(cases), pa.string()),
-        }
-    )
+    """Every column but `run_id`, known once committed."""
+    return TABLES["eval_cases"].rows({
+        "case_id": [c.id for c in cases],
+        "content_hash": digests,
+        "input": [c.input for c in cases],
+        "expected": _json_column([c.expected for c in cases]),
+        "metadata": _json_column([c.metadata for c in cases]),
+        "source": [source] * len(cases),
+    })
