@@ -1,9 +1,9 @@
 """Embedders behind one small protocol, and the content-keyed embedding cache.
 
-`get_embedder(name)` looks an embedder up by name (EMBEDDERS holds each one's factory, which does
+`get_embedder(name)` looks an embedder up by name. EMBEDDERS holds each one's factory, which does
 its heavy import when called, so importing harness_evals never pulls torch; one from outside the
-package is an entry point in `harness_evals.embedders`, or `module:function`). Vectors are cached in the store under (hash of the view text,
-model, view): a re-run embeds only text it has not seen.
+package is an entry point in `harness_evals.embedders`, or `module:function`. Vectors are cached in
+the store under (hash of the view text, model, view): a re-run embeds only text it has not seen.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 A trace enters the queue once, ever, and moves queued → labelled → emitted, or queued → skipped;
 each move is recorded in `queue_events` with its run. Labels come back in the format the queue
-went out in: JSONL, CSV, or a Label Studio JSON export (QUEUE_FORMATS write the queue,
+went out in: JSONL, CSV, or a Label Studio JSON export. QUEUE_FORMATS write the queue and
 LABEL_FORMATS read labels back; a format from outside the package is an entry point in
-`harness_evals.queue_formats` or `harness_evals.label_formats`, or `module:function`). A label never
-silently replaces another: a different label for an already labelled trace is refused with its line number.
+`harness_evals.queue_formats` or `harness_evals.label_formats`, or `module:function`. A label
+never silently replaces another: a different label for an already labelled trace is refused with
+its line number.
 """
 
 from __future__ import annotations
