@@ -30,9 +30,9 @@ from harness_evals.labelling import LabelReport, export_queue, import_labels
 from harness_evals.pipeline import MineReport, mine
 from harness_evals.prompts import PromptContract, load_contract
 from harness_evals.redact import RedactionRules, Redactor
+from harness_evals.registry import load_callable
 from harness_evals.report import write_report
 from harness_evals.store import Store, resolve_db_path, run_lock
-from harness_evals.suite.runner import load_callable
 
 
 def failing_quietly_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:

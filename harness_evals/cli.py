@@ -154,7 +154,8 @@ def ingest(
     kind: Annotated[str, typer.Option(
         help="production (traces) or eval (existing eval cases)")] = Source.model_fields["kind"].default,
     format: Annotated[str, typer.Option(
-        "--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2 or mint (production only)",
+        "--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2, mint, or a plugin's "
+        "(README, Extending) (production only)",
     )] = Source.model_fields["format"].default,
     keep_raw: Annotated[Optional[bool], typer.Option(
         "--raw/--no-raw", help=_setting_help("Store the raw text beside the redacted (--no-raw: redacted text only)",
@@ -254,7 +255,8 @@ def flags(
 @queue_app.command("export")
 def queue_export(
     out: Annotated[Optional[Path], typer.Option("--out", help=_setting_help("File to write", "queue_out"))] = None,
-    format: Annotated[str, typer.Option("--format", help="jsonl, csv, or labelstudio (tasks JSON)")] = "jsonl",
+    format: Annotated[str, typer.Option(
+        "--format", help="jsonl, csv, labelstudio (tasks JSON), or a plugin's (README, Extending)")] = "jsonl",
     db: Db = None,
     config: Config = None,
 ) -> None:
@@ -274,7 +276,8 @@ def queue_export(
 @queue_app.command("import")
 def queue_import(
     path: Annotated[Path, typer.Argument(help="The exported queue, filled in: JSONL, CSV, or a Label Studio JSON export")],
-    format: Annotated[str, typer.Option("--format", help="auto (by extension), jsonl, csv, or labelstudio")] = "auto",
+    format: Annotated[str, typer.Option(
+        "--format", help="auto (by extension), jsonl, csv, labelstudio, or a plugin's (README, Extending)")] = "auto",
     labeller: Annotated[Optional[str], typer.Option(help="Recorded on labels that name no labeller")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite labels that differ (never emitted ones)")] = False,
     db: Db = None,
@@ -391,21 +394,16 @@ def suite_pytest(
 @suite_app.command("export")
 def suite_export(
     suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
-    format: Annotated[str, typer.Option("--format", help="inspect (Inspect AI dataset JSONL) or promptfoo (tests YAML)")],
+    format: Annotated[str, typer.Option(
+        "--format", help="inspect (Inspect AI dataset JSONL), promptfoo (tests YAML), or a plugin's (README, Extending)")],
     out: Annotated[Path, typer.Option("--out", help="File to write")],
 ) -> None:
     """Write the suite for the harness your CI already runs."""
     with _reported_errors():
-        from harness_evals.suite import load_suite
-        from harness_evals.suite.export import to_inspect, to_promptfoo
+        from harness_evals.suite.export import export_suite
 
-        writers = {"inspect": to_inspect, "promptfoo": to_promptfoo}
-        if format not in writers:
-            raise UserError(f"unknown format {format!r}: choose inspect or promptfoo")
-        cases = load_suite(suite)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(writers[format](cases), encoding="utf-8")
-    console.print(f"wrote {len(cases)} cases to {out} ({format})", highlight=False)
+        count = export_suite(suite, out, format=format)
+    console.print(f"wrote {count} cases to {out} ({format})", highlight=False)
 
 
 def _orchestrator_logs_stay_in_prefect() -> None:
@@ -463,8 +461,8 @@ def report_command(
     with _reported_errors():
         from harness_evals.config import load_settings, with_flags
         from harness_evals.redact import Redactor
+        from harness_evals.registry import load_callable
         from harness_evals.report import write_report
-        from harness_evals.suite.runner import load_callable
 
         settings = with_flags(load_settings(config), report_out=out)
         namer = load_callable(settings.namer, what="namer") if settings.namer else None

@@ -43,8 +43,9 @@ class MineSettings(BaseModel):
     budget: int = Field(default=20, ge=0, description="At most this many traces are queued for labelling")
     embedder: str = Field(default="minilm", description=(
         "minilm (the packaged model), minilm-int8 (faster), hashing (no model, for dry runs), "
-        "or st:FOLDER (a sentence-transformers model saved in FOLDER)"))
-    view: str = Field(default="intent", description="Which text of a trace to embed: intent, trajectory or outcome")
+        "st:FOLDER (a sentence-transformers model saved in FOLDER), or a plugin's (README, Extending)"))
+    view: str = Field(default="intent", description=(
+        "Which text of a trace to embed: intent, trajectory, outcome, or a plugin's (README, Extending)"))
     min_cluster_size: int = Field(default=5, ge=2, description=(
         "HDBSCAN's smallest cluster: fewer traces this close together are noise"))
     dimensions: int = Field(default=16, ge=2, description=(

@@ -1,8 +1,9 @@
 """Embedders behind one small protocol, and the content-keyed embedding cache.
 
-`get_embedder(name)` looks an embedder up by name and does its heavy import lazily, so importing
-harness_evals never pulls torch. Vectors are cached in the store under (hash of the view text,
-model, view): a re-run embeds only text it has not seen.
+`get_embedder(name)` looks an embedder up by name. EMBEDDERS holds each one's factory, which does
+its heavy import when called, so importing harness_evals never pulls torch; one from outside the
+package is an entry point in `harness_evals.embedders`, or `module:function`. Vectors are cached in
+the store under (hash of the view text, model, view): a re-run embeds only text it has not seen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pyarrow as pa
 
 from harness_evals.errors import UserError
 from harness_evals.records import MapChunks
+from harness_evals.registry import Registry
 from harness_evals.store import Store
 
 MINING_EXTRA_HINT = "pip install 'harness-evals[mine]'"
@@ -234,10 +236,10 @@ def _minilm_int8() -> Embedder:
     return OnnxInt8Embedder(str(get_model_path()), cache / "models" / OnnxInt8Embedder.name)
 
 
-EMBEDDERS: dict[str, Callable[[], Embedder]] = {"minilm": _minilm, "minilm-int8": _minilm_int8, "hashing": HashingEmbedder}
-
-
 LOCAL_MODEL_PREFIX = "st:"
+EMBEDDERS: Registry[Callable[[], Embedder]] = Registry(
+    "embedder", "harness_evals.embedders", {"minilm": _minilm, "minilm-int8": _minilm_int8, "hashing": HashingEmbedder},
+    also=[f"{LOCAL_MODEL_PREFIX}FOLDER (a sentence-transformers model saved in a local folder)"])
 
 
 def get_embedder(name: str) -> Embedder:
@@ -245,14 +247,7 @@ def get_embedder(name: str) -> Embedder:
     in a local folder (`SentenceTransformer.save(FOLDER)`)."""
     if name.startswith(LOCAL_MODEL_PREFIX):
         return _local_model(Path(name[len(LOCAL_MODEL_PREFIX) :]).expanduser())
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
-        raise UserError(
-            f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDERS)}, or {LOCAL_MODEL_PREFIX}FOLDER "
-            "for a sentence-transformers model saved in a local folder"
-        ) from None
-    return factory()
+    return EMBEDDERS.get(name)()
 
 
 def _local_model(folder: Path) -> Embedder:

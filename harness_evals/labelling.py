@@ -2,8 +2,11 @@
 
 A trace enters the queue once, ever, and moves queued → labelled → emitted, or queued → skipped;
 each move is recorded in `queue_events` with its run. Labels come back in the format the queue
-went out in: JSONL, CSV, or a Label Studio JSON export. A label never silently replaces
-another: a different label for an already labelled trace is refused with its line number.
+went out in: JSONL, CSV, or a Label Studio JSON export. QUEUE_FORMATS write the queue and
+LABEL_FORMATS read labels back; a format from outside the package is an entry point in
+`harness_evals.queue_formats` or `harness_evals.label_formats`, or `module:function`. A label
+never silently replaces another: a different label for an already labelled trace is refused with
+its line number.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -23,10 +26,10 @@ from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.ingest.framing import Unreadable, json_lines, problem_with, read_document
 from harness_evals.records import NOISE, Label, QueuePick, Quarantined
 from harness_evals.redact import Redactor
+from harness_evals.registry import Registry
 from harness_evals.store import Store
 from harness_evals.suite.model import expected_json
 
-FORMATS = ("jsonl", "csv", "labelstudio")
 FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
 EXPORTED_TEXT = ("input", "output", "metadata")
 LABEL_STUDIO_CONFIG = """<View>
@@ -86,26 +89,39 @@ def queued_items(store: Store) -> list[dict[str, Any]]:
     return items
 
 
+def _write_jsonl(items: list[dict[str, Any]], handle: TextIO) -> None:
+    handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+
+
+def _write_csv(items: list[dict[str, Any]], handle: TextIO) -> None:
+    writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["trace_id", *FIELDS_TO_FILL])
+    writer.writeheader()
+    writer.writerows({**item, "metadata": json.dumps(item["metadata"], ensure_ascii=False)} for item in items)
+
+
+def _write_label_studio(items: list[dict[str, Any]], handle: TextIO) -> None:
+    """Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface."""
+    tasks = [{"data": {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}} for item in items]
+    json.dump(tasks, handle, ensure_ascii=False, indent=1)
+
+
+# A queue format writes the queued items (queued_items, redacted) to a UTF-8 text file opened with newline="".
+QueueWriter = Callable[[list[dict[str, Any]], TextIO], None]
+QUEUE_FORMATS: Registry[QueueWriter] = Registry("queue format", "harness_evals.queue_formats", {
+    "jsonl": _write_jsonl, "csv": _write_csv, "labelstudio": _write_label_studio})
+
+
 def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None) -> int:
     """Write the queue for labelling; the same file, filled in, is what `import_labels` reads.
 
     Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store."""
-    if format not in FORMATS:
-        raise UserError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    write = QUEUE_FORMATS.get(format)
     redactor = redactor or Redactor()
     items = [redactor.redact_fields(item, EXPORTED_TEXT) for item in queued_items(store)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as handle:
-        if format == "jsonl":
-            handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-        elif format == "csv":
-            writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["trace_id", *FIELDS_TO_FILL])
-            writer.writeheader()
-            writer.writerows({**item, "metadata": json.dumps(item["metadata"], ensure_ascii=False)} for item in items)
-        else:  # Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface
-            tasks = [{"data": {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}} for item in items]
-            json.dump(tasks, handle, ensure_ascii=False, indent=1)
+        write(items, handle)
     return len(items)
 
 
@@ -183,7 +199,12 @@ def _label_studio_row(task: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-READERS = {"jsonl": _jsonl_rows, "csv": _csv_rows, "labelstudio": _label_studio_rows}
+# A label format reads a labels file: (line or position, the row's fields, or the exception that says why not).
+LabelReader = Callable[[Path], Iterator[tuple[int, Any]]]
+LABEL_FORMATS: Registry[LabelReader] = Registry(
+    "label format", "harness_evals.label_formats",
+    {"jsonl": _jsonl_rows, "csv": _csv_rows, "labelstudio": _label_studio_rows},
+    also=["auto (by the file's extension)"])
 
 
 def detect_label_format(path: Path) -> str:
@@ -197,10 +218,8 @@ def import_labels(
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such labels file")
-    format = detect_label_format(path) if format == "auto" else format
-    if format not in READERS:
-        raise UserError(f"unknown format {format!r}: choose auto or one of {', '.join(FORMATS)}")
-    return apply_labels(store, READERS[format](path), source=str(path), labeller=labeller, replace=replace)
+    read = LABEL_FORMATS.get(detect_label_format(path) if format == "auto" else format)
+    return apply_labels(store, read(path), source=str(path), labeller=labeller, replace=replace)
 
 
 def apply_labels(

@@ -30,7 +30,7 @@ from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.snapshots import check
 from harness_evals.store import Store
-from harness_evals.views import EVAL_VIEWS, TraceText, get_view, shared_lines, without_lines
+from harness_evals.views import EVAL_VIEWS, VIEWS, TraceText, shared_lines, without_lines
 
 
 class MineError(UserError):
@@ -110,7 +110,7 @@ def mine(
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
-    to_view = get_view(view)
+    to_view = VIEWS.get(view)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
     requests = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
     if not requests:

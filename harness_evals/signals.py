@@ -1,9 +1,11 @@
 """A structured signature per trace, and silent-failure detectors over it.
 
-Each detector is a small named function `(trace, signature, settings) -> reason | None`. They
-look for failures that read fine on their own: a tool error glossed over by a confident answer,
-the same call repeated, a run cut off, a required tool never called, a refusal, an empty tool
-result answered as if it had content, negative feedback.
+Each detector is a small named function `(trace, signature, settings) -> reason | None` in
+DETECTORS. They look for failures that read fine on their own: a tool error glossed over by a
+confident answer, the same call repeated, a run cut off, a required tool never called, a refusal,
+an empty tool result answered as if it had content, negative feedback. A detector from outside the
+package (an entry point in `harness_evals.detectors`, or `module:function`) runs when `enabled`
+names it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness_evals.errors import UserError
+from harness_evals.registry import Registry
 
 ACKNOWLEDGES_TROUBLE = re.compile(
     r"\b(sorry|apolog|unable|couldn'?t|could not|can(?:no|')t|failed|error|issue|problem|unfortunately|"
@@ -44,7 +46,8 @@ class RequiredToolRule(BaseModel):
 class DetectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: list[str] = Field(default_factory=lambda: list(DETECTORS))
+    # the built-in detectors; one from outside the package runs when named here
+    enabled: list[str] = Field(default_factory=lambda: [detector.__name__ for detector in BUILT_IN_DETECTORS])
     loop_repeats: int = Field(default=3, ge=2)  # the same call this many times in a row is a loop
     max_steps: int | None = None  # more steps than this is a run that was cut off
     negative_feedback_below: float = 0.5  # feedback scores are read on a 0..1 scale
@@ -156,22 +159,19 @@ def negative_feedback(trace: TraceRecord, sig: Signature, settings: DetectorSett
     return None
 
 
-DETECTORS: dict[str, Detector] = {
-    detector.__name__: detector
-    for detector in (error_then_confident_answer, repeated_call, cut_off, required_tool_missing, refusal,
-                     empty_result_used, negative_feedback)
-}
+BUILT_IN_DETECTORS = (error_then_confident_answer, repeated_call, cut_off, required_tool_missing, refusal,
+                      empty_result_used, negative_feedback)
+DETECTORS: Registry[Detector] = Registry("detector", "harness_evals.detectors",
+                                         {detector.__name__: detector for detector in BUILT_IN_DETECTORS})
 
 
 def detect(trace: TraceRecord, settings: DetectorSettings) -> list[tuple[str, str]]:
     """(detector, reason) for every enabled detector that fires on the trace."""
-    unknown = set(settings.enabled) - set(DETECTORS)
-    if unknown:
-        raise UserError(f"unknown detectors {sorted(unknown)}: choose from {', '.join(DETECTORS)}")
+    detectors = [(name, DETECTORS.get(name)) for name in settings.enabled]  # an unknown name: before any runs
     sig = signature(trace.steps, trace.metadata)
     flags = []
-    for name in settings.enabled:
-        reason = DETECTORS[name](trace, sig, settings)
+    for name, detector in detectors:
+        reason = detector(trace, sig, settings)
         if reason is not None:
             flags.append((name, reason))
     return flags

@@ -6,7 +6,9 @@
   markers, e.g. `get_user(user_id) → search(date,origin) ✗ → transfer_to_human()`;
 - outcome: the final answer.
 Eval cases have a request only, so they take part in the intent view alone. The view name is
-part of the embedding cache key, so two views never share vectors.
+part of the embedding cache key, so two views never share vectors. A view is a function
+`(TraceText) -> str` in VIEWS; one from outside the package is an entry point in `harness_evals.views`,
+or `module:function`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness_evals.errors import UserError
+from harness_evals.registry import Registry
 
 MAX_VIEW_CHARS = 2000  # MiniLM reads 256 word pieces; longer text only costs tokenising time
 _WHITESPACE = re.compile(r"\s+")
@@ -68,16 +70,10 @@ def outcome_view(trace: TraceText) -> str:
     return _fold(trace.output) or "no answer"
 
 
-VIEWS: dict[str, Callable[[TraceText], str]] = {
+View = Callable[[TraceText], str]
+VIEWS: Registry[View] = Registry("view", "harness_evals.views", {
     "intent": intent_view,
     "trajectory": trajectory_view,
     "outcome": outcome_view,
-}
+})
 EVAL_VIEWS = {"intent"}  # views an eval case (a request, no trajectory) can be seen in
-
-
-def get_view(name: str) -> Callable[[TraceText], str]:
-    try:
-        return VIEWS[name]
-    except KeyError:
-        raise UserError(f"unknown view {name!r}: choose one of {', '.join(VIEWS)}") from None

@@ -71,6 +71,7 @@ def test_the_signature_counts_tools_subagents_errors_and_repeats():
 def test_detectors_can_be_switched_off_and_unknown_ones_are_refused():
     only = DetectorSettings(enabled=["refusal"])
     assert fired(trace("I'm sorry, but I can't help with that.", [tool("x", error="e")]), only) == ["refusal"]
-    with pytest.raises(UserError, match="unknown detectors"):
-        detect(trace(), DetectorSettings(enabled=["vibes"]))
-    assert set(DetectorSettings().enabled) == set(DETECTORS)
+    with pytest.raises(UserError, match="^unknown detector 'vibes': choose one of error_then_confident_answer, "
+                                        "repeated_call, .*, negative_feedback, or name a module:function$"):
+        detect(trace(), DetectorSettings(enabled=["refusal", "vibes"]))
+    assert DetectorSettings().enabled == DETECTORS.names()

@@ -1,4 +1,4 @@
-from harness_evals.views import TraceText, get_view, outcome_view, shared_lines, trajectory_view, without_lines
+from harness_evals.views import VIEWS, TraceText, outcome_view, shared_lines, trajectory_view, without_lines
 
 STEPS = (
     {"type": "llm_call", "name": "gpt-4o"},
@@ -17,7 +17,7 @@ def test_the_trajectory_view_is_the_shape_of_the_tool_sequence():
 
 
 def test_intent_and_outcome_views_fold_whitespace():
-    assert get_view("intent")(TraceText("  book\n a   flight ")) == "book a flight"
+    assert VIEWS.get("intent")(TraceText("  book\n a   flight ")) == "book a flight"
     assert outcome_view(TraceText("q", " done.\n")) == "done."
     assert outcome_view(TraceText("q", "")) == "no answer"
 

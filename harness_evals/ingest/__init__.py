@@ -36,6 +36,7 @@ from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read
 from harness_evals.prompts import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.redact import Redactor
+from harness_evals.registry import Registry
 from harness_evals.store import TABLES, Store
 
 Kind = Literal["production", "eval"]
@@ -46,6 +47,10 @@ CHUNK_BYTES = 4 * 2**20  # one worker's piece of a JSON-lines file, and one tran
 
 @dataclass(frozen=True)
 class TraceFormat:
+    """A file format of production traces. One from outside the package is a TraceFormat object,
+    named by an entry point in `harness_evals.trace_formats` or as `--format module:NAME`; its
+    reader yields `framing.Parsed` records (`framing.per_line` makes one from a per-record parser)."""
+
     name: str
     sniff: Callable[[Any], bool]  # given the file's first JSON value
     read: Callable[..., Iterator[Parsed]]  # (path) or, if resumable, (path, span)
@@ -53,8 +58,10 @@ class TraceFormat:
     resumable: bool = False  # one record per line: a later read can start where this one stopped
 
 
-# Most specific first: sniffing stops at the first format that claims the file.
-TRACE_FORMATS: dict[str, TraceFormat] = {
+# Most specific first: sniffing stops at the first format that claims the file. A format from
+# outside the package (an entry point in harness_evals.trace_formats) is sniffed after the built-in
+# ones but before the catch-all, which claims any record with an input or a trace_id.
+TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.trace_formats", {
     f.name: f
     for f in (
         TraceFormat("otlp", looks_like_otlp, read_otlp, 'OTLP JSON: {"resourceSpans": [...]}'),
@@ -68,7 +75,8 @@ TRACE_FORMATS: dict[str, TraceFormat] = {
         TraceFormat("canonical", looks_canonical, per_line(read_canonical),
                     "JSON lines of {trace_id, timestamp, input, ...}", resumable=True),
     )
-}
+}, instance_of=TraceFormat, also=["auto (detect it from the first record)"])
+CATCH_ALL_FORMAT = "canonical"
 EVAL_CASES = per_line(EvalCase.model_validate)
 
 
@@ -119,13 +127,19 @@ def detect_format(path: Path) -> str:
 def _format_claiming(path: Path, value: Any) -> str:
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty")
-    for trace_format in TRACE_FORMATS.values():
-        if _claims(trace_format, value):
-            return trace_format.name
-    raise IngestError(
-        f"{path}: cannot tell the trace format from its first record; pass --format "
-        f"({', '.join(TRACE_FORMATS)}) or see the README's trace schema"
-    )
+    claimed_by = _claimed_by(value)
+    if claimed_by is None:
+        raise IngestError(
+            f"{path}: cannot tell the trace format from its first record; pass --format "
+            f"({', '.join(TRACE_FORMATS.names())}) or see the README's trace schema"
+        )
+    return claimed_by
+
+
+def _claimed_by(value: Any) -> str | None:
+    """The first trace format, in sniffing order, that claims a file's first JSON value."""
+    formats = sorted(TRACE_FORMATS.items(), key=lambda item: item[0] == CATCH_ALL_FORMAT)  # stable: the rest keep order
+    return next((name for name, trace_format in formats if _claims(trace_format, value)), None)
 
 
 def looks_like_eval_case(value: Any) -> bool:
@@ -137,7 +151,7 @@ def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
     """Why the file's first record says the file was given the wrong kind or (production) format, and
     the fix. None if it fits, or looks like nothing else: a first record that is merely broken is
     quarantined with its own reason, like any other."""
-    claimed_by = next((f.name for f in TRACE_FORMATS.values() if _claims(f, value)), None)
+    claimed_by = _claimed_by(value)
     if kind == "eval":
         # canonical claims any record with an input: only a trace_id tells a canonical trace from an eval case
         if claimed_by and not looks_like_eval_case(value) and (claimed_by != "canonical" or "trace_id" in value):
@@ -145,9 +159,9 @@ def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
         return None
     if looks_like_eval_case(value):
         return "looks like an eval set (records with id and input, no trace_id): pass --kind eval"
-    if claimed_by is None or _claims(TRACE_FORMATS[format], value):
+    if claimed_by is None or _claims(TRACE_FORMATS.get(format), value):
         return None
-    return (f"is not {format} ({TRACE_FORMATS[format].shape}); it looks like {claimed_by}: "
+    return (f"is not {format} ({TRACE_FORMATS.get(format).shape}); it looks like {claimed_by}: "
             f"pass --format {claimed_by}, or leave --format out to detect it")
 
 
@@ -181,9 +195,8 @@ def ingest_file(
     if kind == "production":
         if format == "auto":
             format = _format_claiming(path, first)
-        if format not in TRACE_FORMATS:
-            raise IngestError(f"unknown format {format!r}: choose one of auto, {', '.join(TRACE_FORMATS)}")
-        read, resumable = TRACE_FORMATS[format].read, TRACE_FORMATS[format].resumable
+        trace_format = TRACE_FORMATS.get(format)
+        read, resumable = trace_format.read, trace_format.resumable
     elif kind == "eval":
         format, read, resumable = "eval-case", EVAL_CASES, True
     else:
@@ -260,7 +273,7 @@ def _batched(parsed: Iterator[Parsed], *, size: int) -> Iterator[list[Parsed]]:
 
 
 def _prepare_span(format: str, kind: Kind, path: Path, span: Span, source: str, redactor: Redactor | None) -> Prepared:
-    read = EVAL_CASES if kind == "eval" else TRACE_FORMATS[format].read
+    read = EVAL_CASES if kind == "eval" else TRACE_FORMATS.get(format).read
     return prepare(list(read(path, span)), kind=kind, source=source, redactor=redactor)
 
 

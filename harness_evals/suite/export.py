@@ -1,12 +1,18 @@
-"""Write a suite for the harnesses CI already runs: Inspect AI datasets and promptfoo tests."""
+"""Write a suite for the harnesses CI already runs: Inspect AI datasets and promptfoo tests.
+
+Each format is a function `(cases) -> text` in SUITE_FORMATS; one from outside the package is an
+entry point in `harness_evals.suite_formats`, or `module:function`.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from harness_evals.suite.model import Expected, SuiteCase, expected_json
+from harness_evals.registry import Registry
+from harness_evals.suite.model import Expected, SuiteCase, expected_json, load_suite
 
 
 def _target(expected: Expected | str) -> str | list[str]:
@@ -63,3 +69,18 @@ def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
         test["metadata"] = {"case_id": case.id, "checks": json.dumps(expected_json(case.expected), sort_keys=True)}
         tests.append(test)
     return yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
+
+
+SuiteWriter = Callable[[Sequence[SuiteCase]], str]
+SUITE_FORMATS: Registry[SuiteWriter] = Registry("suite format", "harness_evals.suite_formats",
+                                                {"inspect": to_inspect, "promptfoo": to_promptfoo})
+
+
+def export_suite(suite: str | Path, out: str | Path, *, format: str) -> int:
+    """Write the suite file's cases to `out` in a SUITE_FORMATS format; the number of cases."""
+    write = SUITE_FORMATS.get(format)
+    cases = load_suite(suite)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(write(cases), encoding="utf-8")
+    return len(cases)

@@ -8,19 +8,15 @@ Async functions are awaited. An exception in the target fails that case, not the
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
-import os
-import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness_evals.errors import UserError
+from harness_evals.registry import load_callable  # noqa: F401  the generated pytest modules import it from here
 from harness_evals.suite.checks import CheckResult, Grader, check_output
 from harness_evals.suite.model import SuiteCase
 
@@ -40,40 +36,6 @@ class CaseOutcome:
         if self.error:
             return [self.error]
         return [f"{c.check}: {c.detail}" for c in self.checks if c.passed is False]
-
-
-def load_callable(spec: str, *, what: str = "--target") -> Callable[..., Any]:
-    """`package.module:function`, found in the working directory as well, as pytest finds tests.
-
-    The working directory is on `sys.path` for the import only: loading a target does not change
-    where every later import in the process looks."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise UserError(f"{what} {spec!r}: write it as module:function, e.g. my_agent.entry:answer")
-    try:
-        with _working_directory_importable():
-            module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UserError(f"{what} {spec!r}: cannot import {module_name}: {error}") from error
-    target = getattr(module, attribute, None)
-    if not callable(target):
-        raise UserError(f"{what} {spec!r}: {module_name} has no function {attribute}")
-    return target
-
-
-@contextmanager
-def _working_directory_importable() -> Iterator[None]:
-    """The working directory first on `sys.path` while the block runs; the entry is taken out
-    again after, leaving whatever the imported modules added themselves."""
-    directory = os.getcwd()
-    if directory in sys.path:
-        yield
-        return
-    sys.path.insert(0, directory)
-    try:
-        yield
-    finally:
-        sys.path.remove(directory)
 
 
 def _call(function: Callable[..., Any], *args: Any) -> Any:

@@ -186,10 +186,10 @@ def test_an_empty_file_and_a_shapeless_one_are_named(store, tmp_path):
         ingest_file(store, tmp_path / "list.json", kind="production")
 
 
-def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(store, tmp_path, monkeypatch):
+def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(store, tmp_path, request):
     rows = [trace(f"t{n:02}", f"request {n}") for n in range(10)]
     path = write_jsonl(tmp_path / "t.jsonl", rows)
-    canonical = TRACE_FORMATS["canonical"].read
+    canonical = TRACE_FORMATS.get("canonical").read
 
     def failing(path):
         for number, parsed in enumerate(canonical(path)):
@@ -197,8 +197,9 @@ def test_a_file_that_fails_half_way_keeps_whole_batches_and_a_rerun_finishes(sto
                 raise OSError("disk went away")
             yield parsed
 
-    monkeypatch.setitem(TRACE_FORMATS, "flaky", TraceFormat("flaky", TRACE_FORMATS["canonical"].sniff, failing,
-                                                            "canonical traces, until the disk goes away"))
+    TRACE_FORMATS.register("flaky", TraceFormat("flaky", TRACE_FORMATS.get("canonical").sniff, failing,
+                                                "canonical traces, until the disk goes away"))
+    request.addfinalizer(lambda: TRACE_FORMATS.unregister("flaky"))
     with pytest.raises(OSError, match="disk went away"):
         ingest_file(store, path, kind="production", format="flaky", batch_records=3)
     assert store.one("SELECT count(*) FROM traces")[0] == 6  # two whole batches, not the half-read third

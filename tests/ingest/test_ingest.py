@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from harness_evals.errors import UserError
 from harness_evals.ingest import IngestError, detect_format, ingest_file
 from harness_evals.redact import Redactor
 from tests.conftest import SAMPLE, trace, write_jsonl
@@ -127,7 +128,8 @@ def test_a_missing_file_and_an_unknown_format_are_user_errors(store, tmp_path):
     with pytest.raises(IngestError, match="no such file"):
         ingest_file(store, tmp_path / "absent.jsonl", kind="production")
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")])
-    with pytest.raises(IngestError, match="unknown format 'parquet'"):
+    with pytest.raises(UserError, match="^unknown trace format 'parquet': choose one of otlp, tau-bench, tau2, mint, "
+                       r"openai-chat, canonical, auto \(detect it from the first record\), or name a module:function$"):
         ingest_file(store, path, kind="production", format="parquet")
 
 

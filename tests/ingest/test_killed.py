@@ -31,16 +31,18 @@ if mode == "mid-transaction":
             stall()
     Store.insert = stalling_insert
 else:
-    canonical = ingest.TRACE_FORMATS["canonical"]
+    canonical = ingest.TRACE_FORMATS.get("canonical")
     def stalling_read(source):
         for number, parsed in enumerate(canonical.read(source)):
             if number == 250:
                 stall()
             yield parsed
-    ingest.TRACE_FORMATS["canonical"] = ingest.TraceFormat("canonical", canonical.sniff, stalling_read, canonical.shape)
+    ingest.TRACE_FORMATS.register("stalling", ingest.TraceFormat("stalling", canonical.sniff, stalling_read,
+                                                                  canonical.shape))
 
 with Store(db) as store:
-    ingest.ingest_file(store, path, kind="production", format="canonical", batch_records=100)
+    format = "canonical" if mode == "mid-transaction" else "stalling"
+    ingest.ingest_file(store, path, kind="production", format=format, batch_records=100)
 """
 
 

@@ -1,5 +1,6 @@
 """`suite run` as CI runs it: a subprocess, with the mining stack made unimportable."""
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -7,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness_evals.errors import UserError
-from tests.conftest import write_jsonl
+from tests.conftest import REPO, write_jsonl
 
 # The suite consumer must work on the core install: make the heavy mining stack unimportable.
 CORE_ONLY = (
@@ -49,7 +50,9 @@ def project(tmp_path):
 
 
 def harness_evals(cwd, *args):
-    return subprocess.run([sys.executable, "-c", CORE_ONLY, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's harness_evals, wherever the venv's install points
+    return subprocess.run([sys.executable, "-c", CORE_ONLY, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_a_correct_target_passes(project):
@@ -121,3 +124,10 @@ def test_a_target_in_the_working_directory_loads_and_leaves_sys_path_as_it_was(t
     with pytest.raises(UserError, match="cannot import no_such_agent"):
         load_callable("no_such_agent:run")
     assert sys.path == before
+
+
+def test_suite_export_runs_on_the_core_install_with_a_format_from_the_working_directory(project):
+    (project / "review.py").write_text("def lines(cases):\n    return ''.join(f'{case.id}: {case.input}\\n' for case in cases)\n")
+    result = harness_evals(project, "suite", "export", "regression.jsonl", "--format", "review:lines", "--out", "review.txt")
+    assert result.returncode == 0, result.stderr
+    assert (project / "review.txt").read_text() == "c1: refund order 4\nc2: hello\nc3: rate us\n"
