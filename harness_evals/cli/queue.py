@@ -1,0 +1,62 @@
+"""`queue export` and `queue import`: the labelling queue out to labellers and their labels back in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.options import Config, Db, setting_help
+from harness_evals.cli.output import console, print_refused
+
+
+queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True, rich_markup_mode=None)
+
+
+@queue_app.command("export")
+def queue_export(
+    out: Annotated[Optional[Path], typer.Option("--out", help=setting_help("File to write", "queue_out"))] = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="jsonl, csv, labelstudio (tasks JSON), or a plugin's (README, Extending)")] = "jsonl",
+    db: Db = None,
+    config: Config = None,
+) -> None:
+    """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
+    with reported_errors():
+        from harness_evals.config import load_settings, with_flags
+        from harness_evals.labelling import export_queue
+        from harness_evals.redact import Redactor
+        from harness_evals.store import Store
+
+        settings = with_flags(load_settings(config), queue_out=out)
+        with Store(db, read_only=True) as store:
+            count = export_queue(store, settings.queue_out, format=format, redactor=Redactor(settings.redact))
+    console.print(f"wrote {count} queued traces to {settings.queue_out}", highlight=False)
+
+
+@queue_app.command("import")
+def queue_import(
+    path: Annotated[Path, typer.Argument(help="The exported queue, filled in: JSONL, CSV, or a Label Studio JSON export")],
+    format: Annotated[str, typer.Option(
+        "--format", help="auto (by extension), jsonl, csv, labelstudio, or a plugin's (README, Extending)")] = "auto",
+    labeller: Annotated[Optional[str], typer.Option(help="Recorded on labels that name no labeller")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite labels that differ (never emitted ones)")] = False,
+    db: Db = None,
+) -> None:
+    """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
+    with reported_errors():
+        from harness_evals.labelling import import_labels
+        from harness_evals.store import Store, run_lock
+
+        with run_lock(db), Store(db) as store:
+            report = import_labels(store, path, format=format, labeller=labeller, replace=replace)
+    console.print(
+        f"{path}: {report.applied} labels applied, {report.skipped} skipped, {report.unchanged} unchanged, "
+        f"{report.blank} blank, {len(report.refused)} refused",
+        highlight=False,
+    )
+    print_refused(report.refused)
+    if report.refused:
+        raise typer.Exit(code=1)
