@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import PARTIAL_INGEST_EXIT, print_ingest
 from harness_evals.config import Source
@@ -31,14 +31,11 @@ def ingest(
 ) -> None:
     """Load a trace file; broken records are quarantined with their reason, the rest is stored.
     Exits 0 on a clean load, 1 when some records were quarantined, 2 when nothing was stored."""
-    with reported_errors():
-        from harness_evals.config import load_settings, with_flags
+    with invoked(config, redact={"keep_raw": keep_raw}) as invocation:
         from harness_evals.ingest import IngestError, available_cpus, ingest_file
-        from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
-        rules = with_flags(load_settings(config), redact={"keep_raw": keep_raw}).redact
-        redactor = None if rules.keep_raw else Redactor(rules)
+        redactor = None if invocation.settings.redact.keep_raw else invocation.redactor
         with run_lock(db), Store(db) as store:
             report = ingest_file(store, path, kind=kind, format=format, redactor=redactor,
                                  workers=workers or available_cpus())

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import console, errors, print_mine
 from harness_evals.config import MineSettings
@@ -36,17 +36,16 @@ def mine_command(
     A flag given wins over the settings file's [mine] section, which wins over the defaults.
     Silent-failure detectors are configured under [mine.detectors] in the settings file, redaction
     of the embedded text under [redact]."""
-    with reported_errors():
+    with invoked(config, mine={
+            "budget": budget, "embedder": embedder, "view": view, "min_cluster_size": min_cluster_size,
+            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed}) as invocation:
         from rich.progress import Progress
 
-        from harness_evals.config import load_settings, with_flags
         from harness_evals.pipeline import mine
         from harness_evals.prompts import load_contract
         from harness_evals.store import Store, run_lock
 
-        settings = with_flags(load_settings(config), mine={
-            "budget": budget, "embedder": embedder, "view": view, "min_cluster_size": min_cluster_size,
-            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed})
+        settings = invocation.settings
         with run_lock(db), Store(db) as store, Progress(console=errors, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
             report = mine(
@@ -64,7 +63,7 @@ def flags(
     db: Db = None,
 ) -> None:
     """Silent-failure flags of a mining run: counts per detector, then the flagged traces."""
-    with reported_errors():
+    with invoked():
         from harness_evals.workspace import Workspace
 
         with Workspace(db) as workspace:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.config import MineSettings, Settings
 from harness_evals.redact import RedactionRules
 
@@ -36,11 +36,10 @@ def _layered_db(ctx: typer.Context, db: Optional[Path]) -> Path:
     """Every command's database, layered in one place (`resolve_db_path`): --db, then
     $HARNESS_EVALS_DB, then the settings file's db (the command's --config, else what
     `load_settings` finds), then data/harness.duckdb."""
-    with reported_errors():
-        from harness_evals.config import load_settings
+    with invoked(ctx.params.get("config")) as invocation:
         from harness_evals.store import resolve_db_path
 
-        return resolve_db_path(db, load_settings(ctx.params.get("config")).db)
+        return resolve_db_path(db, invocation.settings.db)
 
 
 # A command's `db: Db = None` only tells typer the flag may be left out: the callback fills it in.

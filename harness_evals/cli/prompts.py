@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db
 from harness_evals.cli.output import console, errors
 from harness_evals.errors import UserError
@@ -22,7 +22,7 @@ prompts_app = typer.Typer(help="Assembled prompts: snapshots, diffs across relea
 @prompts_app.command("list")
 def prompts_list(db: Db = None) -> None:
     """Each distinct assembled prompt: its traffic, releases, when first and last seen, its blocks."""
-    with reported_errors():
+    with invoked():
         from harness_evals.snapshots import list_assemblies
         from harness_evals.store import Store
 
@@ -49,7 +49,7 @@ def prompts_diff(
 ) -> None:
     """Assemblies that appeared, vanished or changed between two releases, a unified diff per block,
     and the clusters whose traffic got the new prompt."""
-    with reported_errors():
+    with invoked():
         from harness_evals.snapshots import diff
         from harness_evals.store import Store
 
@@ -76,13 +76,12 @@ def prompts_check(
     config: Config = None,
 ) -> None:
     """Traces whose assembled prompt breaks the contract, counted per rule, cluster and release. Exit 1 on any."""
-    with reported_errors():
-        from harness_evals.config import load_settings
+    with invoked(config) as invocation:
         from harness_evals.prompts import load_contract
         from harness_evals.snapshots import check
         from harness_evals.store import Store
 
-        path = contract or load_settings(config).prompt_contract
+        path = contract or invocation.settings.prompt_contract
         if path is None:
             raise UserError("no contract: pass --contract FILE, or set prompt_contract in harness-evals.toml")
         rules = load_contract(path)
@@ -110,7 +109,7 @@ def prompts_snapshot(
     db: Db = None,
 ) -> None:
     """Write every assembly as a file to commit and review; unchanged traffic changes no byte."""
-    with reported_errors():
+    with invoked():
         from harness_evals.snapshots import write_snapshots
         from harness_evals.store import Store
 

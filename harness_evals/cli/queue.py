@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import console, print_refused
 
@@ -24,15 +24,13 @@ def queue_export(
     config: Config = None,
 ) -> None:
     """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
-    with reported_errors():
-        from harness_evals.config import load_settings, with_flags
+    with invoked(config, queue_out=out) as invocation:
         from harness_evals.labelling import export_queue
-        from harness_evals.redact import Redactor
         from harness_evals.store import Store
 
-        settings = with_flags(load_settings(config), queue_out=out)
+        settings = invocation.settings
         with Store(db, read_only=True) as store:
-            count = export_queue(store, settings.queue_out, format=format, redactor=Redactor(settings.redact))
+            count = export_queue(store, settings.queue_out, format=format, redactor=invocation.redactor)
     console.print(f"wrote {count} queued traces to {settings.queue_out}", highlight=False)
 
 
@@ -46,7 +44,7 @@ def queue_import(
     db: Db = None,
 ) -> None:
     """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
-    with reported_errors():
+    with invoked():
         from harness_evals.labelling import import_labels
         from harness_evals.store import Store, run_lock
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, DaskAddress, Db, setting_help
 from harness_evals.cli.output import PARTIAL_INGEST_EXIT, console, errors, print_emit, print_ingest, print_mine
 
@@ -30,10 +30,10 @@ def run(
         "--prefect-logs", help="Print Prefect's and Dask's log lines here too (they always go to Prefect's API)")] = False,
 ) -> None:
     """Run the nightly flow once on the sources the settings file lists (`make run`: the bundled sample's)."""
-    with reported_errors():
-        from harness_evals.config import check_inputs, load_settings, with_flags
+    with invoked(config, dask=dask) as invocation:
+        from harness_evals.config import check_inputs
 
-        settings = with_flags(load_settings(config), dask=dask)
+        settings = invocation.settings
         check_inputs(settings, config)  # before Prefect starts its temporary server, which takes seconds
         if not prefect_logs:
             _orchestrator_logs_stay_in_prefect()
@@ -63,15 +63,13 @@ def report_command(
     config: Config = None,
 ) -> None:
     """A self-contained HTML report of the latest mining run: coverage map, gaps, emerging regions, flags, queue."""
-    with reported_errors():
-        from harness_evals.config import load_settings, with_flags
-        from harness_evals.redact import Redactor
+    with invoked(config, report_out=out) as invocation:
         from harness_evals.registry import load_callable
         from harness_evals.report import write_report
 
-        settings = with_flags(load_settings(config), report_out=out)
+        settings = invocation.settings
         namer = load_callable(settings.namer, what="namer") if settings.namer else None
-        path = write_report(db, settings.report_out, redactor=Redactor(settings.redact), namer=namer)
+        path = write_report(db, settings.report_out, redactor=invocation.redactor, namer=namer)
     console.print(f"report: {path}", highlight=False)
 
 
@@ -84,10 +82,10 @@ def serve(
     dask: DaskAddress = None,
 ) -> None:
     """Serve the nightly run and the weekly full refit on their cron schedules (Ctrl-C stops both)."""
-    with reported_errors():
-        from harness_evals.config import check_inputs, load_settings, with_flags
+    with invoked(config, dask=dask, schedule=cron, full_schedule=full_cron) as invocation:
+        from harness_evals.config import check_inputs
 
-        settings = with_flags(load_settings(config), dask=dask, schedule=cron, full_schedule=full_cron)
+        settings = invocation.settings
         check_inputs(settings, config)
         from prefect import serve as serve_deployments
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Db
 from harness_evals.cli.output import console, errors
 
@@ -19,7 +19,7 @@ def status(
     db: Db = None,
 ) -> None:
     """The latest runs, the coverage trend, tonight's emerging regions and the queue."""
-    with reported_errors():
+    with invoked():
         from harness_evals.workspace import Workspace
 
         with Workspace(db) as workspace:
@@ -75,7 +75,7 @@ def export_command(
     db: Db = None,
 ) -> None:
     """Back the whole store up as Parquet files (one per table), with a manifest of row counts."""
-    with reported_errors():
+    with invoked():
         from harness_evals.backup import export_parquet
         from harness_evals.store import Store
 
@@ -89,7 +89,7 @@ def restore(
     db: Annotated[Path, typer.Option("--db", help="The new database file to create (never an existing one)")],
 ) -> None:
     """Rebuild a database file from a Parquet backup, checking every table's row count."""
-    with reported_errors():
+    with invoked():
         from harness_evals.backup import restore_parquet
 
         counts = restore_parquet(backup, db)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness_evals.cli.invocation import reported_errors
+from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import console, errors, print_emit
 
@@ -27,26 +27,23 @@ def emit(
     """Write labelled traces as a versioned regression suite (requests redacted; a label holding a
     secret or personal data stops it). A version names one content per suite name and store,
     whichever folder it is written to."""
-    with reported_errors():
-        from harness_evals.config import load_settings, with_flags
+    with invoked(config, suite_dir=out, suite_name=name) as invocation:
         from harness_evals.emit import emit_suite
-        from harness_evals.redact import Redactor
         from harness_evals.store import Store, run_lock
 
-        settings = with_flags(load_settings(config), suite_dir=out, suite_name=name)
+        settings = invocation.settings
         with run_lock(db), Store(db) as store:
-            report = emit_suite(store, settings.suite_dir, name=settings.suite_name, redactor=Redactor(settings.redact))
+            report = emit_suite(store, settings.suite_dir, name=settings.suite_name, redactor=invocation.redactor)
     print_emit(report)
 
 
 @suite_app.command("check")
 def suite_check(suite: Annotated[Path, typer.Argument(help="A suite JSONL file")], config: Config = None) -> None:
     """Schema, duplicates, and secrets or personal data in case text ([redact] allow applies). Exit 1 on any problem."""
-    with reported_errors():
-        from harness_evals.config import load_settings
+    with invoked(config) as invocation:
         from harness_evals.suite import check_suite
 
-        count, problems = check_suite(suite, rules=load_settings(config).redact)
+        count, problems = check_suite(suite, rules=invocation.settings.redact)
     for problem in problems:
         who = f" ({problem.case_id})" if problem.case_id else ""
         errors.print(f"  line {problem.line}{who}: {problem.problem}", highlight=False, markup=False)
@@ -63,7 +60,7 @@ def suite_run(
     grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
 ) -> None:
     """Call the target on every case and apply its checks. Exit 1 if any case fails."""
-    with reported_errors():
+    with invoked():
         from harness_evals.suite import load_suite
         from harness_evals.suite.runner import load_callable, run_suite, write_junit
 
@@ -88,7 +85,7 @@ def suite_pytest(
     grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
 ) -> None:
     """Write a pytest module with one test per case, for suites that run inside your test suite."""
-    with reported_errors():
+    with invoked():
         from harness_evals.suite import load_suite
         from harness_evals.suite.runner import pytest_module
 
@@ -106,7 +103,7 @@ def suite_export(
     out: Annotated[Path, typer.Option("--out", help="File to write")],
 ) -> None:
     """Write the suite for the harness your CI already runs."""
-    with reported_errors():
+    with invoked():
         from harness_evals.suite.export import export_suite
 
         count = export_suite(suite, out, format=format)
