@@ -1,5 +1,8 @@
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -274,18 +277,24 @@ def test_run_and_serve_name_a_missing_source_file_before_starting(tmp_path):
     assert not (tmp_path / "h.duckdb").exists()
 
 
-def commands_taking(option: str) -> set[str]:
-    """Each command of the CLI, as typed ("queue export"), that has `option`."""
+def every_command(group=None, prefix=()):
+    """(words as typed, command) for the CLI's root, each group and each command: ((), root),
+    (("queue",), its group), (("queue", "export"), the command)."""
     import typer.main
 
-    def walk(group, prefix):
-        for name, command in group.commands.items():
-            if hasattr(command, "commands"):
-                yield from walk(command, f"{prefix}{name} ")
-            elif any(option in param.opts for param in command.params):
-                yield f"{prefix}{name}"
+    group = group or typer.main.get_command(app)
+    yield prefix, group
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from every_command(command, (*prefix, name))
+        else:
+            yield (*prefix, name), command
 
-    return set(walk(typer.main.get_command(app), ""))
+
+def commands_taking(option: str) -> set[str]:
+    """Each command of the CLI, as typed ("queue export"), that has `option`."""
+    return {" ".join(words) for words, command in every_command() if not hasattr(command, "commands")
+            and any(option in param.opts for param in command.params)}
 
 
 def test_every_command_that_takes_db_uses_the_settings_files_db(tmp_path, monkeypatch):
@@ -376,6 +385,30 @@ def test_queue_export_writes_to_the_settings_queue_out_unless_out_is_given(tmp_p
     assert (result.exit_code, result.output.strip()) == (0, "wrote 1 queued traces to data/queue.jsonl")
     assert [json.loads(line)["trace_id"] for line in (tmp_path / "data" / "queue.jsonl").read_text().splitlines()] == [
         "a"]
+
+
+def test_every_command_shows_its_help_without_reading_the_settings_or_the_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("harness-evals.toml").write_text("db_path = 'not a setting'\n")  # would be one red line, were it read
+    commands = [words for words, _ in every_command()]
+    assert [" ".join(words) for words in commands] == [
+        "", "ingest", "mine", "flags", "emit", "run", "report", "status", "export", "restore", "serve",
+        "queue", "queue export", "queue import", "suite", "suite check", "suite run", "suite pytest", "suite export",
+        "prompts", "prompts list", "prompts diff", "prompts check", "prompts snapshot"]  # the order --help lists them
+    for words in commands:
+        result = invoke(*words, "--help")
+        assert result.exit_code == 0, (words, result.output)
+        assert result.output.startswith(f"Usage: root {' '.join(words)}"), (words, result.output)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["harness-evals.toml"]
+
+
+def test_the_cli_imports_no_mining_module_until_a_command_needs_one():
+    heavy = ("duckdb", "pyarrow", "numpy", "sklearn", "hdbscan", "prefect", "sentence_transformers", "torch")
+    code = ("import sys\nimport harness_evals.cli\n"
+            f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({heavy!r}))))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "", "")
 
 
 def test_ingests_defaults_are_the_settings_models(tmp_path):
