@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness_evals import Workspace
-from harness_evals import store as store_module
+from harness_evals.store import connection as store_connection
 from harness_evals.cli import app
 from harness_evals.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
@@ -125,7 +125,7 @@ def test_status_during_a_mining_run_reads_a_copy_naming_the_run_and_after_a_kill
         busy = cli("ingest", str(tmp_path / "t.jsonl"), "--db", str(db))  # a second writer learns which run
         assert busy.returncode == 2 and f"(pid {writer.pid}, since " in busy.stderr
         assert f"; mine run {run_id[1]})" in busy.stderr
-        monkeypatch.setattr(store_module, "SNAPSHOT_LIMIT", 1024)  # a store too large to copy: one line instead
+        monkeypatch.setattr(store_connection, "SNAPSHOT_LIMIT", 1024)  # a store too large to copy: one line instead
         result = CliRunner().invoke(app, ["status", "--db", str(db)])
         assert result.exit_code == 2 and re.fullmatch(
             rf"error: {re.escape(str(db))} is being written by a harness-evals run \(pid {writer.pid}, since "
