@@ -1,5 +1,6 @@
-"""The DuckDB store: one file, ordered migrations applied on connect, one column spec per table
-(`TABLES`, which `Store.insert` writes rows by), run bookkeeping.
+"""An open store: where its file is, the checks before DuckDB opens it, the run lock, the `Store`
+that migrates on connect, inserts rows by column name and records runs, and the copy a reader
+takes of a store another process writes.
 
 Every derived row carries the `run_id` of the run that made it. Writes of a stage happen inside
 `Store.transaction()`, so a failure leaves nothing half-written.
@@ -14,7 +15,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,332 +25,13 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from harness_evals.errors import UserError
+from harness_evals.store.errors import StoreBusy, StoreError
+from harness_evals.store.migrations import MIGRATIONS, apply_migrations
+from harness_evals.store.tables import TABLES, _mismatch
 
 DEFAULT_DB = Path("data/harness.duckdb")
 DB_ENV_VAR = "HARNESS_EVALS_DB"
 MEMORY_ENV_VAR = "HARNESS_EVALS_DUCKDB_MEMORY"  # e.g. 2GB: DuckDB's own cache, which by default may take 80% of RAM
-
-
-def _initial_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """
-        CREATE TABLE runs (
-            run_id VARCHAR PRIMARY KEY,
-            kind VARCHAR NOT NULL,            -- ingest | mine | label | emit
-            started_at TIMESTAMPTZ NOT NULL,
-            finished_at TIMESTAMPTZ,
-            status VARCHAR NOT NULL,          -- running | succeeded | failed | interrupted (its process died)
-            params JSON,
-            summary JSON
-        );
-        CREATE TABLE traces (
-            trace_id VARCHAR PRIMARY KEY,
-            content_hash VARCHAR NOT NULL,
-            timestamp TIMESTAMPTZ,
-            input VARCHAR NOT NULL,
-            output VARCHAR NOT NULL,
-            steps JSON NOT NULL,
-            messages JSON,
-            metadata JSON NOT NULL,
-            feedback JSON,
-            source VARCHAR NOT NULL,
-            run_id VARCHAR NOT NULL
-        );
-        CREATE TABLE eval_cases (
-            case_id VARCHAR PRIMARY KEY,
-            content_hash VARCHAR NOT NULL,
-            input VARCHAR NOT NULL,
-            expected JSON,
-            metadata JSON NOT NULL,
-            source VARCHAR NOT NULL,
-            run_id VARCHAR NOT NULL
-        );
-        CREATE TABLE quarantine (
-            source VARCHAR NOT NULL,
-            line INTEGER NOT NULL,
-            reason VARCHAR NOT NULL,
-            raw VARCHAR NOT NULL,
-            run_id VARCHAR NOT NULL
-        );
-        CREATE TABLE embeddings (
-            content_hash VARCHAR NOT NULL,
-            model VARCHAR NOT NULL,
-            view VARCHAR NOT NULL,
-            vector FLOAT[] NOT NULL,
-            run_id VARCHAR NOT NULL,
-            PRIMARY KEY (content_hash, model, view)
-        );
-        CREATE TABLE cluster_assignments (
-            run_id VARCHAR NOT NULL,
-            item_kind VARCHAR NOT NULL,       -- production | eval
-            item_id VARCHAR NOT NULL,
-            cluster_id INTEGER NOT NULL,      -- -1 is HDBSCAN noise, kept as data
-            outlier_score DOUBLE NOT NULL,
-            probability DOUBLE NOT NULL,
-            nearest_eval_similarity DOUBLE,   -- production traces only
-            PRIMARY KEY (run_id, item_kind, item_id)
-        );
-        CREATE TABLE cluster_coverage (
-            run_id VARCHAR NOT NULL,
-            cluster_id INTEGER NOT NULL,
-            production_count INTEGER NOT NULL,
-            eval_count INTEGER NOT NULL,
-            coverage DOUBLE NOT NULL,
-            gap_score DOUBLE NOT NULL,
-            PRIMARY KEY (run_id, cluster_id)
-        );
-        CREATE TABLE labelling_queue (
-            trace_id VARCHAR PRIMARY KEY,     -- a trace is queued at most once, ever
-            run_id VARCHAR NOT NULL,          -- the run that queued it
-            cluster_id INTEGER NOT NULL,
-            reason VARCHAR NOT NULL,
-            priority DOUBLE NOT NULL,
-            state VARCHAR NOT NULL,           -- queued | labelled | emitted
-            expected JSON,
-            verdict VARCHAR,
-            notes VARCHAR,
-            labeller VARCHAR,
-            label_run_id VARCHAR,
-            case_id VARCHAR                   -- set when emitted into a suite
-        );
-        """
-    )
-
-
-def _queue_history(con: duckdb.DuckDBPyConnection) -> None:
-    """Every state a queue item passes through, with the run that moved it there."""
-    con.execute(
-        """
-        CREATE TABLE queue_events (
-            trace_id VARCHAR NOT NULL,
-            state VARCHAR NOT NULL,           -- queued | labelled | skipped | emitted
-            run_id VARCHAR NOT NULL,
-            happened_at TIMESTAMPTZ NOT NULL
-        );
-        INSERT INTO queue_events
-        SELECT q.trace_id, q.state, coalesce(q.label_run_id, q.run_id), coalesce(r.started_at, now())
-        FROM labelling_queue q LEFT JOIN runs r ON r.run_id = coalesce(q.label_run_id, q.run_id);
-        """
-    )
-
-
-def _trace_flags(con: duckdb.DuckDBPyConnection) -> None:
-    """Silent-failure flags per trace and run, and their count per cluster."""
-    con.execute(
-        """
-        CREATE TABLE trace_flags (
-            run_id VARCHAR NOT NULL,
-            trace_id VARCHAR NOT NULL,
-            detector VARCHAR NOT NULL,
-            reason VARCHAR NOT NULL,
-            PRIMARY KEY (run_id, trace_id, detector)
-        );
-        ALTER TABLE cluster_coverage ADD COLUMN flagged_count INTEGER NOT NULL DEFAULT 0;
-        """
-    )
-
-
-def _cluster_identity(con: duckdb.DuckDBPyConnection) -> None:
-    """Stable cluster ids across runs: each run's lineage, the fitted model incremental runs reuse,
-    and emerging regions."""
-    con.execute(
-        """
-        CREATE TABLE cluster_lineage (
-            run_id VARCHAR NOT NULL,
-            cluster_id INTEGER NOT NULL,      -- stable across runs
-            event VARCHAR NOT NULL,           -- new | grew | shrank | steady | split | merged | gone
-            source_cluster_id INTEGER,        -- split: the parent; merged: one absorbed; gone: where it went
-            size INTEGER NOT NULL,
-            previous_size INTEGER NOT NULL,
-            emerging BOOLEAN NOT NULL,
-            centroid FLOAT[],                 -- mean embedding of its production traces
-            PRIMARY KEY (run_id, cluster_id)
-        );
-        CREATE TABLE cluster_models (
-            run_id VARCHAR PRIMARY KEY,       -- the full run that fitted it
-            model_key VARCHAR NOT NULL,       -- embedder, view and clustering parameters
-            fitted_count INTEGER NOT NULL,
-            noise_share DOUBLE NOT NULL,
-            model BLOB NOT NULL               -- pickled ClusterModel
-        );
-        ALTER TABLE cluster_coverage ADD COLUMN emerging BOOLEAN NOT NULL DEFAULT false;
-        """
-    )
-
-
-def _ingest_watermarks(con: duckdb.DuckDBPyConnection) -> None:
-    """How far each JSON-lines source has been read, so a night reads only what was appended."""
-    con.execute(
-        """
-        CREATE TABLE ingest_watermarks (
-            source VARCHAR NOT NULL,          -- the file's absolute path
-            kind VARCHAR NOT NULL,
-            format VARCHAR NOT NULL,
-            offset_bytes BIGINT NOT NULL,     -- read up to here: the end of its last complete line
-            lines INTEGER NOT NULL,
-            fingerprint VARCHAR NOT NULL,     -- of the bytes read: a file rewritten since is read from the start
-            run_id VARCHAR NOT NULL,
-            PRIMARY KEY (source, kind, format)
-        );
-        """
-    )
-
-
-def _map_coordinates(con: duckdb.DuckDBPyConnection) -> None:
-    """Where each trace and eval case lies on the 2-D coverage map of its run (NULL before)."""
-    con.execute(
-        """
-        ALTER TABLE cluster_assignments ADD COLUMN map_x DOUBLE;
-        ALTER TABLE cluster_assignments ADD COLUMN map_y DOUBLE;
-        """
-    )
-
-
-def _prompt_assemblies(con: duckdb.DuckDBPyConnection) -> None:
-    """One snapshot per distinct assembled prompt, and which one each trace was given, in which release."""
-    con.execute(
-        """
-        CREATE TABLE prompt_assemblies (
-            assembly_hash VARCHAR PRIMARY KEY,
-            blocks JSON NOT NULL,             -- [{kind, name, text}] in prompt order
-            run_id VARCHAR NOT NULL           -- the ingest that first saw it
-        );
-        CREATE TABLE trace_prompts (
-            trace_id VARCHAR PRIMARY KEY,
-            assembly_hash VARCHAR NOT NULL,
-            release VARCHAR,                  -- metadata release / prompt_version / app_version / service.version
-            run_id VARCHAR NOT NULL
-        );
-        """
-    )
-
-
-def _view_texts(con: duckdb.DuckDBPyConnection) -> None:
-    """Each trace's redacted view text, kept so a night redacts only the traces it has not seen."""
-    con.execute(
-        """
-        CREATE TABLE view_texts (
-            trace_id VARCHAR NOT NULL,
-            view VARCHAR NOT NULL,
-            settings_key VARCHAR NOT NULL,    -- hash of the redaction rules and template lines it was made under
-            text VARCHAR NOT NULL,            -- what is embedded
-            run_id VARCHAR NOT NULL,
-            PRIMARY KEY (trace_id, view, settings_key)
-        );
-        """
-    )
-
-
-def _suite_versions(con: duckdb.DuckDBPyConnection) -> None:
-    """Each version of each emitted suite, so a version means one content per suite name and store,
-    whichever folder it is written to."""
-    con.execute(
-        """
-        CREATE TABLE suite_versions (
-            name VARCHAR NOT NULL,
-            version INTEGER NOT NULL,
-            sha256 VARCHAR NOT NULL,          -- of the suite file's bytes
-            cases INTEGER NOT NULL,
-            path VARCHAR NOT NULL,            -- the suite file it was first written to
-            run_id VARCHAR NOT NULL,          -- the emit run that recorded it
-            PRIMARY KEY (name, version),
-            UNIQUE (name, sha256)
-        );
-        """
-    )
-
-
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-    _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts, _suite_versions,
-]
-"""Ordered schema changes. Append only: a released migration is never edited or reordered."""
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A table's columns, named as the migrations above leave them, with the Arrow type its rows are
-    built with (JSON columns are text). Rows are written by column name (`Store.insert`), so a
-    column added by a migration is one more entry here, and no caller depends on column order."""
-
-    name: str
-    columns: dict[str, pa.DataType]
-
-    def rows(self, columns: Mapping[str, Any]) -> pa.Table:
-        """An Arrow table of `columns` (each a list, a NumPy or an Arrow array), typed as this table's;
-        the columns left out take their default, or NULL, when inserted."""
-        unknown = [name for name in columns if name not in self.columns]
-        if unknown:
-            raise ValueError(_mismatch(self.name, list(self.columns), unknown=unknown))
-        return pa.table({name: _typed(values, self.columns[name]) for name, values in columns.items()})
-
-
-def _typed(values: Any, arrow_type: pa.DataType) -> pa.Array | pa.ChunkedArray:
-    if isinstance(values, pa.Array | pa.ChunkedArray):
-        return values if values.type.equals(arrow_type) else values.cast(arrow_type)
-    return pa.array(values, arrow_type)
-
-
-def _mismatch(table: str, columns: Sequence[str], *, unknown: Sequence[str] = (), missing: Sequence[str] = ()) -> str:
-    """Why rows do not fit `table`: the message of the error Store.insert and TableSpec.rows raise."""
-    problems = [f"it has no column {', '.join(unknown)}"] if unknown else []
-    problems += [f"the rows lack {', '.join(missing)}, which cannot be NULL"] if missing else []
-    return f"cannot insert into {table}: {'; '.join(problems)} (its columns: {', '.join(columns)})"
-
-
-_TEXT, _JSON, _INTEGER, _DOUBLE = pa.string(), pa.string(), pa.int32(), pa.float64()
-_TIMESTAMP, _VECTOR = pa.timestamp("us", tz="UTC"), pa.list_(pa.float32())
-
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
-    TableSpec("runs", {"run_id": _TEXT, "kind": _TEXT, "started_at": _TIMESTAMP, "finished_at": _TIMESTAMP,
-                       "status": _TEXT, "params": _JSON, "summary": _JSON}),
-    TableSpec("traces", {"trace_id": _TEXT, "content_hash": _TEXT, "timestamp": _TIMESTAMP, "input": _TEXT,
-                         "output": _TEXT, "steps": _JSON, "messages": _JSON, "metadata": _JSON, "feedback": _JSON,
-                         "source": _TEXT, "run_id": _TEXT}),
-    TableSpec("eval_cases", {"case_id": _TEXT, "content_hash": _TEXT, "input": _TEXT, "expected": _JSON,
-                             "metadata": _JSON, "source": _TEXT, "run_id": _TEXT}),
-    TableSpec("quarantine", {"source": _TEXT, "line": _INTEGER, "reason": _TEXT, "raw": _TEXT, "run_id": _TEXT}),
-    TableSpec("embeddings", {"content_hash": _TEXT, "model": _TEXT, "view": _TEXT, "vector": _VECTOR,
-                             "run_id": _TEXT}),
-    TableSpec("cluster_assignments", {"run_id": _TEXT, "item_kind": _TEXT, "item_id": _TEXT, "cluster_id": _INTEGER,
-                                      "outlier_score": _DOUBLE, "probability": _DOUBLE,
-                                      "nearest_eval_similarity": _DOUBLE, "map_x": _DOUBLE, "map_y": _DOUBLE}),
-    TableSpec("cluster_coverage", {"run_id": _TEXT, "cluster_id": _INTEGER, "production_count": _INTEGER,
-                                   "eval_count": _INTEGER, "coverage": _DOUBLE, "gap_score": _DOUBLE,
-                                   "flagged_count": _INTEGER, "emerging": pa.bool_()}),
-    TableSpec("labelling_queue", {"trace_id": _TEXT, "run_id": _TEXT, "cluster_id": _INTEGER, "reason": _TEXT,
-                                  "priority": _DOUBLE, "state": _TEXT, "expected": _JSON, "verdict": _TEXT,
-                                  "notes": _TEXT, "labeller": _TEXT, "label_run_id": _TEXT, "case_id": _TEXT}),
-    TableSpec("queue_events", {"trace_id": _TEXT, "state": _TEXT, "run_id": _TEXT, "happened_at": _TIMESTAMP}),
-    TableSpec("trace_flags", {"run_id": _TEXT, "trace_id": _TEXT, "detector": _TEXT, "reason": _TEXT}),
-    TableSpec("cluster_lineage", {"run_id": _TEXT, "cluster_id": _INTEGER, "event": _TEXT,
-                                  "source_cluster_id": _INTEGER, "size": _INTEGER, "previous_size": _INTEGER,
-                                  "emerging": pa.bool_(), "centroid": _VECTOR}),
-    TableSpec("cluster_models", {"run_id": _TEXT, "model_key": _TEXT, "fitted_count": _INTEGER,
-                                 "noise_share": _DOUBLE, "model": pa.binary()}),
-    TableSpec("ingest_watermarks", {"source": _TEXT, "kind": _TEXT, "format": _TEXT, "offset_bytes": pa.int64(),
-                                    "lines": _INTEGER, "fingerprint": _TEXT, "run_id": _TEXT}),
-    TableSpec("prompt_assemblies", {"assembly_hash": _TEXT, "blocks": _JSON, "run_id": _TEXT}),
-    TableSpec("trace_prompts", {"trace_id": _TEXT, "assembly_hash": _TEXT, "release": _TEXT, "run_id": _TEXT}),
-    TableSpec("view_texts", {"trace_id": _TEXT, "view": _TEXT, "settings_key": _TEXT, "text": _TEXT,
-                             "run_id": _TEXT}),
-    TableSpec("suite_versions", {"name": _TEXT, "version": _INTEGER, "sha256": _TEXT, "cases": _INTEGER,
-                                 "path": _TEXT, "run_id": _TEXT}),
-]}
-"""One spec per table the migrations make (schema_migrations aside, which apply_migrations writes)."""
-
-
-class StoreError(UserError):
-    """The database cannot be used as asked; the message says how to fix it."""
-
-
-class StoreBusy(StoreError):
-    """Another process has the database open, and DuckDB lets no second process in beside a writer."""
-
-    def __init__(self, message: str, writer_pid: int | None) -> None:
-        super().__init__(message)
-        self.writer_pid = writer_pid
 
 
 def resolve_db_path(db: str | Path | None, configured: str | Path | None = None) -> Path:
@@ -413,7 +95,7 @@ def _foreign_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         first = con.execute("SELECT name FROM schema_migrations WHERE version = 1").fetchall()
     except duckdb.Error:  # no such table, or another tool's with other columns
         return tables
-    return [] if first == [(_initial_schema.__name__.lstrip("_"),)] else tables
+    return [] if first == [(MIGRATIONS[0].__name__.lstrip("_"),)] else tables
 
 
 def _refuse_a_foreign_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -575,32 +257,6 @@ def _name_the_run_in_its_lock(db: Path, run: RunRecord | None) -> None:
         _write_holder(held[0], LockHolder(holder.pid, holder.since, f"{run.kind} run {run.run_id}" if run else None))
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection, upto: int | None = None) -> int:
-    """Apply pending migrations in order, each in its own transaction; return how many ran."""
-    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
-    applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    if applied and max(applied) > len(MIGRATIONS):
-        raise StoreError(
-            f"the database is at schema version {max(applied)}, newer than this harness-evals "
-            f"knows ({len(MIGRATIONS)}): upgrade harness-evals"
-        )
-    ran = 0
-    for version, migration in enumerate(MIGRATIONS[:upto], start=1):
-        if version in applied:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            migration(con)
-            con.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                [version, migration.__name__.lstrip("_"), datetime.now(timezone.utc)],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        ran += 1
-    return ran
 
 
 def new_run_id() -> str:
