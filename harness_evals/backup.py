@@ -18,22 +18,14 @@ import duckdb
 
 from harness_evals.errors import UserError
 from harness_evals.store import MIGRATIONS, Store
+from harness_evals.store.backup import create_schema, export_database, load_parquet, row_counts, schema_version
+from harness_evals.store.connection import in_transaction
 
 MANIFEST = "manifest.json"
 
 
 class BackupError(UserError):
     """A backup cannot be written or restored as asked; the message says how to fix it."""
-
-
-def _quoted(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _tables(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [row[0] for row in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
-    ).fetchall()]
 
 
 def export_parquet(store: Store, out_dir: str | Path) -> dict[str, int]:
@@ -44,10 +36,9 @@ def export_parquet(store: Store, out_dir: str | Path) -> dict[str, int]:
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    store.con.execute(f"EXPORT DATABASE {_quoted(partial)} (FORMAT parquet)")
-    counts = {table: store.one(f'SELECT count(*) FROM "{table}"')[0] for table in _tables(store.con)}
-    version = store.one("SELECT max(version) FROM schema_migrations")[0]
-    manifest = {"schema_version": version, "tables": counts}
+    export_database(store, partial)
+    counts = row_counts(store)
+    manifest = {"schema_version": schema_version(store), "tables": counts}
     (partial / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (partial / "load.sql").unlink()  # it names the temporary folder; restore_parquet reads the tables itself
     if out_dir.exists():
@@ -75,14 +66,13 @@ def restore_parquet(backup_dir: str | Path, db: str | Path) -> dict[str, int]:
     db.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(partial))
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute((backup_dir / "schema.sql").read_text())
-        for table, expected in manifest["tables"].items():
-            con.execute(f'INSERT INTO "{table}" SELECT * FROM read_parquet({_quoted(backup_dir / f"{table}.parquet")})')
-            restored = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
-            if restored != expected:
-                raise BackupError(f"{table}: the backup holds {restored} rows, its manifest says {expected}: it is damaged")
-        con.execute("COMMIT")
+        with in_transaction(con):
+            create_schema(con, (backup_dir / "schema.sql").read_text())
+            for table, expected in manifest["tables"].items():
+                restored = load_parquet(con, table, backup_dir / f"{table}.parquet")
+                if restored != expected:
+                    raise BackupError(f"{table}: the backup holds {restored} rows, its manifest says {expected}: "
+                                      "it is damaged")
     except BaseException:
         con.close()
         partial.unlink(missing_ok=True)
