@@ -27,6 +27,7 @@ from harness_evals.errors import UserError
 from harness_evals.records import MapChunks
 from harness_evals.registry import Registry
 from harness_evals.store import Store
+from harness_evals.store.embeddings import embedded_hashes, vectors_in_order
 
 MINING_EXTRA_HINT = "pip install 'harness-evals[mine]'"
 
@@ -303,12 +304,7 @@ def embed_pending(
     run keeps what it embedded. `progress(done, total)` is called after each chunk.
     """
     by_hash = {text_hash(text): text for text in texts}
-    cached = {
-        row[0]
-        for row in store.con.execute(
-            "SELECT content_hash FROM embeddings WHERE model = ? AND view = ?", [embedder.name, view]
-        ).fetchall()
-    }
+    cached = embedded_hashes(store, model=embedder.name, view=view)
     pending = sorted((h for h in by_hash if h not in cached), key=lambda h: (len(by_hash[h]), h))
     chunks = [pending[start : start + chunk_size] for start in range(0, len(pending), chunk_size)]
     done = 0
@@ -335,19 +331,7 @@ def embed_pending(
 def load_vectors(store: Store, texts: Sequence[str], *, model: str, view: str) -> np.ndarray:
     """The cached vectors of `texts`, in their order. Every text must have been embedded."""
     hashes = [text_hash(text) for text in texts]
-    wanted = pa.table({"content_hash": hashes, "position": pa.array(range(len(hashes)), pa.int64())})
-    store.con.register("_wanted_vectors", wanted)
-    try:
-        table = store.con.sql(
-            """
-            SELECT w.position, e.vector FROM _wanted_vectors w
-            JOIN embeddings e ON e.content_hash = w.content_hash AND e.model = ? AND e.view = ?
-            ORDER BY w.position
-            """,
-            params=[model, view],
-        ).to_arrow_table()
-    finally:
-        store.con.unregister("_wanted_vectors")
+    table = vectors_in_order(store, hashes, model=model, view=view)
     if table.num_rows != len(hashes):
         raise RuntimeError(f"{len(hashes) - table.num_rows} texts have no cached {model}/{view} vector: embed first")
     column = table.column("vector").combine_chunks()

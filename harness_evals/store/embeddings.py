@@ -1,0 +1,38 @@
+"""Queries on the cached vectors (`embeddings`), keyed by content hash, model and view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from harness_evals.store.connection import Store
+
+
+def embedded_hashes(store: Store, *, model: str, view: str) -> set[str]:
+    """The content hashes that have a cached `model` vector of `view`."""
+    return {
+        row[0]
+        for row in store.con.execute(
+            "SELECT content_hash FROM embeddings WHERE model = ? AND view = ?", [model, view]
+        ).fetchall()
+    }
+
+
+def vectors_in_order(store: Store, hashes: Sequence[str], *, model: str, view: str) -> pa.Table:
+    """The cached vectors of `hashes` as Arrow (`position` in `hashes`, `vector`), in their order;
+    a hash without a vector has no row. Joined in DuckDB and fetched as Arrow, which becomes one
+    NumPy array without a Python object per vector."""
+    wanted = pa.table({"content_hash": hashes, "position": pa.array(range(len(hashes)), pa.int64())})
+    store.con.register("_wanted_vectors", wanted)
+    try:
+        return store.con.sql(
+            """
+            SELECT w.position, e.vector FROM _wanted_vectors w
+            JOIN embeddings e ON e.content_hash = w.content_hash AND e.model = ? AND e.view = ?
+            ORDER BY w.position
+            """,
+            params=[model, view],
+        ).to_arrow_table()
+    finally:
+        store.con.unregister("_wanted_vectors")
