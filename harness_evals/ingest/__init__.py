@@ -38,6 +38,7 @@ from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
 from harness_evals.store import TABLES, Store
+from harness_evals.store.traces import ingest_watermark, stored_content_hashes
 
 Kind = Literal["production", "eval"]
 BATCH_RECORDS = 5_000  # one transaction each: a crash keeps whole batches, and a re-run stores the rest
@@ -324,13 +325,10 @@ def _complete_lines_end(path: Path, size: int) -> int:
 def _unread_span(store: Store, path: Path, *, kind: str, format: str) -> Span:
     """From the watermark, if the file still begins with what was read, to the end of the file."""
     size = path.stat().st_size
-    row = store.one(
-        "SELECT offset_bytes, lines, fingerprint FROM ingest_watermarks WHERE source = ? AND kind = ? AND format = ?",
-        [str(path.resolve()), kind, format],
-    )
-    if row is None or row[0] > size or _fingerprint(path, row[0]) != row[2]:
+    mark = ingest_watermark(store, str(path.resolve()), kind=kind, format=format)
+    if mark is None or mark.offset_bytes > size or _fingerprint(path, mark.offset_bytes) != mark.fingerprint:
         return Span(0, 1, size)
-    return Span(row[0], row[1] + 1, size)
+    return Span(mark.offset_bytes, mark.lines + 1, size)
 
 
 def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span: Span, run_id: str) -> None:
@@ -385,10 +383,8 @@ def prepare(parsed: list[Parsed], *, kind: Kind, source: str, redactor: Redactor
 def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: str) -> None:
     """Store a prepared batch in one transaction: new records, and in quarantine the unparsed and
     those whose id is stored (or earlier in the batch) with different content."""
-    table, id_column = ("traces", "trace_id") if report.kind == "production" else ("eval_cases", "case_id")
-    stored_hashes = dict(store.con.execute(
-        f"SELECT {id_column}, content_hash FROM {table} WHERE {id_column} IN (SELECT unnest(?))", [prepared.ids],
-    ).fetchall())
+    table = "traces" if report.kind == "production" else "eval_cases"
+    stored_hashes = stored_content_hashes(store, table, prepared.ids)
     new: dict[str, str] = {}
     keep: list[int] = []
     quarantined, unchanged, row = [], 0, -1

@@ -1,0 +1,43 @@
+"""Queries on what ingest stores: traces, eval cases, and how far each source file was read."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from harness_evals.store.connection import Store
+
+_ID_COLUMNS = {"traces": "trace_id", "eval_cases": "case_id"}
+
+
+def stored_content_hashes(store: Store, table: Literal["traces", "eval_cases"], ids: list[str]) -> dict[str, str]:
+    """The content hash of each of `ids` stored in `table`, by id; the ids not stored are left out."""
+    id_column = _ID_COLUMNS[table]
+    return dict(store.con.execute(
+        f"SELECT {id_column}, content_hash FROM {table} WHERE {id_column} IN (SELECT unnest(?))", [ids],
+    ).fetchall())
+
+
+class Watermark(NamedTuple):
+    """How far a source file was read: up to `offset_bytes`, its first `lines` lines."""
+
+    offset_bytes: int
+    lines: int
+    fingerprint: str  # of the bytes read
+
+
+def ingest_watermark(store: Store, source: str, *, kind: str, format: str) -> Watermark | None:
+    """How far `source` (an absolute path) was read as `kind` records in `format`; None: never."""
+    row = store.one(
+        "SELECT offset_bytes, lines, fingerprint FROM ingest_watermarks WHERE source = ? AND kind = ? AND format = ?",
+        [source, kind, format],
+    )
+    return None if row is None else Watermark(*row)
+
+
+def has_trace(store: Store, trace_id: str) -> bool:
+    return store.one("SELECT 1 FROM traces WHERE trace_id = ?", [trace_id]) is not None
+
+
+def eval_inputs_outside(store: Store, source: str) -> set[str]:
+    """The input of every eval case, but those ingested from `source`."""
+    return {row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [source]).fetchall()}
