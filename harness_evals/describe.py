@@ -19,6 +19,7 @@ import numpy as np
 from harness_evals.records import NOISE
 from harness_evals.redact import Redactor
 from harness_evals.store import Store
+from harness_evals.store.clusters import clustered_requests, coverage_by_cluster
 
 Namer = Callable[[list[str], list[str]], str]  # (keywords, example requests) -> a short name
 
@@ -69,29 +70,16 @@ def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = 
                       examples: int = 3) -> list[ClusterDescription]:
     """Every cluster of a mining run, noise included (NOISE: the traces in no cluster), largest gap first."""
     redactor = redactor or Redactor()
-    rows = store.con.execute(
-        """SELECT a.cluster_id, t.input, t.steps FROM cluster_assignments a JOIN traces t ON t.trace_id = a.item_id
-           WHERE a.run_id = ? AND a.item_kind = 'production'
-           ORDER BY a.cluster_id, a.probability DESC, a.outlier_score, a.item_id""",
-        [run_id],
-    ).fetchall()
     requests: dict[int, list[str]] = {}
     tools: dict[int, Counter[str]] = {}
     errors: Counter[int] = Counter()
-    for cluster_id, request, steps in rows:
+    for cluster_id, request, steps in clustered_requests(store, run_id):
         requests.setdefault(cluster_id, []).append(redactor.redact(request))
         parsed = json.loads(steps or "[]")
         tools.setdefault(cluster_id, Counter()).update(s.get("name") for s in parsed if s.get("type") != "llm_call")
         errors[cluster_id] += any(s.get("error") for s in parsed)
     keywords = keywords_by_cluster({c: "\n".join(texts) for c, texts in requests.items()})
-    coverage = {
-        row[0]: row[1:]
-        for row in store.con.execute(
-            """SELECT cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging
-               FROM cluster_coverage WHERE run_id = ?""",
-            [run_id],
-        ).fetchall()
-    }
+    coverage = {row[0]: row[1:] for row in coverage_by_cluster(store, run_id)}
     descriptions = []
     for cluster_id, texts in requests.items():
         size, eval_count, covered, gap, flagged, emerging = coverage.get(cluster_id, (len(texts), 0, 0.0, 0.0, 0, False))

@@ -20,6 +20,9 @@ from harness_evals.ingest import content_hash
 from harness_evals.labelling import record_events
 from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
+from harness_evals.store.queue import labels_for_suite, mark_emitted
+from harness_evals.store.suites import suite_version_of, suite_versions
+from harness_evals.store.traces import eval_inputs_outside
 from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
 
 
@@ -53,17 +56,9 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     """The request and notes are redacted; a label (written by a person, checked by CI) that holds
     a secret or personal data is refused, naming the case, since redacting it would change the check."""
     redactor = redactor or Redactor()
-    rows = store.con.execute(
-        """
-        SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input
-        FROM labelling_queue q JOIN traces t USING (trace_id)
-        WHERE q.state IN ('labelled', 'emitted')
-        """
-    ).fetchall()
+    rows = labels_for_suite(store)
     suite_source = f"suite:{name}"
-    existing_inputs = {
-        row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [suite_source]).fetchall()
-    }
+    existing_inputs = eval_inputs_outside(store, suite_source)
     cases, newly_emitted, skipped, leaks = [], [], 0, []
     for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, stored_case_id, request in rows:
         placeholders = Placeholders()
@@ -107,15 +102,12 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     write_atomically(manifest_path, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
 
     if newly_emitted or not recorded:
-        with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction() as con:
+        with store.run("emit", {"out": str(out_dir), "name": name}) as run, store.transaction():
             if not recorded:
                 store.insert("suite_versions", {"name": [name], "version": [version], "sha256": [digest],
                                                 "cases": [len(cases)], "path": [str(suite_path)],
                                                 "run_id": [run.run_id]})
-            for trace_id, case in newly_emitted:
-                con.execute(
-                    "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case.id, trace_id]
-                )
+            mark_emitted(store, [(trace_id, case.id) for trace_id, case in newly_emitted])
             record_events(store, [trace_id for trace_id, _ in newly_emitted], state="emitted", run_id=run.run_id)
             store.insert("eval_cases", {
                 "case_id": [case.id for _, case in newly_emitted],
@@ -138,11 +130,10 @@ def _version_of(store: Store, name: str, digest: str, manifest_path: Path) -> tu
     manifest: a manifest written before the store kept versions (or by another store) is never
     numbered backwards, and its version is taken over if it holds this very content.
     """
-    known = store.one("SELECT version FROM suite_versions WHERE name = ? AND sha256 = ?", [name, digest])
-    if known:
-        return known[0], True
-    taken = {version for (version,) in
-             store.con.execute("SELECT version FROM suite_versions WHERE name = ?", [name]).fetchall()}
+    known = suite_version_of(store, name, digest)
+    if known is not None:
+        return known, True
+    taken = suite_versions(store, name)
     in_folder = _manifest_in(manifest_path, name)
     if in_folder and in_folder.sha256 == digest and in_folder.version not in taken:
         return in_folder.version, False

@@ -28,6 +28,9 @@ from harness_evals.records import NOISE, Label, QueuePick, Quarantined
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
 from harness_evals.store import Store
+from harness_evals.store.clusters import latest_cluster_of
+from harness_evals.store.queue import emitted_case_id, queued_trace_ids, set_label, stored_label, waiting_items
+from harness_evals.store.traces import has_trace
 from harness_evals.suite.model import expected_json
 
 FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
@@ -45,7 +48,7 @@ LABEL_STUDIO_CONFIG = """<View>
 
 
 def already_queued(store: Store) -> set[str]:
-    return {row[0] for row in store.con.execute("SELECT trace_id FROM labelling_queue").fetchall()}
+    return queued_trace_ids(store)
 
 
 def record_events(store: Store, trace_ids: Sequence[str], *, state: str, run_id: str) -> None:
@@ -70,19 +73,8 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
 
 def queued_items(store: Store) -> list[dict[str, Any]]:
     """Every queued trace, highest priority first, with the fields a labeller fills in left empty."""
-    rows = store.con.execute(
-        """
-        SELECT q.trace_id, q.cluster_id, q.reason, q.priority, q.run_id,
-               strftime(t.timestamp AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), t.input, t.output, t.metadata
-        FROM labelling_queue q JOIN traces t USING (trace_id)
-        WHERE q.state = 'queued'
-        ORDER BY q.priority DESC, q.trace_id
-        """
-    ).fetchall()
-    columns = ("trace_id", "cluster_id", "reason", "priority", "run_id", "timestamp", "input", "output", "metadata")
     items = []
-    for row in rows:
-        item = dict(zip(columns, row, strict=True))
+    for item in waiting_items(store):
         item["priority"] = round(item["priority"], 4)
         item["metadata"] = json.loads(item["metadata"])
         items.append({**item, **dict.fromkeys(FIELDS_TO_FILL)})
@@ -257,16 +249,13 @@ def apply_labels(
         report.refused.append(Quarantined(source, line, reason, json.dumps(raw, ensure_ascii=False, default=str)))
     if not labels:
         return report
-    with store.run("label", {"path": source}) as run, store.transaction() as con:
+    with store.run("label", {"path": source}) as run, store.transaction():
         for label in labels.values():
             state = "skipped" if label.skip else "labelled"
             expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
-            updated = con.execute(
-                """UPDATE labelling_queue SET state = ?, expected = ?, verdict = ?, notes = ?, labeller = ?,
-                   label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
-                [state, expected, label.verdict, label.notes, label.labeller, run.run_id, label.trace_id],
-            ).fetchall()
-            if not updated:  # labelled straight from the store, never queued
+            queued = set_label(store, label.trace_id, state=state, expected=expected, verdict=label.verdict,
+                               notes=label.notes, labeller=label.labeller, label_run_id=run.run_id)
+            if not queued:  # labelled straight from the store, never queued
                 store.insert("labelling_queue", {
                     "trace_id": [label.trace_id], "run_id": [run.run_id],
                     "cluster_id": [_latest_cluster(store, label.trace_id)], "reason": ["labelled directly"],
@@ -283,16 +272,16 @@ def apply_labels(
 
 
 def _refusal(store: Store, label: Label, earlier: Label | None, *, replace: bool) -> str | None:
-    if store.one("SELECT 1 FROM traces WHERE trace_id = ?", [label.trace_id]) is None:
+    if not has_trace(store, label.trace_id):
         return f"no trace {label.trace_id!r} in the store: check the id, or ingest its trace first"
     if earlier is not None and _state_key(earlier) != _state_key(label):
         return f"trace {label.trace_id!r} is labelled differently on an earlier line of this file: keep one"
     stored = _stored_key(store, label.trace_id)
     if stored is None or stored == _state_key(label):
         return None
-    emitted = store.one("SELECT case_id FROM labelling_queue WHERE trace_id = ? AND state = 'emitted'", [label.trace_id])
+    emitted = emitted_case_id(store, label.trace_id)
     if emitted:
-        return (f"trace {label.trace_id!r} is already emitted as {emitted[0]}; a suite case is never relabelled: "
+        return (f"trace {label.trace_id!r} is already emitted as {emitted}; a suite case is never relabelled: "
                 "label another trace of its region instead")
     if not replace:
         return (f"trace {label.trace_id!r} is already labelled differently; nothing labelled is overwritten "
@@ -306,9 +295,7 @@ def _state_key(label: Label) -> tuple[bool, str | None, str | None]:
 
 
 def _stored_key(store: Store, trace_id: str) -> tuple[bool, str | None, str | None] | None:
-    row = store.one(
-        "SELECT state, expected, verdict FROM labelling_queue WHERE trace_id = ? AND state <> 'queued'", [trace_id]
-    )
+    row = stored_label(store, trace_id)
     if row is None:
         return None
     state, expected, verdict = row
@@ -316,9 +303,5 @@ def _stored_key(store: Store, trace_id: str) -> tuple[bool, str | None, str | No
 
 
 def _latest_cluster(store: Store, trace_id: str) -> int:
-    row = store.one(
-        """SELECT a.cluster_id FROM cluster_assignments a JOIN runs r USING (run_id)
-           WHERE a.item_kind = 'production' AND a.item_id = ? ORDER BY r.started_at DESC LIMIT 1""",
-        [trace_id],
-    )
-    return row[0] if row else NOISE
+    cluster_id = latest_cluster_of(store, trace_id)
+    return NOISE if cluster_id is None else cluster_id

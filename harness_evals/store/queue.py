@@ -1,0 +1,76 @@
+"""Queries on the labelling queue (`labelling_queue`): what waits for a label, the labels taken
+back, and what was emitted into a suite. Each move's event goes to `queue_events` by Store.insert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from harness_evals.store.connection import Store
+
+WAITING_ITEM_FIELDS = ("trace_id", "cluster_id", "reason", "priority", "run_id", "timestamp", "input", "output",
+                       "metadata")
+
+
+def queued_trace_ids(store: Store) -> set[str]:
+    """Every trace ever queued, whatever its state now: a trace is queued at most once."""
+    return {row[0] for row in store.con.execute("SELECT trace_id FROM labelling_queue").fetchall()}
+
+
+def waiting_items(store: Store) -> list[dict[str, Any]]:
+    """Every trace in state `queued`, highest priority first, as WAITING_ITEM_FIELDS: its queue entry
+    and its trace (timestamp as ISO 8601 in UTC, metadata as JSON text)."""
+    rows = store.con.execute(
+        """
+        SELECT q.trace_id, q.cluster_id, q.reason, q.priority, q.run_id,
+               strftime(t.timestamp AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ'), t.input, t.output, t.metadata
+        FROM labelling_queue q JOIN traces t USING (trace_id)
+        WHERE q.state = 'queued'
+        ORDER BY q.priority DESC, q.trace_id
+        """
+    ).fetchall()
+    return [dict(zip(WAITING_ITEM_FIELDS, row, strict=True)) for row in rows]
+
+
+def set_label(store: Store, trace_id: str, *, state: str, expected: str | None, verdict: str | None,
+              notes: str | None, labeller: str | None, label_run_id: str) -> bool:
+    """Give a queued trace its label (`expected` as JSON text) and `state`; False: it was never queued."""
+    updated = store.con.execute(
+        """UPDATE labelling_queue SET state = ?, expected = ?, verdict = ?, notes = ?, labeller = ?,
+           label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
+        [state, expected, verdict, notes, labeller, label_run_id, trace_id],
+    ).fetchall()
+    return bool(updated)
+
+
+def stored_label(store: Store, trace_id: str) -> tuple[str, str | None, str | None] | None:
+    """The state, expected (JSON text) and verdict of a trace labelled, skipped or emitted; None: it has no label."""
+    return store.one(
+        "SELECT state, expected, verdict FROM labelling_queue WHERE trace_id = ? AND state <> 'queued'", [trace_id]
+    )
+
+
+def emitted_case_id(store: Store, trace_id: str) -> str | None:
+    """The suite case a trace was emitted as, if it was."""
+    row = store.one("SELECT case_id FROM labelling_queue WHERE trace_id = ? AND state = 'emitted'", [trace_id])
+    return row[0] if row else None
+
+
+def labels_for_suite(store: Store) -> list[tuple[Any, ...]]:
+    """Every labelled or emitted trace: (trace_id, expected, verdict, notes, labeller, cluster_id,
+    run_id, case_id (None until emitted), the trace's input)."""
+    return store.con.execute(
+        """
+        SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input
+        FROM labelling_queue q JOIN traces t USING (trace_id)
+        WHERE q.state IN ('labelled', 'emitted')
+        """
+    ).fetchall()
+
+
+def mark_emitted(store: Store, case_ids: Sequence[tuple[str, str]]) -> None:
+    """Each (trace_id, case_id): the trace is emitted, as that case."""
+    for trace_id, case_id in case_ids:
+        store.con.execute(
+            "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case_id, trace_id]
+        )
