@@ -14,6 +14,15 @@ from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.prompts import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
 from harness_evals.store import Store
+from harness_evals.store.clusters import production_clusters
+from harness_evals.store.prompts import (
+    assembly_blocks,
+    assembly_traffic,
+    release_assemblies,
+    traced_assemblies,
+    traced_releases,
+    traces_given,
+)
 
 
 @dataclass(frozen=True)
@@ -41,27 +50,16 @@ def _assembly(blocks_json: str) -> PromptAssembly:
 
 
 def list_assemblies(store: Store) -> list[AssemblyStats]:
-    rows = store.con.execute(
-        """SELECT p.assembly_hash, a.blocks, count(*) AS traces,
-                  list(DISTINCT p.release ORDER BY p.release) FILTER (WHERE p.release IS NOT NULL),
-                  strftime(min(t.timestamp), '%Y-%m-%d %H:%M'), strftime(max(t.timestamp), '%Y-%m-%d %H:%M')
-           FROM trace_prompts p JOIN prompt_assemblies a USING (assembly_hash) JOIN traces t USING (trace_id)
-           GROUP BY ALL ORDER BY traces DESC, p.assembly_hash"""
-    ).fetchall()
+    rows = assembly_traffic(store)
     total = sum(row[2] for row in rows)
     return [AssemblyStats(digest, _assembly(blocks), traces, traces / total, releases or [], first, last)
             for digest, blocks, traces, releases, first, last in rows]
 
 
 def _release_assemblies(store: Store, release: str) -> dict[str, tuple[PromptAssembly, float]]:
-    rows = store.con.execute(
-        """SELECT p.assembly_hash, a.blocks, count(*) FROM trace_prompts p JOIN prompt_assemblies a USING (assembly_hash)
-           WHERE p.release = ? GROUP BY ALL""",
-        [release],
-    ).fetchall()
+    rows = release_assemblies(store, release)
     if not rows:
-        known = [row[0] for row in store.con.execute(
-            "SELECT DISTINCT release FROM trace_prompts WHERE release IS NOT NULL ORDER BY 1").fetchall()]
+        known = traced_releases(store)
         raise UserError(f"no traced prompt in release {release!r}; releases in the store: {', '.join(known) or 'none'}")
     total = sum(count for _, _, count in rows)
     return {digest: (_assembly(blocks), count / total) for digest, blocks, count in rows}
@@ -71,9 +69,7 @@ def _latest_clusters(store: Store) -> dict[str, int]:
     run_id = store.latest_run_id("mine")
     if run_id is None:
         return {}
-    return dict(store.con.execute(
-        "SELECT item_id, cluster_id FROM cluster_assignments WHERE run_id = ? AND item_kind = 'production'", [run_id]
-    ).fetchall())
+    return production_clusters(store, run_id)
 
 
 def diff(store: Store, *, before: str, after: str) -> list[tuple[AssemblyChange, Counter[int]]]:
@@ -85,9 +81,7 @@ def diff(store: Store, *, before: str, after: str) -> list[tuple[AssemblyChange,
     for change in changes:
         affected: Counter[int] = Counter()
         if change.after is not None:
-            for (trace_id,) in store.con.execute(
-                "SELECT trace_id FROM trace_prompts WHERE assembly_hash = ? AND release = ?", [change.after, after]
-            ).fetchall():
+            for trace_id in traces_given(store, change.after, after):
                 if trace_id in clusters:
                     affected[clusters[trace_id]] += 1
         result.append((change, affected))
@@ -99,13 +93,9 @@ def check(store: Store, contract: PromptContract, *, steps: Mapping[str, list[di
     """Every trace whose assembly breaks the contract, with what it breaks. `steps`: each trace's
     steps already parsed (mining holds them), instead of reading and parsing them again."""
     clusters = _latest_clusters(store)
-    assemblies = {digest: _assembly(blocks) for digest, blocks in
-                  store.con.execute("SELECT assembly_hash, blocks FROM prompt_assemblies").fetchall()}
-    query = ("SELECT trace_id, assembly_hash, release, NULL FROM trace_prompts ORDER BY trace_id" if steps is not None else
-             """SELECT p.trace_id, p.assembly_hash, p.release, t.steps FROM trace_prompts p JOIN traces t USING (trace_id)
-                ORDER BY p.trace_id""")
+    assemblies = {digest: _assembly(blocks) for digest, blocks in assembly_blocks(store)}
     found = []
-    for trace_id, digest, release, stored_steps in store.con.execute(query).fetchall():
+    for trace_id, digest, release, stored_steps in traced_assemblies(store, with_steps=steps is None):
         trace_steps = steps.get(trace_id, []) if steps is not None else json.loads(stored_steps or "[]")
         called = [s.get("name") for s in trace_steps if s.get("type") == "tool_call"]
         found += [Violation(trace_id, release, digest, clusters.get(trace_id), problem)
