@@ -260,9 +260,23 @@ def _suite_versions(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _coverage_verdicts(con: duckdb.DuckDBPyConnection) -> None:
+    """The coverage judge's verdict per trace, stored beside its score, so nothing downstream judges
+    again. An earlier run's verdict is what its report drew: similarity at or above the covered
+    similarity of its summary; which case covered a trace was not kept (NULL)."""
+    con.execute(
+        """
+        ALTER TABLE cluster_assignments ADD COLUMN covered BOOLEAN;          -- production traces only
+        ALTER TABLE cluster_assignments ADD COLUMN covering_case_id VARCHAR; -- the eval case that covers it
+        UPDATE cluster_assignments a SET covered = a.nearest_eval_similarity >= (r.summary->>'$.covered_similarity')::DOUBLE
+        FROM runs r WHERE r.run_id = a.run_id AND a.item_kind = 'production';
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts, _suite_versions,
+    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
@@ -314,7 +328,8 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
                              "run_id": _TEXT}),
     TableSpec("cluster_assignments", {"run_id": _TEXT, "item_kind": _TEXT, "item_id": _TEXT, "cluster_id": _INTEGER,
                                       "outlier_score": _DOUBLE, "probability": _DOUBLE,
-                                      "nearest_eval_similarity": _DOUBLE, "map_x": _DOUBLE, "map_y": _DOUBLE}),
+                                      "nearest_eval_similarity": _DOUBLE, "map_x": _DOUBLE, "map_y": _DOUBLE,
+                                      "covered": pa.bool_(), "covering_case_id": _TEXT}),
     TableSpec("cluster_coverage", {"run_id": _TEXT, "cluster_id": _INTEGER, "production_count": _INTEGER,
                                    "eval_count": _INTEGER, "coverage": _DOUBLE, "gap_score": _DOUBLE,
                                    "flagged_count": _INTEGER, "emerging": pa.bool_()}),

@@ -9,6 +9,11 @@ from harness_evals import Workspace
 from harness_evals.store import MIGRATIONS, TABLES, Store, StoreError, apply_migrations, resolve_db_path
 
 
+def before(migration: str) -> int:
+    """The schema version just before `migration` runs."""
+    return [step.__name__ for step in MIGRATIONS].index(migration)
+
+
 def tables(con) -> set[str]:
     return {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
@@ -85,6 +90,23 @@ def test_queue_history_is_backfilled_from_the_previous_schema(tmp_path):
         assert store.con.execute("SELECT trace_id, state, run_id, epoch(happened_at) FROM queue_events").fetchall() == [
             ("t1", "queued", "r1", 1795140000)
         ]
+
+
+def test_each_trace_keeps_the_verdict_its_run_drew_when_verdicts_come_to_be_stored(tmp_path):
+    path = tmp_path / "before-verdicts.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_coverage_verdicts"))
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', '{}', '{\"covered_similarity\": 0.6}')")
+    con.execute("""INSERT INTO cluster_assignments VALUES
+                   ('r1', 'production', 'refund-0', 0, 0.1, 0.9, 0.75, 0.1, 0.2),
+                   ('r1', 'production', 'password-0', -1, 0.8, 0.0, 0.2, 0.3, 0.4),
+                   ('r1', 'eval', 'e-refund', 0, 0.0, 1.0, NULL, 0.1, 0.2)""")
+    con.close()
+    with Store(path) as store:  # what that run's report drew, at its summary's covered similarity
+        assert store.con.execute("SELECT item_id, covered, covering_case_id FROM cluster_assignments ORDER BY 1"
+                                 ).fetchall() == [("e-refund", None, None), ("password-0", False, None),
+                                                  ("refund-0", True, None)]
 
 
 def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):
