@@ -5,8 +5,8 @@ into the last fit) → judge coverage → coverage per region → sample for lab
 
 Each stage is a plain function over the typed records of the stages before it, and returns only
 what later stages read: at a million traces, whole records and caches are let go as soon as their
-stage is over. The `CoverageJudge` seam takes an object (coverage.py, the nearest eval case within
-a calibrated cosine by default).
+stage is over. Two seams take objects: the `Clusterer` (cluster.py, PCA + HDBSCAN by default) and
+the `CoverageJudge` (coverage.py, the nearest eval case within a calibrated cosine by default).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from harness_evals.cluster import map_coordinates
+from harness_evals.cluster import Clusterer, PcaHdbscan, map_coordinates
 from harness_evals.config import MineSettings
 from harness_evals.coverage import CoverageJudge, NearestEvalCase, calibrate_covered_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
@@ -32,7 +32,7 @@ from harness_evals.prompts import PromptContract
 from harness_evals.records import (
     NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick,
 )
-from harness_evals.regions import Regions, find_regions, latest_mine_run, save_model
+from harness_evals.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
@@ -160,6 +160,7 @@ def mine(
     prompt_contract: PromptContract | None = None,
     progress: Callable[[int, int], None] | None = None,
     map_chunks: MapChunks = map,
+    clusterer: Clusterer | None = None,
     coverage_judge: CoverageJudge | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
@@ -169,6 +170,7 @@ def mine(
     reaches the embedding cache. A trace whose assembled prompt breaks `prompt_contract` is
     flagged `prompt_contract`, like a silent failure.
 
+    `clusterer` None: PCA to `dimensions` and HDBSCAN at `min_cluster_size` (cluster.PcaHdbscan).
     Clusters are fitted afresh when `full`, or when `find_regions` finds the last fit stale;
     otherwise new traces are placed into the last fit's clusters. Cluster ids are stable across
     runs either way. `coverage_judge` None: a trace is covered by an eval case within cosine
@@ -179,6 +181,7 @@ def mine(
         raise MineError(f"--budget must be 0 or more, got {budget}")
     get_view(view)  # an unknown view is named before a model is loaded or anything is read
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    clusterer = clusterer or PcaHdbscan(min_cluster_size=min_cluster_size, dimensions=dimensions, seed=seed)
     coverage_judge = coverage_judge or NearestEvalCase(covered_similarity)
     redaction = redaction or RedactionRules()
 
@@ -186,18 +189,16 @@ def mine(
     prepared = prepare(store, traffic, redaction=redaction, detectors=detectors or DetectorSettings(),
                        prompt_contract=prompt_contract)
     params = _run_params(budget=budget, embedder=model.name, view=view, covered_similarity=covered_similarity,
-                         seed=seed, redaction=redaction, flag_settings=prepared.flags.settings,
-                         min_cluster_size=min_cluster_size, dimensions=dimensions)
-    key = {"embedder": model.name, "view": view, "dimensions": dimensions, "min_cluster_size": min_cluster_size,
-           "seed": seed}
+                         seed=seed, redaction=redaction, flag_settings=prepared.flags.settings, clusterer=clusterer)
     with store.run("mine", params) as run:
         embedded = embed(store, traffic, prepared.texts, model=model, run_id=run.run_id, progress=progress,
                          map_chunks=map_chunks)
-        regions = find_regions(store, embedded.vectors, traffic.items, key=key, full=full, map_chunks=map_chunks)
+        regions = find_regions(store, embedded.vectors, traffic.items, clusterer=clusterer, embedder=model.name,
+                               view=view, full=full, map_chunks=map_chunks)
         verdicts = coverage_judge.judge(embedded.traces, embedded.evals)
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
                             else calibrate_covered_similarity(embedded.evals.vectors))
-        coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=min_cluster_size)
+        coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=clusterer.min_cluster_size)
         picks = select_for_labelling(
             traffic.trace_ids, embedded.traces.vectors, regions.assignments.take(slice(len(traffic.trace_ids))),
             verdicts, coverage.rows, budget=budget, alike_similarity=alike_similarity,
@@ -205,7 +206,7 @@ def mine(
             emerging=coverage.emerging, seed=seed,
         )
         persist(store, run.run_id, traffic, prepared, regions, verdicts, coverage, picks,
-                coordinates=map_coordinates(embedded.vectors, seed=seed), key=key)
+                coordinates=map_coordinates(embedded.vectors, seed=seed))
         report = MineReport(
             run_id=run.run_id, traces=len(traffic.trace_ids), eval_cases=len(traffic.case_ids),
             embedded=embedded.embedded, cached=embedded.cached, coverage=coverage.rows, picks=picks,
@@ -300,7 +301,7 @@ def embed(store: Store, traffic: Traffic, texts: ViewTexts, *, model: Embedder, 
 
 def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, *, min_fresh: int) -> RegionCoverage:
     """The judge's verdicts counted per region, and the regions that are new or growing fast while
-    the eval set misses them (at least `min_fresh` new traces: the minimum cluster size)."""
+    the eval set misses them (at least `min_fresh` new traces: the clusterer's smallest region)."""
     count = len(verdicts.covered)
     labels = regions.assignments.labels
     rows = score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged)
@@ -316,7 +317,7 @@ def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, 
 
 def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, regions: Regions,
             verdicts: CoverageVerdicts, coverage: RegionCoverage, picks: list[QueuePick], *,
-            coordinates: np.ndarray, key: dict[str, Any]) -> None:
+            coordinates: np.ndarray) -> None:
     """Everything the run found, in one transaction: a failure leaves none of it written."""
     texts = prepared.texts
     with store.transaction():
@@ -330,8 +331,8 @@ def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, reg
             "trace_id": list(texts.fresh), "view": [traffic.view] * len(texts.fresh),
             "settings_key": [texts.settings_key] * len(texts.fresh), "text": list(texts.fresh.values()),
             "run_id": [run_id] * len(texts.fresh)})
-        if regions.mode == "full":
-            save_model(store, regions.model, key=key, run_id=run_id)
+        if regions.fit is not None:
+            save_fit(store, regions.fit, run_id=run_id)
         enqueue(store, picks, run_id=run_id)
 
 
@@ -341,11 +342,15 @@ def _view_settings_key(redaction: RedactionRules, template: frozenset[str]) -> s
 
 
 def _run_params(*, budget: int, embedder: str, view: str, covered_similarity: float | None, seed: int,
-                redaction: RedactionRules, flag_settings: dict[str, Any], min_cluster_size: int, dimensions: int
-                ) -> dict[str, Any]:
-    return {"budget": budget, "embedder": embedder, "view": view, "min_cluster_size": min_cluster_size,
-            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
-            "redaction": redaction.model_dump(exclude={"keep_raw"}), **flag_settings}
+                redaction: RedactionRules, flag_settings: dict[str, Any], clusterer: Clusterer) -> dict[str, Any]:
+    """The run's params. The clusterer's parameters sit among them, where later runs look for the fit
+    to extend (regions.fit_key), so one may not give a name of the run's own another value."""
+    params = {"budget": budget, "embedder": embedder, "view": view, "covered_similarity": covered_similarity,
+              "seed": seed, "redaction": redaction.model_dump(exclude={"keep_raw"}), **flag_settings}
+    clashes = sorted(name for name, value in clusterer.parameters.items() if name in params and params[name] != value)
+    if clashes:
+        raise ValueError(f"the clusterer's parameters {', '.join(clashes)} clash with the mining run's own")
+    return params | clusterer.parameters
 
 
 def _risk_covered_traffic(verdicts: CoverageVerdicts, flags: Flags) -> float:

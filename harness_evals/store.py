@@ -274,9 +274,30 @@ def _coverage_verdicts(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _cluster_fits_as_arrays(con: duckdb.DuckDBPyConnection) -> None:
+    """Fitted clusterings kept as a clusterer's own bytes (PCA + HDBSCAN: a JSON header and NumPy
+    arrays) instead of a pickled ClusterModel. The pickled fits are dropped, not converted: reading
+    them needs the class layout that wrote them. The next run of each view and clustering refits,
+    with the reason "no earlier fit to extend", and keeps its cluster ids (matched to that earlier
+    run's assignments, which stay)."""
+    con.execute(
+        """
+        DROP TABLE cluster_models;
+        CREATE TABLE cluster_models (
+            run_id VARCHAR PRIMARY KEY,       -- the full run that fitted it
+            model_key VARCHAR NOT NULL,       -- embedder, view and the clusterer's parameters
+            fitted_count INTEGER NOT NULL,
+            noise_share DOUBLE NOT NULL,
+            stable_ids JSON NOT NULL,         -- [[the fit's own label, its stable cluster id], ...]
+            state BLOB NOT NULL               -- the clusterer's own (PCA + HDBSCAN: a JSON header and NumPy arrays, npz)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts,
+    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
@@ -342,7 +363,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
                                   "source_cluster_id": _INTEGER, "size": _INTEGER, "previous_size": _INTEGER,
                                   "emerging": pa.bool_(), "centroid": _VECTOR}),
     TableSpec("cluster_models", {"run_id": _TEXT, "model_key": _TEXT, "fitted_count": _INTEGER,
-                                 "noise_share": _DOUBLE, "model": pa.binary()}),
+                                 "noise_share": _DOUBLE, "stable_ids": _JSON, "state": pa.binary()}),
     TableSpec("ingest_watermarks", {"source": _TEXT, "kind": _TEXT, "format": _TEXT, "offset_bytes": pa.int64(),
                                     "lines": _INTEGER, "fingerprint": _TEXT, "run_id": _TEXT}),
     TableSpec("prompt_assemblies", {"assembly_hash": _TEXT, "blocks": _JSON, "run_id": _TEXT}),

@@ -1,4 +1,6 @@
+import io
 from collections import Counter
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ from harness_evals import Workspace
 from harness_evals.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
 from harness_evals.pipeline import MineError, mine, prepare, read_traffic
-from harness_evals.records import CoverageVerdicts
+from harness_evals.records import Assignments, CoverageVerdicts
 from tests.conftest import topic_traces, write_jsonl
 
 EVALS = [{"id": "e-refund-1", "input": "I want a refund for order 7"},
@@ -174,3 +176,75 @@ def test_the_coverage_judge_given_decides_what_the_sampler_the_gap_table_and_the
             members = [row for row in production if row["cluster_id"] == cluster["cluster_id"]]
             assert cluster["coverage"] == pytest.approx(sum(row["covered"] for row in members) / len(members))
         assert workspace.summary()["covered_traffic"] == round(8 / 24, 4)
+
+
+@dataclass(frozen=True)
+class CentresFit:
+    centres: np.ndarray
+    radius: float
+    noise_share: float = 0.0
+
+    def place(self, vectors, *, map_chunks=map):
+        distances = np.linalg.norm(vectors[:, None, :] - self.centres[None, :, :], axis=2)
+        nearest = distances.min(axis=1)
+        outlier = np.minimum(nearest / self.radius, 1.0)
+        return Assignments(np.where(nearest > self.radius, -1, distances.argmin(axis=1)), outlier, 1.0 - outlier)
+
+    def state(self):
+        buffer = io.BytesIO()
+        np.savez(buffer, centres=self.centres, radius=self.radius)
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class NearestCentre:
+    """k-means centres; a point farther than `radius` from every centre is in no cluster."""
+
+    k: int
+    radius: float = 1.2
+    min_cluster_size: int = 3
+
+    @property
+    def parameters(self):
+        return {"clusterer": "nearest-centre", "k": self.k}
+
+    def fit(self, vectors, *, map_chunks=map):
+        from sklearn.cluster import KMeans
+
+        fit = CentresFit(KMeans(self.k, n_init=10, random_state=0).fit(vectors).cluster_centers_, self.radius)
+        assignments = fit.place(vectors)
+        return assignments, replace(fit, noise_share=float(np.mean(assignments.labels == -1)))
+
+    def restore(self, state):
+        arrays = np.load(io.BytesIO(state), allow_pickle=False)
+        return CentresFit(arrays["centres"], float(arrays["radius"]))
+
+
+def test_the_clusterer_given_fits_the_regions_and_a_night_places_new_traces_into_its_kept_fit(loaded, tmp_path):
+    def cluster_of(run_id, trace_id):
+        return loaded.one("SELECT cluster_id FROM cluster_assignments WHERE run_id = ? AND item_id = ?",
+                          [run_id, trace_id])[0]
+
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=NearestCentre(k=3), **SETTINGS)
+    assert (first.mode, first.mode_reason) == ("full", "first run of this view and clustering")
+    assert 1 <= first.clusters <= 3
+    state = loaded.one("SELECT state FROM cluster_models WHERE run_id = ?", [first.run_id])[0]
+    assert np.load(io.BytesIO(state))["centres"].shape == (3, 64)  # the clusterer's own bytes are what is kept
+    ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [
+        {"trace_id": "new-refund", "timestamp": None, "input": "refund order 99 to my card"}]), kind="production")
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=NearestCentre(k=3), **SETTINGS)
+    assert (second.mode, second.mode_reason) == ("incremental", "1 new traces placed into the last fit's clusters")
+    assert cluster_of(second.run_id, "new-refund") == cluster_of(second.run_id, "refund-2") != -1
+    # the default clusterer's fit is another: its first run does not extend this one
+    assert mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS).mode_reason.startswith("first run")
+
+
+def test_a_clusterer_may_not_give_a_run_parameter_another_value(loaded):
+    @dataclass(frozen=True)
+    class Reseeded(NearestCentre):
+        @property
+        def parameters(self):
+            return {"k": self.k, "seed": 5}
+
+    with pytest.raises(ValueError, match="the clusterer's parameters seed clash"):
+        mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=Reseeded(k=3), **SETTINGS)

@@ -109,6 +109,36 @@ def test_each_trace_keeps_the_verdict_its_run_drew_when_verdicts_come_to_be_stor
                                                   ("refund-0", True, None)]
 
 
+def test_pickled_fits_are_dropped_when_fits_come_to_be_kept_as_arrays_and_the_next_run_refits(tmp_path):
+    import json
+    import pickle
+
+    from harness_evals.embed import HashingEmbedder
+    from harness_evals.ingest import ingest_file
+    from harness_evals.pipeline import mine
+    from tests.conftest import topic_traces, write_jsonl
+
+    path = tmp_path / "pickled-fits.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_cluster_fits_as_arrays"))
+    key = {"embedder": "hashing-64", "view": "intent", "dimensions": 8, "min_cluster_size": 3, "seed": 0}
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', ?, '{\"covered_similarity\": 0.6}')", [json.dumps(key)])
+    con.execute("INSERT INTO cluster_assignments VALUES ('r1', 'production', 'refund-0', 0, 0.1, 0.9, 0.75, 0.1, 0.2, "
+                "true, NULL)")
+    con.execute("INSERT INTO cluster_models VALUES ('r1', ?, 1, 0.0, ?)",
+                [json.dumps(key, sort_keys=True), pickle.dumps({"a": "ClusterModel of the old layout"})])
+    con.close()
+    with Store(path) as store:
+        assert store.one("SELECT count(*) FROM cluster_models") == (0,)
+        assert store.con.sql("SELECT * FROM cluster_models LIMIT 0").columns == list(TABLES["cluster_models"].columns)
+        ingest_file(store, write_jsonl(tmp_path / "t.jsonl", topic_traces()), kind="production")
+        report = mine(store, budget=0, embedder=HashingEmbedder(64), covered_similarity=0.6,
+                      **{name: key[name] for name in ("dimensions", "min_cluster_size", "seed")})
+        assert (report.mode, report.mode_reason) == ("full", "no earlier fit to extend")
+        assert store.one("SELECT count(*) FROM cluster_models WHERE run_id = ?", [report.run_id]) == (1,)
+
+
 def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "1GB")
     with Store(tmp_path / "h.duckdb") as store:
