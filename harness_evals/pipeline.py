@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -115,7 +116,7 @@ class Flags:
     examined: list[str]  # the traces examined tonight; the others' flags are carried from the last run
     settings: dict[str, Any]  # the detector settings and prompt contract, as the run records them
 
-    @property
+    @cached_property
     def flagged(self) -> np.ndarray:
         return np.array([bool(found) for found in self.found], dtype=bool)
 
