@@ -44,7 +44,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from harness_evals.cluster import cluster, reduce  # noqa: E402
 from harness_evals.coverage import calibrate_covered_similarity, score_coverage  # noqa: E402
 from harness_evals.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
-from harness_evals.records import NOISE, Assignments  # noqa: E402
+from harness_evals.records import NOISE, Assignments, CoverageVerdicts  # noqa: E402
 from harness_evals.sample import select_for_labelling  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
 from harness_evals.views import TraceText, intent_view  # noqa: E402
@@ -198,9 +198,10 @@ def ceiling(production_vectors, eval_vectors, budget, seed, uncovered, **_):
     nearest = np.where(uncovered, 0.0, 1.0).astype(np.float32)
     none = Assignments(np.full(len(nearest), NOISE), np.zeros(len(nearest)), np.zeros(len(nearest)))
     threshold = calibrate_covered_similarity(eval_vectors)
-    regions = score_coverage(none.labels, np.array([], dtype=int), nearest, covered_similarity=threshold)
-    picks = select_for_labelling([str(i) for i in range(len(nearest))], production_vectors, none, nearest, regions,
-                                 budget=budget, covered_similarity=threshold, seed=seed)
+    verdicts = CoverageVerdicts.at_threshold(nearest, threshold)
+    regions = score_coverage(none.labels, np.array([], dtype=int), verdicts.covered)
+    picks = select_for_labelling([str(i) for i in range(len(nearest))], production_vectors, none, verdicts, regions,
+                                 budget=budget, alike_similarity=threshold, seed=seed)
     return [int(pick.trace_id) for pick in picks]
 
 

@@ -124,6 +124,7 @@ def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, s
 
 def one_size(size: int, night: float) -> dict:
     from harness_evals import pipeline
+    from harness_evals.coverage import NearestEvalCase
     from harness_evals.embed import Embedder
     from harness_evals.ingest import available_cpus, ingest_file
     from harness_evals.store import Store
@@ -148,11 +149,12 @@ def one_size(size: int, night: float) -> dict:
             raise AssertionError(f"{len(batch)} texts were not in the cache")
 
     stages = Stages()
-    for name, stage in (("find_regions", "cluster (PCA + HDBSCAN, ids)"), ("nearest_eval_similarity", "coverage"),
-                        ("score_coverage", "coverage"), ("select_for_labelling", "sample"),
+    for name, stage in (("find_regions", "cluster (PCA + HDBSCAN, ids)"), ("score_coverage", "coverage"),
+                        ("select_for_labelling", "sample"),
                         ("load_vectors", "load vectors"), ("map_coordinates", "map"), ("detect", "detectors"),
-                        ("_redacted_text", "redact + views"), ("embed_pending", "embed (cache lookups)")):
+                        ("redacted_text", "redact + views"), ("embed_pending", "embed (cache lookups)")):
         stages.wrap(pipeline, name, stage)
+    stages.wrap(NearestEvalCase, "judge", "coverage")
     result = {"size": size}
     with Store(folder / "h.duckdb") as store:
         rows = write_traffic(folder / "traffic.jsonl", texts, 0, size, seed=1)

@@ -1,23 +1,45 @@
-"""How well the eval set covers each region of production traffic."""
+"""How well the eval set covers production traffic: a judge's verdict per trace, then per region.
+
+A `CoverageJudge` says of each production trace whether an eval case covers it, which case, and
+with what score; `NearestEvalCase` (the default) says so when the nearest eval case is within a
+cosine read off the eval set's own spacing. Everything downstream reads that verdict.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import numpy as np
 
-from harness_evals.records import NOISE, ClusterCoverage
+from harness_evals.records import NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems
 
 
-def nearest_eval_similarity(production: np.ndarray, evals: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
-    """Cosine similarity of each production vector to its nearest eval case (-1 with no eval set).
+class CoverageJudge(Protocol):
+    """Judges which production traces the eval set covers."""
+
+    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems) -> CoverageVerdicts:
+        """A verdict for every trace of `traces`, in their order."""
+        ...
+
+
+def nearest_eval_cases(production: np.ndarray, evals: np.ndarray, *, chunk: int = 4096
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per production vector, the position of its nearest eval case and their cosine similarity
+    (-1, at position -1, with no eval set).
 
     Vectors are unit length, so a dot product is the cosine. Chunked to bound memory.
     """
     if evals.shape[0] == 0:
-        return np.full(production.shape[0], -1.0, dtype=np.float32)
-    out = np.empty(production.shape[0], dtype=np.float32)
+        return np.full(production.shape[0], -1), np.full(production.shape[0], -1.0, dtype=np.float32)
+    positions = np.empty(production.shape[0], dtype=np.int64)
+    similarity = np.empty(production.shape[0], dtype=np.float32)
     for start in range(0, production.shape[0], chunk):
-        out[start : start + chunk] = (production[start : start + chunk] @ evals.T).max(axis=1)
-    return out
+        cosines = production[start : start + chunk] @ evals.T
+        positions[start : start + chunk] = cosines.argmax(axis=1)
+        similarity[start : start + chunk] = np.take_along_axis(
+            cosines, positions[start : start + chunk, None], axis=1)[:, 0]
+    return positions, similarity
 
 
 def calibrate_covered_similarity(
@@ -37,21 +59,33 @@ def calibrate_covered_similarity(
     return float(np.clip(float(np.median(similarity.max(axis=1))) - margin, *bounds))
 
 
+@dataclass(frozen=True)
+class NearestEvalCase:
+    """A trace is covered by its nearest eval case when their cosine is at least `covered_similarity`;
+    None: that threshold is calibrated from the eval set's own spacing (`calibrate_covered_similarity`)."""
+
+    covered_similarity: float | None = None
+
+    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems) -> CoverageVerdicts:
+        threshold = (self.covered_similarity if self.covered_similarity is not None
+                     else calibrate_covered_similarity(evals.vectors))
+        positions, similarity = nearest_eval_cases(traces.vectors, evals.vectors)
+        nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else None
+        return CoverageVerdicts.at_threshold(similarity, threshold, nearest)
+
+
 def score_coverage(
     production_labels: np.ndarray,
     eval_labels: np.ndarray,
-    nearest_similarity: np.ndarray,
+    covered: np.ndarray,
     *,
-    covered_similarity: float,
     flagged: np.ndarray | None = None,
 ) -> list[ClusterCoverage]:
     """Per cluster (noise included as NOISE): counts, coverage and gap, largest gap first.
 
-    A production trace is covered when an eval case is at least `covered_similarity` close to
-    it. A cluster's coverage is the share of its traces that are covered; its gap is the
-    uncovered traffic, production_count * (1 - coverage).
+    `covered[i]`: the judge's verdict on production trace i. A cluster's coverage is the share of
+    its traces that are covered; its gap is the uncovered traffic, production_count * (1 - coverage).
     """
-    covered = nearest_similarity >= covered_similarity
     flagged = np.zeros(len(production_labels), dtype=bool) if flagged is None else flagged
     eval_counts = dict(zip(*np.unique(eval_labels, return_counts=True), strict=True))
     clusters, members = np.unique(production_labels, return_inverse=True)  # one pass, however many clusters

@@ -1,6 +1,12 @@
-"""`mine`: embed, cluster, score coverage and fill the labelling queue, as one recorded run.
+"""`mine`: one recorded run, one named stage after another, then one write of what it found.
 
-Each step is a plain function of its own module; this one only wires them to the store.
+read the traffic → prepare each trace's text and flags → embed → find regions (cluster, or place
+into the last fit) → judge coverage → coverage per region → sample for labelling → persist.
+
+Each stage is a plain function over the typed records of the stages before it, and returns only
+what later stages read: at a million traces, whole records and caches are let go as soon as their
+stage is over. Two seams take objects: the `Clusterer` (cluster.py, PCA + HDBSCAN by default) and
+the `CoverageJudge` (coverage.py, the nearest eval case within a calibrated cosine by default).
 """
 
 from __future__ import annotations
@@ -10,21 +16,24 @@ import json
 from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from harness_evals.cluster import map_coordinates
+from harness_evals.cluster import Clusterer, PcaHdbscan, map_coordinates
 from harness_evals.config import MineSettings
-from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
+from harness_evals.coverage import CoverageJudge, NearestEvalCase, calibrate_covered_similarity, score_coverage
 from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 from harness_evals.labelling import already_queued, enqueue
 from harness_evals.identity import Lineage, is_emerging
 from harness_evals.prompts import PromptContract
-from harness_evals.records import NOISE, Assignments, ClusterCoverage, MapChunks, QueuePick
-from harness_evals.regions import find_regions, latest_mine_run, save_model
+from harness_evals.records import (
+    NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick,
+)
+from harness_evals.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.signals import DetectorSettings, TraceRecord, detect
@@ -72,12 +81,68 @@ class MineReport:
         return 1.0 - uncovered / self.traces if self.traces else 0.0
 
 
-def _redacted_text(record: TraceRecord, redactor: Redactor, template: frozenset[str]) -> TraceText:
-    """The request without its template lines, redacted. Steps stay as they are: views read only
-    their names, argument names and error markers."""
-    placeholders = Placeholders()
-    return TraceText(redactor.redact(without_lines(record.input, template), placeholders),
-                     redactor.redact(record.output, placeholders), record.steps)
+@dataclass(frozen=True)
+class Traffic:
+    """What a run mines: every production trace (by id, in id order), the eval cases its view
+    compares them with (none for views that eval cases have no text for), and the template lines
+    the intent view takes out of every request."""
+
+    view: str
+    trace_ids: list[str]
+    case_ids: list[str]
+    case_requests: list[str]
+    template: frozenset[str]
+
+    @property
+    def items(self) -> list[tuple[str, str]]:
+        return [("production", trace_id) for trace_id in self.trace_ids] + [("eval", case_id) for case_id in self.case_ids]
+
+
+@dataclass(frozen=True)
+class ViewTexts:
+    """The text each trace and eval case is embedded by: its view, of its redacted request."""
+
+    traces: list[str]  # in trace order
+    cases: list[str]
+    fresh: dict[str, str]  # trace id -> text, for the traces redacted tonight (to keep in view_texts)
+    settings_key: str  # of the redaction rules and template lines the texts were made under
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the silent-failure detectors (and the prompt contract) found, per trace in trace order."""
+
+    found: list[list[tuple[str, str]]]  # (detector, reason), in detector order
+    examined: list[str]  # the traces examined tonight; the others' flags are carried from the last run
+    settings: dict[str, Any]  # the detector settings and prompt contract, as the run records them
+
+    @cached_property
+    def flagged(self) -> np.ndarray:
+        return np.array([bool(found) for found in self.found], dtype=bool)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    texts: ViewTexts
+    flags: Flags
+
+
+@dataclass(frozen=True)
+class Embedded:
+    traces: EmbeddedItems
+    evals: EmbeddedItems
+    vectors: np.ndarray  # the traces' vectors, then the eval cases': what clustering and the map read
+    embedded: int  # texts embedded tonight
+    cached: int  # texts whose vector was stored already
+
+
+@dataclass(frozen=True)
+class RegionCoverage:
+    """Coverage per region (largest gap first), and which regions are emerging."""
+
+    rows: list[ClusterCoverage]
+    lineage: list[tuple[Lineage, bool]]  # each region's lineage, and whether it is emerging
+    emerging: set[int]
 
 
 def mine(
@@ -96,6 +161,8 @@ def mine(
     prompt_contract: PromptContract | None = None,
     progress: Callable[[int, int], None] | None = None,
     map_chunks: MapChunks = map,
+    clusterer: Clusterer | None = None,
+    coverage_judge: CoverageJudge | None = None,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
     Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
@@ -104,130 +171,204 @@ def mine(
     reaches the embedding cache. A trace whose assembled prompt breaks `prompt_contract` is
     flagged `prompt_contract`, like a silent failure.
 
-    `covered_similarity` None: calibrated from the eval set's own spacing. Clusters are fitted
-    afresh when `full`, or when `find_regions` finds the last fit stale; otherwise new traces are
-    placed into the last fit's clusters. Cluster ids are stable across runs either way.
+    `clusterer` None: PCA to `dimensions` and HDBSCAN at `min_cluster_size` (cluster.PcaHdbscan).
+    Clusters are fitted afresh when `full`, or when `find_regions` finds the last fit stale;
+    otherwise new traces are placed into the last fit's clusters. Cluster ids are stable across
+    runs either way. `coverage_judge` None: a trace is covered by an eval case within cosine
+    `covered_similarity` (coverage.NearestEvalCase; None: calibrated from the eval set's own
+    spacing). The labelling search starts from the judge's threshold as its notion of alike.
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
-    to_view = VIEWS.get(view)
+    VIEWS.get(view)  # an unknown view is named before a model is loaded or anything is read
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
+    clusterer = clusterer or PcaHdbscan(min_cluster_size=min_cluster_size, dimensions=dimensions, seed=seed)
+    coverage_judge = coverage_judge or NearestEvalCase(covered_similarity)
+    redaction = redaction or RedactionRules()
+
+    traffic = read_traffic(store, view=view)
+    prepared = prepare(store, traffic, redaction=redaction, detectors=detectors or DetectorSettings(),
+                       prompt_contract=prompt_contract)
+    params = _run_params(budget=budget, embedder=model.name, view=view, covered_similarity=covered_similarity,
+                         seed=seed, redaction=redaction, flag_settings=prepared.flags.settings, clusterer=clusterer)
+    with store.run("mine", params) as run:
+        embedded = embed(store, traffic, prepared.texts, model=model, run_id=run.run_id, progress=progress,
+                         map_chunks=map_chunks)
+        regions = find_regions(store, embedded.vectors, traffic.items, clusterer=clusterer, embedder=model.name,
+                               view=view, full=full, map_chunks=map_chunks)
+        verdicts = coverage_judge.judge(embedded.traces, embedded.evals)
+        alike_similarity = (verdicts.threshold if verdicts.threshold is not None
+                            else calibrate_covered_similarity(embedded.evals.vectors))
+        coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=clusterer.min_cluster_size)
+        picks = select_for_labelling(
+            traffic.trace_ids, embedded.traces.vectors, regions.assignments.take(slice(len(traffic.trace_ids))),
+            verdicts, coverage.rows, budget=budget, alike_similarity=alike_similarity,
+            exclude=already_queued(store), flags=[[name for name, _ in found] for found in prepared.flags.found],
+            emerging=coverage.emerging, seed=seed,
+        )
+        persist(store, run.run_id, traffic, prepared, regions, verdicts, coverage, picks,
+                coordinates=map_coordinates(embedded.vectors, seed=seed))
+        report = MineReport(
+            run_id=run.run_id, traces=len(traffic.trace_ids), eval_cases=len(traffic.case_ids),
+            embedded=embedded.embedded, cached=embedded.cached, coverage=coverage.rows, picks=picks,
+            covered_similarity=alike_similarity, mode=regions.mode, mode_reason=regions.reason,
+            new_traces=regions.new_traces, lineage=[row for row, _ in coverage.lineage],
+            emerging=sorted(coverage.emerging),
+            risk_covered_traffic=_risk_covered_traffic(verdicts, prepared.flags),
+        )
+        run.summary = _summary(report, flagged=int(prepared.flags.flagged.sum()))
+    return report
+
+
+def read_traffic(store: Store, *, view: str) -> Traffic:
+    """The trace ids and eval cases to mine; a MineError when there is no production traffic."""
     requests = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
     if not requests:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
     cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall() if view in EVAL_VIEWS else []
-    trace_ids = [trace_id for trace_id, _ in requests]
-    trace_count = len(trace_ids)
     template = shared_lines([request for _, request in requests]) if view == "intent" else frozenset()
-    del requests  # at a million traces, a gigabyte held for nothing
-    redaction = redaction or RedactionRules()
-    redactor = Redactor(redaction)
-    detectors = detectors or DetectorSettings()
+    return Traffic(view, [trace_id for trace_id, _ in requests], [case_id for case_id, _ in cases],
+                   [request for _, request in cases], template)
 
-    # What an earlier run derived from an unchanged trace under the same settings is reused: only
-    # traces it has not seen are read whole, redacted and run through the detectors.
-    settings_key = hashlib.sha256(json.dumps(
-        [redaction.model_dump(mode="json", exclude={"keep_raw"}), sorted(template)]).encode()).hexdigest()[:32]
+
+def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detectors: DetectorSettings,
+            prompt_contract: PromptContract | None) -> Prepared:
+    """Each trace's view text and flags. What an earlier run derived from an unchanged trace under the
+    same settings is reused: only traces it has not seen are read whole (once, for both), redacted
+    and run through the detectors."""
+    settings_key = _view_settings_key(redaction, traffic.template)
     known_texts = dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
-                                         [view, settings_key]).fetchall())
+                                         [traffic.view, settings_key]).fetchall())
     flag_settings = {"detectors": detectors.model_dump(mode="json"),
                      "prompt_contract": prompt_contract.model_dump(mode="json") if prompt_contract else None}
     examined, known_flags = _earlier_flags(store, flag_settings, order=[*detectors.enabled, "prompt_contract"])
-    records = _records(store, [t for t in trace_ids if t not in known_texts or t not in examined])
-    fresh_texts = {r.trace_id: to_view(_redacted_text(r, redactor, template)) for r in records
-                   if r.trace_id not in known_texts}
-    trace_texts = [known_texts[t] if t in known_texts else fresh_texts[t] for t in trace_ids]
-    del known_texts
-    case_texts = [to_view(TraceText(redactor.redact(without_lines(request, template)))) for _, request in cases]
-    fresh_flags = {r.trace_id: detect(r, detectors) for r in records if r.trace_id not in examined}
-    if prompt_contract is not None and fresh_flags:
+    records = _records(store, [t for t in traffic.trace_ids if t not in known_texts or t not in examined])
+    texts = view_texts(traffic, [r for r in records if r.trace_id not in known_texts], known_texts,
+                       redactor=Redactor(redaction), settings_key=settings_key)
+    flags = detect_flags(store, traffic, [r for r in records if r.trace_id not in examined], known_flags,
+                         detectors=detectors, prompt_contract=prompt_contract, settings=flag_settings)
+    return Prepared(texts, flags)
+
+
+def view_texts(traffic: Traffic, unseen: list[TraceRecord], known: dict[str, str], *, redactor: Redactor,
+               settings_key: str) -> ViewTexts:
+    """The view text of every trace (`known` ones as kept, `unseen` ones redacted now) and eval case."""
+    to_view = VIEWS.get(traffic.view)
+    fresh = {record.trace_id: to_view(redacted_text(record, redactor, traffic.template)) for record in unseen}
+    return ViewTexts(
+        traces=[known[t] if t in known else fresh[t] for t in traffic.trace_ids],
+        cases=[to_view(TraceText(redactor.redact(without_lines(request, traffic.template))))
+               for request in traffic.case_requests],
+        fresh=fresh, settings_key=settings_key,
+    )
+
+
+def redacted_text(record: TraceRecord, redactor: Redactor, template: frozenset[str]) -> TraceText:
+    """The request without its template lines, redacted. Steps stay as they are: views read only
+    their names, argument names and error markers."""
+    placeholders = Placeholders()
+    return TraceText(redactor.redact(without_lines(record.input, template), placeholders),
+                     redactor.redact(record.output, placeholders), record.steps)
+
+
+def detect_flags(store: Store, traffic: Traffic, unseen: list[TraceRecord], known: dict[str, list[tuple[str, str]]],
+                 *, detectors: DetectorSettings, prompt_contract: PromptContract | None, settings: dict[str, Any]
+                 ) -> Flags:
+    """Every trace's flags: the detectors (and the prompt contract) run on the `unseen` traces; the
+    others keep the flags `known` from the last run with these settings."""
+    fresh = {record.trace_id: detect(record, detectors) for record in unseen}
+    if prompt_contract is not None and fresh:
         broken: dict[str, list[str]] = {}
-        for violation in check(store, prompt_contract, steps={r.trace_id: r.steps for r in records}):
-            if violation.trace_id in fresh_flags:
+        for violation in check(store, prompt_contract, steps={r.trace_id: r.steps for r in unseen}):
+            if violation.trace_id in fresh:
                 broken.setdefault(violation.trace_id, []).append(violation.problem)
         for trace_id, problems in broken.items():
-            fresh_flags[trace_id].append(("prompt_contract", "; ".join(problems)))
-    del records
-    flags = [fresh_flags[t] if t in fresh_flags else known_flags.get(t, []) for t in trace_ids]
-    flagged = np.array([bool(found) for found in flags], dtype=bool)
-    params = {
-        "budget": budget, "embedder": model.name, "view": view, "min_cluster_size": min_cluster_size,
-        "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed,
-        "redaction": redaction.model_dump(exclude={"keep_raw"}), **flag_settings,
-    }
-    with store.run("mine", params) as run:
-        texts = trace_texts + case_texts
-        embedded = embed_pending(store, model, texts, view=view, run_id=run.run_id, progress=progress,
-                                 map_chunks=map_chunks)
-        vectors = load_vectors(store, texts, model=model.name, view=view)
-        production, evals = vectors[:trace_count], vectors[trace_count:]
-        if covered_similarity is None:
-            covered_similarity = calibrate_covered_similarity(evals)
+            fresh[trace_id].append(("prompt_contract", "; ".join(problems)))
+    return Flags([fresh[t] if t in fresh else known.get(t, []) for t in traffic.trace_ids], list(fresh), settings)
 
-        key = {"embedder": model.name, "view": view, "dimensions": dimensions, "min_cluster_size": min_cluster_size,
-               "seed": seed}
-        items = [("production", trace_id) for trace_id in trace_ids] + [("eval", case_id) for case_id, _ in cases]
-        regions = find_regions(store, vectors, items, key=key, full=full, map_chunks=map_chunks)
-        assignments = regions.assignments
-        production_labels, eval_labels = assignments.labels[:trace_count], assignments.labels[trace_count:]
-        similarity = nearest_eval_similarity(production, evals)
-        coverage = score_coverage(
-            production_labels, eval_labels, similarity, covered_similarity=covered_similarity, flagged=flagged
-        )
-        coverage_of = {row.cluster_id: row.coverage for row in coverage}
-        lineage = [
-            (row, is_emerging(row.size, regions.fresh.get(row.cluster_id, 0), coverage_of.get(row.cluster_id, 1.0),
-                              min_fresh=min_cluster_size, has_history=regions.previous_run is not None))
-            for row in regions.lineage
-        ]
-        emerging = {row.cluster_id for row, flag in lineage if flag}
-        coverage = [replace(row, emerging=row.cluster_id in emerging) for row in coverage]
-        production_assignments = Assignments(
-            labels=production_labels,
-            outlier_scores=assignments.outlier_scores[:trace_count],
-            probabilities=assignments.probabilities[:trace_count],
-        )
-        picks = select_for_labelling(
-            trace_ids, production, production_assignments, similarity, coverage,
-            budget=budget, covered_similarity=covered_similarity, exclude=already_queued(store),
-            flags=[[name for name, _ in found] for found in flags], emerging=emerging, seed=seed,
-        )
-        with store.transaction():
-            store.insert(
-                "cluster_assignments",
-                _assignment_rows(run.run_id, trace_ids, [c for c, _ in cases], assignments, similarity,
-                                 map_coordinates(vectors, seed=seed)),
-            )
-            store.insert("cluster_coverage", _coverage_rows(run.run_id, coverage))
-            store.insert("cluster_lineage", _lineage_rows(run.run_id, lineage, regions.centroids))
-            store.insert("trace_flags", _flag_rows(run.run_id, trace_ids, flags))
-            store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?", [view, settings_key])
-            store.insert("view_texts", {
-                "trace_id": list(fresh_texts), "view": [view] * len(fresh_texts),
-                "settings_key": [settings_key] * len(fresh_texts), "text": list(fresh_texts.values()),
-                "run_id": [run.run_id] * len(fresh_texts)})
-            if regions.mode == "full":
-                save_model(store, regions.model, key=key, run_id=run.run_id)
-            enqueue(store, picks, run_id=run.run_id)
-        covered = similarity >= covered_similarity
-        risk = np.where(flagged, RISK_WEIGHT, 1.0)
-        report = MineReport(
-            run_id=run.run_id, traces=trace_count, eval_cases=len(cases), embedded=embedded.embedded,
-            cached=embedded.cached, coverage=coverage, picks=picks, covered_similarity=covered_similarity,
-            mode=regions.mode, mode_reason=regions.reason, new_traces=regions.new_traces,
-            lineage=[row for row, _ in lineage], emerging=sorted(emerging),
-            risk_covered_traffic=float((risk * covered).sum() / risk.sum()),
-        )
-        run.summary = {
-            "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
-            "clusters": report.clusters, "noise": report.noise, "queued": len(picks), "flagged": int(flagged.sum()),
-            "covered_traffic": round(report.covered_traffic, 4),
-            "risk_covered_traffic": round(report.risk_covered_traffic, 4),
-            "covered_similarity": round(covered_similarity, 4), "mode": regions.mode, "mode_reason": regions.reason,
-            "new_traces": regions.new_traces, "emerging": report.emerging,
-            "lineage": dict(Counter(row.event for row in report.lineage)),
-        }
-    return report
+
+def embed(store: Store, traffic: Traffic, texts: ViewTexts, *, model: Embedder, run_id: str,
+          progress: Callable[[int, int], None] | None, map_chunks: MapChunks) -> Embedded:
+    """Vectors of every trace and eval case: texts not in the cache are embedded and stored first."""
+    everything = texts.traces + texts.cases
+    counts = embed_pending(store, model, everything, view=traffic.view, run_id=run_id, progress=progress,
+                           map_chunks=map_chunks)
+    vectors = load_vectors(store, everything, model=model.name, view=traffic.view)
+    count = len(traffic.trace_ids)
+    return Embedded(EmbeddedItems(traffic.trace_ids, texts.traces, vectors[:count]),
+                    EmbeddedItems(traffic.case_ids, texts.cases, vectors[count:]),
+                    vectors, counts.embedded, counts.cached)
+
+
+def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, *, min_fresh: int) -> RegionCoverage:
+    """The judge's verdicts counted per region, and the regions that are new or growing fast while
+    the eval set misses them (at least `min_fresh` new traces: the clusterer's smallest region)."""
+    count = len(verdicts.covered)
+    labels = regions.assignments.labels
+    rows = score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged)
+    coverage_of = {row.cluster_id: row.coverage for row in rows}
+    lineage = [
+        (row, is_emerging(row.size, regions.fresh.get(row.cluster_id, 0), coverage_of.get(row.cluster_id, 1.0),
+                          min_fresh=min_fresh, has_history=regions.previous_run is not None))
+        for row in regions.lineage
+    ]
+    emerging = {row.cluster_id for row, flag in lineage if flag}
+    return RegionCoverage([replace(row, emerging=row.cluster_id in emerging) for row in rows], lineage, emerging)
+
+
+def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, regions: Regions,
+            verdicts: CoverageVerdicts, coverage: RegionCoverage, picks: list[QueuePick], *,
+            coordinates: np.ndarray) -> None:
+    """Everything the run found, in one transaction: a failure leaves none of it written."""
+    texts = prepared.texts
+    with store.transaction():
+        store.insert("cluster_assignments", _assignment_rows(run_id, traffic, regions, verdicts, coordinates))
+        store.insert("cluster_coverage", _coverage_rows(run_id, coverage.rows))
+        store.insert("cluster_lineage", _lineage_rows(run_id, coverage.lineage, regions.centroids))
+        store.insert("trace_flags", _flag_rows(run_id, traffic.trace_ids, prepared.flags.found))
+        store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?",
+                          [traffic.view, texts.settings_key])
+        store.insert("view_texts", {
+            "trace_id": list(texts.fresh), "view": [traffic.view] * len(texts.fresh),
+            "settings_key": [texts.settings_key] * len(texts.fresh), "text": list(texts.fresh.values()),
+            "run_id": [run_id] * len(texts.fresh)})
+        if regions.fit is not None:
+            save_fit(store, regions.fit, run_id=run_id)
+        enqueue(store, picks, run_id=run_id)
+
+
+def _view_settings_key(redaction: RedactionRules, template: frozenset[str]) -> str:
+    return hashlib.sha256(json.dumps(
+        [redaction.model_dump(mode="json", exclude={"keep_raw"}), sorted(template)]).encode()).hexdigest()[:32]
+
+
+def _run_params(*, budget: int, embedder: str, view: str, covered_similarity: float | None, seed: int,
+                redaction: RedactionRules, flag_settings: dict[str, Any], clusterer: Clusterer) -> dict[str, Any]:
+    """The run's params. The clusterer's parameters sit among them, where later runs look for the fit
+    to extend (regions.fit_key), so one may not give a name of the run's own another value."""
+    params = {"budget": budget, "embedder": embedder, "view": view, "covered_similarity": covered_similarity,
+              "seed": seed, "redaction": redaction.model_dump(exclude={"keep_raw"}), **flag_settings}
+    clashes = sorted(name for name, value in clusterer.parameters.items() if name in params and params[name] != value)
+    if clashes:
+        raise ValueError(f"the clusterer's parameters {', '.join(clashes)} clash with the mining run's own")
+    return params | clusterer.parameters
+
+
+def _risk_covered_traffic(verdicts: CoverageVerdicts, flags: Flags) -> float:
+    risk = np.where(flags.flagged, RISK_WEIGHT, 1.0)
+    return float((risk * verdicts.covered).sum() / risk.sum())
+
+
+def _summary(report: MineReport, *, flagged: int) -> dict[str, Any]:
+    return {
+        "traces": report.traces, "eval_cases": report.eval_cases, "embedded": report.embedded,
+        "clusters": report.clusters, "noise": report.noise, "queued": len(report.picks), "flagged": flagged,
+        "covered_traffic": round(report.covered_traffic, 4),
+        "risk_covered_traffic": round(report.risk_covered_traffic, 4),
+        "covered_similarity": round(report.covered_similarity, 4), "mode": report.mode,
+        "mode_reason": report.mode_reason, "new_traces": report.new_traces, "emerging": report.emerging,
+        "lineage": dict(Counter(row.event for row in report.lineage)),
+    }
 
 
 def _records(store: Store, trace_ids: list[str]) -> list[TraceRecord]:
@@ -259,18 +400,22 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
                       for trace_id, found in flags.items()}
 
 
-def _assignment_rows(run_id, trace_ids, case_ids, assignments, similarity, coordinates) -> dict[str, Any]:
-    count = len(trace_ids) + len(case_ids)
+def _assignment_rows(run_id: str, traffic: Traffic, regions: Regions, verdicts: CoverageVerdicts,
+                     coordinates: np.ndarray) -> dict[str, Any]:
+    traces, cases = len(traffic.trace_ids), len(traffic.case_ids)
+    assignments = regions.assignments
     return {
-        "run_id": [run_id] * count,
-        "item_kind": ["production"] * len(trace_ids) + ["eval"] * len(case_ids),
-        "item_id": list(trace_ids) + list(case_ids),
+        "run_id": [run_id] * (traces + cases),
+        "item_kind": ["production"] * traces + ["eval"] * cases,
+        "item_id": traffic.trace_ids + traffic.case_ids,
         "cluster_id": assignments.labels,
         "outlier_score": assignments.outlier_scores,
         "probability": assignments.probabilities,
-        "nearest_eval_similarity": pa.array(  # NULL for eval cases
-            np.concatenate([similarity, np.full(len(case_ids), np.nan)]), pa.float64(), from_pandas=True
-        ),
+        # the verdict and its score are the production traces'; NULL for eval cases
+        "nearest_eval_similarity": pa.array(
+            np.concatenate([verdicts.scores, np.full(cases, np.nan)]), pa.float64(), from_pandas=True),
+        "covered": verdicts.covered.tolist() + [None] * cases,
+        "covering_case_id": verdicts.covering_case_ids + [None] * cases,
         "map_x": coordinates[:, 0],
         "map_y": coordinates[:, 1],
     }

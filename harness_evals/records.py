@@ -173,6 +173,42 @@ class Assignments:
     outlier_scores: np.ndarray  # GLOSH, 0 = core of a cluster, 1 = most outlying
     probabilities: np.ndarray  # strength of membership in the assigned cluster
 
+    def take(self, positions: slice | np.ndarray) -> Assignments:
+        """The assignments of some of the points (views, not copies, for a slice)."""
+        return Assignments(self.labels[positions], self.outlier_scores[positions], self.probabilities[positions])
+
+
+@dataclass(frozen=True)
+class EmbeddedItems:
+    """Production traces or eval cases as a run embedded them: ids, the (redacted) text of the
+    run's view, and unit vectors, row for row."""
+
+    ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class CoverageVerdicts:
+    """A coverage judge's verdict on every production trace, in trace order. It is what the gap
+    table, the sampler, the store (`cluster_assignments.covered`) and the report count as covered:
+    none of them judges again."""
+
+    covered: np.ndarray  # bool
+    covering_case_ids: list[str | None]  # the eval case that covers each trace; None where none does
+    scores: np.ndarray  # higher is nearer to covered; stored as cluster_assignments.nearest_eval_similarity
+    threshold: float | None = None  # the score from which a trace is covered, for a judge that draws one line
+
+    @classmethod
+    def at_threshold(cls, scores: np.ndarray, threshold: float, nearest_case_ids: list[str | None] | None = None
+                     ) -> CoverageVerdicts:
+        """Covered where the score reaches `threshold`, by the nearest case where it does."""
+        covered = scores >= threshold
+        nearest_case_ids = nearest_case_ids or [None] * len(scores)
+        return cls(covered, [case_id if hit else None for case_id, hit in zip(nearest_case_ids, covered.tolist(),
+                                                                             strict=True)],
+                   scores, threshold)
+
 
 @dataclass(frozen=True)
 class ClusterCoverage:

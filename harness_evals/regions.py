@@ -1,8 +1,9 @@
 """Where each trace and eval case sits tonight: clusters with stable ids, fitted afresh or extended.
 
-A full run fits PCA and HDBSCAN on everything and matches the clusters to the previous run's
-(`identity.match_clusters`). An incremental run places only what the previous run of the same
-view had not seen into the last fit's clusters (`ClusterModel.assign`) and carries the rest over.
+A full run fits the clusterer (`cluster.Clusterer`; PCA and HDBSCAN by default) on everything and
+matches the clusters to the previous run's (`identity.match_clusters`). An incremental run places
+only what the previous run of the same view and clusterer had not seen into the last fit's clusters
+(`ClusterFit.place`) and carries the rest over.
 It falls back to a full fit when there is no fit to extend, or when the fit has gone stale:
 traffic more than doubled since, or the new traces fit its clusters much worse than the fitted
 ones did (their noise share above the fit's by DRIFT_MARGIN), the sign of a topic it has never
@@ -12,14 +13,13 @@ seen. Only a full fit can find a new region, so drift is what lets one appear on
 from __future__ import annotations
 
 import json
-import pickle
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from harness_evals.cluster import ClusterModel, fit_clusters
+from harness_evals.cluster import ClusterFit, Clusterer
 from harness_evals.identity import Lineage, match_clusters, relabel
 from harness_evals.records import NOISE, Assignments, MapChunks
 from harness_evals.store import Store
@@ -35,36 +35,57 @@ class Regions:
     lineage: list[Lineage]
     centroids: dict[int, np.ndarray]  # stable id -> mean embedding of its production traces
     fresh: dict[int, int]  # stable id -> its production traces the previous run had not seen
-    model: ClusterModel
+    fit: KeptFit | None  # tonight's fit, to be kept (full runs); None: tonight extended the last one
     mode: str  # full | incremental
     reason: str
     new_traces: int
     previous_run: str | None
 
 
-def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: dict[str, Any], full: bool,
-                 map_chunks: MapChunks = map) -> Regions:
+@dataclass(frozen=True)
+class KeptFit:
+    """A fit as the store keeps it between runs (`cluster_models`)."""
+
+    key: dict[str, Any]  # fit_key: embedder, view and the clusterer's parameters
+    fit: ClusterFit
+    fitted_count: int  # items (traces and eval cases) when it was fitted
+    stable_ids: dict[int, int]  # the fit's own label -> stable cluster id, as its run's matching named them
+
+    def assign(self, vectors: np.ndarray, *, map_chunks: MapChunks = map) -> Assignments:
+        """New points placed into the fitted clusters, under their stable ids (or noise)."""
+        placed = self.fit.place(vectors, map_chunks=map_chunks)
+        return Assignments(relabel(placed.labels, self.stable_ids), placed.outlier_scores, placed.probabilities)
+
+
+def fit_key(clusterer: Clusterer, *, embedder: str, view: str) -> dict[str, Any]:
+    """What a fit is kept and extended under; each mining run records these values among its params."""
+    return {"embedder": embedder, "view": view, **clusterer.parameters}
+
+
+def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, clusterer: Clusterer, embedder: str,
+                 view: str, full: bool, map_chunks: MapChunks = map) -> Regions:
+    key = fit_key(clusterer, embedder=embedder, view=view)
     previous_run = latest_mine_run(store, key)
     previous = _assignments_of(store, previous_run) if previous_run else {}
     fresh = [position for position, item in enumerate(items) if item not in previous]
     new_traces = sum(1 for position in fresh if items[position][0] == "production")
-    model = None if full or previous_run is None else load_model(store, key)
+    kept = None if full or previous_run is None else load_fit(store, clusterer, key)
     assignments, mode = None, "full"
     if full:
         reason = "asked for"
     elif previous_run is None:
         reason = "first run of this view and clustering"
-    elif model is None:
+    elif kept is None:
         reason = "no earlier fit to extend"
     else:
-        placed = model.assign(vectors[fresh], map_chunks=map_chunks)
+        placed = kept.assign(vectors[fresh], map_chunks=map_chunks)
         fresh_production = np.array([items[position][0] == "production" for position in fresh], dtype=bool)
         noise_share = float(np.mean(placed.labels[fresh_production] == NOISE)) if new_traces else 0.0
-        if len(items) > 2 * model.fitted_count:
-            reason = f"traffic more than doubled since the last fit ({len(items)} items, {model.fitted_count} fitted)"
-        elif new_traces >= key["min_cluster_size"] and noise_share > model.noise_share + DRIFT_MARGIN:
+        if len(items) > 2 * kept.fitted_count:
+            reason = f"traffic more than doubled since the last fit ({len(items)} items, {kept.fitted_count} fitted)"
+        elif new_traces >= clusterer.min_cluster_size and noise_share > kept.fit.noise_share + DRIFT_MARGIN:
             reason = (f"drift: {noise_share:.0%} of the {new_traces} new traces fit no cluster, against "
-                      f"{model.noise_share:.0%} at the fit")
+                      f"{kept.fit.noise_share:.0%} at the fit")
         else:
             reason = f"{new_traces} new traces placed into the last fit's clusters"
             assignments, mode = _carried_over(items, previous, fresh, placed), "incremental"
@@ -75,17 +96,14 @@ def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: d
     )
     previous_centroids = _centroids_of(store, previous_run) if previous_run else {}
     production = np.array([kind == "production" for kind, _ in items], dtype=bool)
+    fit = None
     if mode == "full":
-        assignments, model = fit_clusters(vectors, dimensions=key["dimensions"],
-                                          min_cluster_size=key["min_cluster_size"], seed=key["seed"],
-                                          map_chunks=map_chunks)
+        assignments, fit = clusterer.fit(vectors, map_chunks=map_chunks)
     labels = assignments.labels
     current = _members([item for item, keep in zip(items, production, strict=True) if keep], labels[production])
     centroids = _centroids(vectors[production], labels[production])
     stable, lineage = match_clusters(previous_members, previous_centroids, current, centroids,
                                      next_id=_next_id(store, previous))
-    if mode == "full":
-        model.stable_ids = stable  # the fit's own labels, as tonight's matching named them
     labels = relabel(labels, stable)
     fresh_labels = [int(labels[position]) for position in fresh if items[position][0] == "production"]
     return Regions(
@@ -93,7 +111,7 @@ def find_regions(store: Store, vectors: np.ndarray, items: list[Item], *, key: d
         lineage=lineage,
         centroids={stable[label]: centroid for label, centroid in centroids.items()},
         fresh=dict(Counter(label for label in fresh_labels if label != NOISE)),
-        model=model,
+        fit=None if fit is None else KeptFit(key, fit, len(items), stable),
         mode=mode,
         reason=reason,
         new_traces=new_traces,
@@ -177,14 +195,20 @@ def _model_key(key: dict[str, Any]) -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def save_model(store: Store, model: ClusterModel, *, key: dict[str, Any], run_id: str) -> None:
+def save_fit(store: Store, kept: KeptFit, *, run_id: str) -> None:
     """The latest fit per key replaces the one before: older fits are never extended again."""
-    store.con.execute("DELETE FROM cluster_models WHERE model_key = ?", [_model_key(key)])
-    store.insert("cluster_models", {"run_id": [run_id], "model_key": [_model_key(key)],
-                                    "fitted_count": [model.fitted_count], "noise_share": [model.noise_share],
-                                    "model": [pickle.dumps(model)]})
+    store.con.execute("DELETE FROM cluster_models WHERE model_key = ?", [_model_key(kept.key)])
+    store.insert("cluster_models", {
+        "run_id": [run_id], "model_key": [_model_key(kept.key)], "fitted_count": [kept.fitted_count],
+        "noise_share": [kept.fit.noise_share], "stable_ids": [json.dumps(sorted(kept.stable_ids.items()))],
+        "state": [kept.fit.state()]})
 
 
-def load_model(store: Store, key: dict[str, Any]) -> ClusterModel | None:
-    row = store.one("SELECT model FROM cluster_models WHERE model_key = ?", [_model_key(key)])
-    return pickle.loads(row[0]) if row else None  # noqa: S301 (our own store, written by save_model)
+def load_fit(store: Store, clusterer: Clusterer, key: dict[str, Any]) -> KeptFit | None:
+    """The last fit kept under `key`, or None: none kept, or one `clusterer` cannot read back."""
+    row = store.one("SELECT fitted_count, stable_ids, state FROM cluster_models WHERE model_key = ?",
+                    [_model_key(key)])
+    fit = clusterer.restore(row[2]) if row else None
+    if fit is None:
+        return None
+    return KeptFit(key, fit, row[0], {int(label): int(stable) for label, stable in json.loads(row[1])})

@@ -102,13 +102,13 @@ def _chart(width: float, height: float) -> Iterator[tuple[Any, Any]]:
         yield figure, figure.subplots()
 
 
-def coverage_map(points: list[dict[str, Any]], *, covered_similarity: float) -> str:
-    """Production traces coloured by whether an eval case is near, eval cases on top."""
+def coverage_map(points: list[dict[str, Any]]) -> str:
+    """Production traces coloured by the coverage judge's verdict (`covered`), eval cases on top."""
     production = [p for p in points if p["item_kind"] == "production" and p["map_x"] is not None]
     evals = [p for p in points if p["item_kind"] == "eval" and p["map_x"] is not None]
     with _chart(6.4, 4.6) as (figure, axes):
         for label, colour, keep in (("covered", COVERED, True), ("not covered", UNCOVERED, False)):
-            chosen = [p for p in production if (p["nearest_eval_similarity"] >= covered_similarity) == keep]
+            chosen = [p for p in production if bool(p["covered"]) == keep]
             axes.scatter([p["map_x"] for p in chosen], [p["map_y"] for p in chosen], s=9, alpha=0.7, c=colour,
                          label=f"production, {label} ({len(chosen)})", linewidths=0)
         axes.scatter([p["map_x"] for p in evals], [p["map_y"] for p in evals], s=28, marker="x", c=EVAL,
@@ -147,7 +147,7 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
     queued = workspace.queue().to_pylist()[:10]
     flags = Counter(workspace.flags(run_id).column("detector").to_pylist()).most_common()
     points = store.con.sql(
-        "SELECT item_kind, map_x, map_y, nearest_eval_similarity FROM cluster_assignments WHERE run_id = ?",
+        "SELECT item_kind, map_x, map_y, covered FROM cluster_assignments WHERE run_id = ?",
         params=[run_id],
     ).to_arrow_table().to_pylist()
     trend = workspace.trend().to_pylist()
@@ -166,7 +166,7 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
         db=store.path, generated=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         run={"run_id": run_id, "mode": summary.get("mode", "full"), "mode_reason": summary.get("mode_reason", "")},
         figures=figures,
-        coverage_map=coverage_map(points, covered_similarity=summary.get("covered_similarity", 0.5)),
+        coverage_map=coverage_map(points),
         trend_chart=trend_chart(trend),
         gaps=[d for d in descriptions if d.gap > 0][:12], emerging=[d for d in descriptions if d.emerging],
         flags=flags, queue_sizes=queue_sizes, queued=queued,

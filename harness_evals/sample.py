@@ -1,13 +1,14 @@
 """Choose production traces for labelling, within a budget: greedy maximum coverage.
 
-Two requests are alike when their cosine is at least the covered similarity, the same
-threshold at which an eval case covers a trace. Each pick is the uncovered trace that is alike
-to the most uncovered traces that no eval case, earlier pick, or already queued trace is alike
-to: it stands for the largest region of traffic the eval set still misses. Picks thus go to
+Which traces are covered is the coverage judge's verdict (`CoverageVerdicts`), read as it is.
+Two requests are alike when their cosine is at least `alike_similarity` (the pipeline passes the
+covered similarity: the cosine at which two requests count as one behaviour). Each pick is the
+uncovered trace that is alike to the most uncovered traces that no earlier pick or already
+queued trace is alike to: it stands for the largest region of traffic the eval set still misses. Picks thus go to
 large uncovered regions first, never twice to one region, then down the tail to small ones,
 and a rare request still gets its turn once the larger regions are spoken for. When every
 uncovered trace is spoken for and budget is left, the search goes round again with a finer
-notion of alike (the threshold halfway to 1), until near-duplicates are all that is left.
+notion of alike (halfway to 1), until near-duplicates are all that is left.
 
 A request repeated word for word counts once, its weight shared among its copies: it is one
 behaviour, and its copies would otherwise outvote a new behaviour phrased many ways. A flagged
@@ -31,7 +32,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from scipy import sparse
 
-from harness_evals.records import NOISE, Assignments, ClusterCoverage, QueuePick
+from harness_evals.records import NOISE, Assignments, ClusterCoverage, CoverageVerdicts, QueuePick
 
 
 MAX_ALIKE = 0.98  # above this, traces are near-duplicates: not worth another label
@@ -52,11 +53,11 @@ def select_for_labelling(
     trace_ids: Sequence[str],
     vectors: np.ndarray,
     assignments: Assignments,
-    nearest_similarity: np.ndarray,
+    verdicts: CoverageVerdicts,
     coverage: Sequence[ClusterCoverage],
     *,
     budget: int,
-    covered_similarity: float,
+    alike_similarity: float,
     exclude: Collection[str] = (),
     flags: Sequence[Sequence[str]] | None = None,
     risk_weight: float = RISK_WEIGHT,
@@ -71,7 +72,7 @@ def select_for_labelling(
     flags = flags or [()] * len(trace_ids)
     excluded = np.array([trace_id in exclude for trace_id in trace_ids], dtype=bool)
     flagged = np.array([bool(names) for names in flags], dtype=bool)
-    uncovered = (nearest_similarity < covered_similarity) | flagged
+    uncovered = ~verdicts.covered | flagged
     pool = np.flatnonzero(uncovered | excluded)  # excluded traces speak for their neighbours
     if budget <= 0 or not pool.size:
         return []
@@ -89,7 +90,7 @@ def select_for_labelling(
     regions = {row.cluster_id: row for row in coverage}
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
-    alike = covered_similarity
+    alike = alike_similarity
     while len(picks) < budget and alike < MAX_ALIKE:
         graph = alike_graph(vectors[pool], threshold=alike)
         spoken_for = ~uncovered[pool]
@@ -106,8 +107,7 @@ def select_for_labelling(
             newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
             newly = newly[~spoken_for[newly]]
             picks.append(_pick(trace_ids[index], index, round(len(newly) * scale), float(scores[best]), flags[index],
-                               assignments, nearest_similarity, regions, alike=alike, covered=covered_similarity,
-                               emerging=bool(in_emerging[index])))
+                               assignments, verdicts, regions, alike=alike, emerging=bool(in_emerging[index])))
             chosen.append(best)
             spoken_for[newly] = True
             # each trace alike to a newly spoken-for one now stands for that much less
@@ -122,8 +122,8 @@ def _copies(vectors: np.ndarray) -> np.ndarray:
     return counts[inverse.ravel()].astype(float)
 
 
-def _pick(trace_id, index, stands_for, priority, flag_names, assignments, nearest_similarity, regions, *,
-          alike, covered, emerging) -> QueuePick:
+def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdicts, regions, *,
+          alike, emerging) -> QueuePick:
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
         where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
@@ -134,9 +134,16 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, neares
     return QueuePick(
         trace_id=trace_id,
         cluster_id=cluster_id,
-        reason=(f"stands for {stands_for} uncovered traces alike at cosine {alike:.2f} (no eval case within "
-                f"{covered:.2f}; nearest {nearest_similarity[index]:.2f}); {where}"
+        reason=(f"stands for {stands_for} uncovered traces alike at cosine {alike:.2f} "
+                f"({_not_covered(verdicts, index)}); {where}"
                 + ("; emerging region" if emerging else "")
                 + (f"; flagged: {', '.join(flag_names)}" if flag_names else "")),
         priority=round(priority, 4),
     )
+
+
+def _not_covered(verdicts: CoverageVerdicts, index: int) -> str:
+    score = verdicts.scores[index]
+    if verdicts.threshold is None:
+        return f"not covered by the eval set; score {score:.2f}"
+    return f"no eval case within {verdicts.threshold:.2f}; nearest {score:.2f}"

@@ -129,10 +129,12 @@ class Workspace:
         return dict(self.store.con.execute("SELECT state, count(*) FROM labelling_queue GROUP BY 1").fetchall())
 
     def assignments(self, run_id: str | None = None, *, raw: bool = False) -> pa.Table:
-        """Every production trace and eval case of a mining run with its cluster (-1: none) and scores."""
+        """Every production trace and eval case of a mining run with its cluster (-1: none), its scores,
+        and for a trace the coverage judge's verdict: covered or not, and by which eval case."""
         return self._redacted(self._table(
             """SELECT a.item_kind, a.item_id, a.cluster_id, a.outlier_score, a.probability,
-                      a.nearest_eval_similarity, a.map_x, a.map_y, coalesce(t.input, e.input) AS input
+                      a.nearest_eval_similarity, a.covered, a.covering_case_id, a.map_x, a.map_y,
+                      coalesce(t.input, e.input) AS input
                FROM cluster_assignments a
                LEFT JOIN traces t ON a.item_kind = 'production' AND t.trace_id = a.item_id
                LEFT JOIN eval_cases e ON a.item_kind = 'eval' AND e.case_id = a.item_id

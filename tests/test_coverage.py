@@ -1,24 +1,41 @@
 import numpy as np
 
-from harness_evals.coverage import calibrate_covered_similarity, nearest_eval_similarity, score_coverage
-from harness_evals.records import ClusterCoverage
+from harness_evals.coverage import NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage
+from harness_evals.records import ClusterCoverage, EmbeddedItems
 
 
-def test_nearest_eval_similarity_is_the_best_cosine():
+def test_the_nearest_eval_case_is_the_one_of_best_cosine():
     production = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
     evals = np.array([[1.0, 0.0], [0.8, 0.6]], dtype=np.float32)
-    np.testing.assert_allclose(nearest_eval_similarity(production, evals, chunk=2), [1.0, 0.6, 0.96], rtol=1e-6)
+    positions, similarity = nearest_eval_cases(production, evals, chunk=2)
+    assert positions.tolist() == [0, 1, 1]
+    np.testing.assert_allclose(similarity, [1.0, 0.6, 0.96], rtol=1e-6)
 
 
 def test_without_an_eval_set_nothing_is_near():
-    assert nearest_eval_similarity(np.ones((2, 3)), np.zeros((0, 3))).tolist() == [-1.0, -1.0]
+    positions, similarity = nearest_eval_cases(np.ones((2, 3)), np.zeros((0, 3)))
+    assert (positions.tolist(), similarity.tolist()) == ([-1, -1], [-1.0, -1.0])
+
+
+def test_the_default_judge_covers_a_trace_by_its_nearest_case_within_the_threshold():
+    evals = EmbeddedItems(["e-refund", "e-login"], ["refund", "login"], np.array([[1.0, 0.0], [0.8, 0.6]], np.float32))
+    traces = EmbeddedItems(["t1", "t2", "t3"], ["a", "b", "c"],
+                           np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32))
+    verdicts = NearestEvalCase(0.9).judge(traces, evals)
+    assert (verdicts.covered.tolist(), verdicts.covering_case_ids, verdicts.threshold) == (
+        [True, False, True], ["e-refund", None, "e-login"], 0.9)
+    np.testing.assert_allclose(verdicts.scores, [1.0, 0.6, 0.96], rtol=1e-6)
+    calibrated = NearestEvalCase().judge(traces, evals)  # two cases 0.8 apart: 0.8 - 0.15
+    assert round(calibrated.threshold, 4) == 0.65 and calibrated.covered.tolist() == [True, False, True]
+    nothing = NearestEvalCase().judge(traces, EmbeddedItems([], [], np.zeros((0, 2), np.float32)))
+    assert (nothing.covered.tolist(), nothing.covering_case_ids) == ([False] * 3, [None] * 3)
 
 
 def test_coverage_per_cluster_counts_covered_traces_and_sorts_by_gap():
     production_labels = np.array([0, 0, 0, 0, 1, 1, -1, -1])
     eval_labels = np.array([0, 2])
     similarity = np.array([0.9, 0.8, 0.2, 0.1, 0.3, 0.2, 0.95, 0.1])
-    rows = score_coverage(production_labels, eval_labels, similarity, covered_similarity=0.5)
+    rows = score_coverage(production_labels, eval_labels, similarity >= 0.5)
     assert rows == [
         ClusterCoverage(cluster_id=0, production_count=4, eval_count=1, coverage=0.5, gap_score=2.0),
         ClusterCoverage(cluster_id=1, production_count=2, eval_count=0, coverage=0.0, gap_score=2.0),

@@ -139,7 +139,8 @@ def test_a_store_upgraded_from_the_previous_schema_keeps_the_folders_version_and
     # as the previous schema left it: no versions in the store, and the folder's manifest at v4
     # after bumps made there
     labelled.con.execute("DROP TABLE suite_versions")
-    labelled.con.execute("DELETE FROM schema_migrations WHERE version = ?", [len(MIGRATIONS)])
+    suite_versions = [migration.__name__ for migration in MIGRATIONS].index("_suite_versions") + 1
+    labelled.con.execute("DELETE FROM schema_migrations WHERE version = ?", [suite_versions])
     manifest_path = tmp_path / "suites" / "regression.manifest.json"
     manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "version": 4}, indent=2) + "\n")
     labelled.close()

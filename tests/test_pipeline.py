@@ -1,10 +1,15 @@
+import io
 from collections import Counter
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 
+from harness_evals import Workspace
 from harness_evals.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import MineError, mine
+from harness_evals.pipeline import MineError, mine, prepare, read_traffic
+from harness_evals.records import Assignments, CoverageVerdicts
 from tests.conftest import topic_traces, write_jsonl
 
 EVALS = [{"id": "e-refund-1", "input": "I want a refund for order 7"},
@@ -82,41 +87,45 @@ def test_text_is_redacted_before_it_is_embedded(store, tmp_path):
     assert all(text.endswith("call me on <PHONE_1>") for text in embedder.seen)
 
 
-def test_a_night_redacts_only_the_traces_it_has_not_seen_and_new_rules_redo_them_all(loaded, tmp_path, monkeypatch):
-    from harness_evals import pipeline
+def tonight(store, *, redaction=None, detectors=None):
+    """What the next run's prepare stage makes of the store: the texts it redacts, the traces it examines."""
+    from harness_evals.redact import RedactionRules
+    from harness_evals.signals import DetectorSettings
+
+    return prepare(store, read_traffic(store, view="intent"), redaction=redaction or RedactionRules(),
+                   detectors=detectors or DetectorSettings(), prompt_contract=None)
+
+
+def test_a_night_redacts_only_the_traces_it_has_not_seen_and_new_rules_redo_them_all(loaded, tmp_path):
     from harness_evals.redact import RedactionRules
 
-    redacted = []
-    redact = pipeline._redacted_text
-    monkeypatch.setattr(pipeline, "_redacted_text", lambda record, *rest: redacted.append(record.trace_id) or redact(record, *rest))
+    assert len(tonight(loaded).texts.fresh) == 24
     first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
     ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [
         {"trace_id": "new-1", "timestamp": None, "input": "call me on +1 415 555 0100 about my refund"}]), kind="production")
+    assert list(tonight(loaded).texts.fresh) == ["new-1"]
     second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
-    assert (len(redacted), redacted[-1]) == (25, "new-1")
     rows = loaded.con.execute("SELECT run_id, count(*) FROM view_texts GROUP BY 1 ORDER BY 2").fetchall()
     assert rows == [(second.run_id, 1), (first.run_id, 24)]
     assert loaded.one("SELECT text FROM view_texts WHERE trace_id = 'new-1'")[0] == "call me on <PHONE_1> about my refund"
 
-    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), redaction=RedactionRules(deny={"TOPIC": r"\brefund\b"}), **SETTINGS)
-    assert len(redacted) == 50
+    rules = RedactionRules(deny={"TOPIC": r"\brefund\b"})
+    assert len(tonight(loaded, redaction=rules).texts.fresh) == 25
+    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), redaction=rules, **SETTINGS)
     assert loaded.con.execute("SELECT run_id, count(*) FROM view_texts GROUP BY 1").fetchall() == [(third.run_id, 25)]
     assert "refund" not in loaded.one("SELECT text FROM view_texts WHERE trace_id = 'new-1'")[0]
 
 
-def test_a_night_runs_the_detectors_only_on_traces_it_has_not_seen_and_carries_the_rest(loaded, tmp_path, monkeypatch):
-    from harness_evals import pipeline
-    from harness_evals.signals import DetectorSettings, detect
+def test_a_night_runs_the_detectors_only_on_traces_it_has_not_seen_and_carries_the_rest(loaded, tmp_path):
+    from harness_evals.signals import DetectorSettings
 
-    examined = []
-    monkeypatch.setattr(pipeline, "detect", lambda record, settings: examined.append(record.trace_id) or detect(record, settings))
     refused = {"trace_id": "new-refusal", "timestamp": None, "input": "refund my order 9",
                "output": "I'm sorry, but I can't help with that."}
     first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
     loaded.con.execute("UPDATE traces SET output = 'I cannot help with that, sorry.' WHERE trace_id = 'refund-1'")
     ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [refused]), kind="production")
+    assert tonight(loaded).flags.examined == ["new-refusal"]
     second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
-    assert len(examined) == 25 and examined[-1] == "new-refusal"
 
     def flags_of(run_id):
         return loaded.con.execute("SELECT trace_id, detector FROM trace_flags WHERE run_id = ? ORDER BY 1, 2",
@@ -124,6 +133,118 @@ def test_a_night_runs_the_detectors_only_on_traces_it_has_not_seen_and_carries_t
 
     # refund-1 was examined before its output was edited behind the store's back: carried, not redone
     assert flags_of(second.run_id) == flags_of(first.run_id) + [("new-refusal", "refusal")]
-    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), detectors=DetectorSettings(enabled=["refusal"]), **SETTINGS)
-    assert len(examined) == 50  # other settings: every trace examined again
+    only_refusals = DetectorSettings(enabled=["refusal"])
+    assert len(tonight(loaded, detectors=only_refusals).flags.examined) == 25  # other settings: every trace again
+    third = mine(loaded, budget=0, embedder=HashingEmbedder(64), detectors=only_refusals, **SETTINGS)
     assert flags_of(third.run_id) == [("new-refusal", "refusal"), ("refund-1", "refusal")]
+
+
+class KeywordJudge:
+    """Covers every trace whose text holds `word`, by the first eval case whose text holds it too. Its
+    score is the nearest eval case's cosine, which it does not judge by: the refund traces score
+    high (the eval set's refund cases are near) and stay uncovered."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def judge(self, traces, evals):
+        case_id = next((case_id for case_id, text in zip(evals.ids, evals.texts) if self.word in text), None)
+        covered = np.array([self.word in text for text in traces.texts], dtype=bool)
+        return CoverageVerdicts(covered, [case_id if hit else None for hit in covered.tolist()],
+                                (traces.vectors @ evals.vectors.T).max(axis=1))
+
+
+def test_the_coverage_judge_given_decides_what_the_sampler_the_gap_table_and_the_workspace_count_covered(
+        loaded, tmp_path):
+    ingest_file(loaded, write_jsonl(tmp_path / "e2.jsonl", [{"id": "e-password", "input": "my password is lost"}]),
+                kind="eval")
+    report = mine(loaded, budget=6, embedder=HashingEmbedder(64), coverage_judge=KeywordJudge("password"), **SETTINGS)
+    # the cosine judge covers the refund topic (test_mining_queues_only_the_uncovered_topics); this one covers passwords
+    assert set(Counter(pick.trace_id.split("-")[0] for pick in report.picks)) == {"refund", "shipping"}
+    refund_scores = [float(pick.reason.split("score ")[1].split(")")[0]) for pick in report.picks
+                     if pick.trace_id.startswith("refund")]
+    assert min(refund_scores) >= 0.6  # as near as the cosine judge counts covered, and still picked
+    assert report.covered_traffic == pytest.approx(8 / 24)
+    loaded.close()  # as a notebook would read it, after the run
+    with Workspace(loaded.path) as workspace:
+        rows = workspace.assignments().to_pylist()
+        production = [row for row in rows if row["item_kind"] == "production"]
+        assert all(row["covered"] == row["item_id"].startswith("password") for row in production)
+        assert {row["covering_case_id"] for row in production if row["covered"]} == {"e-password"}
+        assert {row["covered"] for row in rows if row["item_kind"] == "eval"} == {None}
+        for cluster in workspace.clusters().to_pylist():  # each region's coverage is its share of password traces
+            members = [row for row in production if row["cluster_id"] == cluster["cluster_id"]]
+            assert cluster["coverage"] == pytest.approx(sum(row["covered"] for row in members) / len(members))
+        assert workspace.summary()["covered_traffic"] == round(8 / 24, 4)
+
+
+@dataclass(frozen=True)
+class CentresFit:
+    centres: np.ndarray
+    radius: float
+    noise_share: float = 0.0
+
+    def place(self, vectors, *, map_chunks=map):
+        distances = np.linalg.norm(vectors[:, None, :] - self.centres[None, :, :], axis=2)
+        nearest = distances.min(axis=1)
+        outlier = np.minimum(nearest / self.radius, 1.0)
+        return Assignments(np.where(nearest > self.radius, -1, distances.argmin(axis=1)), outlier, 1.0 - outlier)
+
+    def state(self):
+        buffer = io.BytesIO()
+        np.savez(buffer, centres=self.centres, radius=self.radius)
+        return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class NearestCentre:
+    """k-means centres; a point farther than `radius` from every centre is in no cluster."""
+
+    k: int
+    radius: float = 1.2
+    min_cluster_size: int = 3
+
+    @property
+    def parameters(self):
+        return {"clusterer": "nearest-centre", "k": self.k}
+
+    def fit(self, vectors, *, map_chunks=map):
+        from sklearn.cluster import KMeans
+
+        fit = CentresFit(KMeans(self.k, n_init=10, random_state=0).fit(vectors).cluster_centers_, self.radius)
+        assignments = fit.place(vectors)
+        return assignments, replace(fit, noise_share=float(np.mean(assignments.labels == -1)))
+
+    def restore(self, state):
+        arrays = np.load(io.BytesIO(state), allow_pickle=False)
+        return CentresFit(arrays["centres"], float(arrays["radius"]))
+
+
+def test_the_clusterer_given_fits_the_regions_and_a_night_places_new_traces_into_its_kept_fit(loaded, tmp_path):
+    def cluster_of(run_id, trace_id):
+        return loaded.one("SELECT cluster_id FROM cluster_assignments WHERE run_id = ? AND item_id = ?",
+                          [run_id, trace_id])[0]
+
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=NearestCentre(k=3), **SETTINGS)
+    assert (first.mode, first.mode_reason) == ("full", "first run of this view and clustering")
+    assert 1 <= first.clusters <= 3
+    state = loaded.one("SELECT state FROM cluster_models WHERE run_id = ?", [first.run_id])[0]
+    assert np.load(io.BytesIO(state))["centres"].shape == (3, 64)  # the clusterer's own bytes are what is kept
+    ingest_file(loaded, write_jsonl(tmp_path / "new.jsonl", [
+        {"trace_id": "new-refund", "timestamp": None, "input": "refund order 99 to my card"}]), kind="production")
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=NearestCentre(k=3), **SETTINGS)
+    assert (second.mode, second.mode_reason) == ("incremental", "1 new traces placed into the last fit's clusters")
+    assert cluster_of(second.run_id, "new-refund") == cluster_of(second.run_id, "refund-2") != -1
+    # the default clusterer's fit is another: its first run does not extend this one
+    assert mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS).mode_reason.startswith("first run")
+
+
+def test_a_clusterer_may_not_give_a_run_parameter_another_value(loaded):
+    @dataclass(frozen=True)
+    class Reseeded(NearestCentre):
+        @property
+        def parameters(self):
+            return {"k": self.k, "seed": 5}
+
+    with pytest.raises(ValueError, match="the clusterer's parameters seed clash"):
+        mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=Reseeded(k=3), **SETTINGS)

@@ -75,11 +75,11 @@ matplotlib.use("svg")
 matplotlib.rcParams["font.size"] = 14
 before = {key: str(value) for key, value in matplotlib.rcParams.items()}
 from harness_evals.report import coverage_map, trend_chart
-points = [{"item_kind": "production", "map_x": 0.1, "map_y": 0.2, "nearest_eval_similarity": 0.9},
-          {"item_kind": "production", "map_x": -0.3, "map_y": 0.4, "nearest_eval_similarity": 0.2},
-          {"item_kind": "production", "map_x": None, "map_y": None, "nearest_eval_similarity": 0.2},
-          {"item_kind": "eval", "map_x": 0.0, "map_y": 0.1, "nearest_eval_similarity": 1.0}]
-charts = [coverage_map(points, covered_similarity=0.5),
+points = [{"item_kind": "production", "map_x": 0.1, "map_y": 0.2, "covered": True},
+          {"item_kind": "production", "map_x": -0.3, "map_y": 0.4, "covered": False},
+          {"item_kind": "production", "map_x": None, "map_y": None, "covered": False},
+          {"item_kind": "eval", "map_x": 0.0, "map_y": 0.1, "covered": None}]
+charts = [coverage_map(points),
           trend_chart([{"covered_traffic": 0.4, "risk_covered_traffic": None}] * 2)]
 after = {key: str(value) for key, value in matplotlib.rcParams.items()}
 print(json.dumps({"backend": matplotlib.get_backend(), "pyplot": "matplotlib.pyplot" in sys.modules,

@@ -1,7 +1,7 @@
 import numpy as np
 
 from harness_evals.coverage import score_coverage
-from harness_evals.records import Assignments, ClusterCoverage
+from harness_evals.records import Assignments, ClusterCoverage, CoverageVerdicts
 from harness_evals.sample import alike_graph, select_for_labelling
 
 THRESHOLD = 0.9
@@ -25,12 +25,17 @@ LABELS = np.array([0, 0, 0, 0, 1, 1, -1, 2, 2])
 OUTLIER = np.array([0.0, 0.1, 0.1, 0.2, 0.0, 0.1, 0.7, 0.0, 0.1])
 NEAREST_EVAL = np.array([0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.5, 0.95, 0.92])
 ASSIGNMENTS = Assignments(labels=LABELS, outlier_scores=OUTLIER, probabilities=1 - OUTLIER)
-COVERAGE = score_coverage(LABELS, np.array([2]), NEAREST_EVAL, covered_similarity=THRESHOLD)
+COVERAGE = score_coverage(LABELS, np.array([2]), NEAREST_EVAL >= THRESHOLD)
+
+
+def judged(scores, threshold=THRESHOLD):
+    """The default judge's verdicts for these nearest-eval-case similarities."""
+    return CoverageVerdicts.at_threshold(np.asarray(scores), threshold)
 
 
 def select(budget, exclude=()):
-    return select_for_labelling(IDS, VECTORS, ASSIGNMENTS, NEAREST_EVAL, COVERAGE, budget=budget,
-                                covered_similarity=THRESHOLD, exclude=exclude)
+    return select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL), COVERAGE, budget=budget,
+                                alike_similarity=THRESHOLD, exclude=exclude)
 
 
 def test_picks_go_to_the_largest_uncovered_region_first_and_never_twice_to_one():
@@ -46,7 +51,7 @@ def test_with_budget_left_the_search_goes_round_again_with_a_finer_threshold():
     arc = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
     ids = [f"deg{d}" for d in (0, 20, 40, 60, 80)]
     nowhere = Assignments(labels=np.full(5, -1), outlier_scores=np.zeros(5), probabilities=np.zeros(5))
-    picks = select_for_labelling(ids, arc, nowhere, np.zeros(5), [], budget=10, covered_similarity=0.55)
+    picks = select_for_labelling(ids, arc, nowhere, judged(np.zeros(5), 0.55), [], budget=10, alike_similarity=0.55)
     # cosine 0.55 (57°): 40° is alike to all; 0.775 (39°): the ends are not; 0.8875: nothing new;
     # 0.94375 (19°): 20° and 60° are not; 0.97: nothing new; then only near-duplicates remain
     assert [(p.trace_id, p.reason.split(" (")[0]) for p in picks] == [
@@ -78,8 +83,8 @@ def test_each_pick_says_why():
 def test_a_zero_budget_or_a_fully_covered_store_picks_nothing():
     assert select(0) == []
     covered = np.full(len(IDS), 0.99)
-    assert select_for_labelling(IDS, VECTORS, ASSIGNMENTS, covered, COVERAGE, budget=5,
-                                covered_similarity=THRESHOLD) == []
+    assert select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(covered), COVERAGE, budget=5,
+                                alike_similarity=THRESHOLD) == []
 
 
 def test_the_alike_graph_is_symmetric_and_holds_each_trace_itself():
@@ -99,10 +104,10 @@ def test_a_pool_beyond_max_pool_is_sampled_keeping_flagged_traces_and_scaling_co
     labels = Assignments(np.repeat([0, 1], 300), np.zeros(600), np.ones(600))
     coverage = [ClusterCoverage(0, 300, 0, 0.0, 300.0), ClusterCoverage(1, 300, 0, 0.0, 300.0)]
     flags = [("loop",) if n == 599 else () for n in range(600)]
-    whole = select_for_labelling(ids, vectors, labels, np.zeros(600), coverage, budget=3, covered_similarity=0.9,
-                                 flags=flags)
-    sampled = select_for_labelling(ids, vectors, labels, np.zeros(600), coverage, budget=3, covered_similarity=0.9,
-                                   flags=flags, max_pool=100)
+    whole = select_for_labelling(ids, vectors, labels, judged(np.zeros(600)), coverage, budget=3,
+                                 alike_similarity=0.9, flags=flags)
+    sampled = select_for_labelling(ids, vectors, labels, judged(np.zeros(600)), coverage, budget=3,
+                                   alike_similarity=0.9, flags=flags, max_pool=100)
     assert {p.cluster_id for p in sampled[:2]} == {p.cluster_id for p in whole[:2]} == {0, 1}
     assert sampled[2].trace_id == whole[2].trace_id == "t599"  # flagged: always in the pool
     stands_for = [int(p.reason.split("stands for ")[1].split(" ")[0]) for p in sampled[:2]]
@@ -114,7 +119,7 @@ def test_a_request_repeated_word_for_word_counts_once():
     vectors = np.array([BASIS[0]] * 5 + [BASIS[1], unit(BASIS[1] + 0.1 * BASIS[2])], dtype=np.float32)
     ids = [f"copy{n}" for n in range(5)] + ["new0", "new1"]
     nowhere = Assignments(labels=np.full(7, -1), outlier_scores=np.zeros(7), probabilities=np.zeros(7))
-    picks = select_for_labelling(ids, vectors, nowhere, np.zeros(7), [], budget=2, covered_similarity=0.9)
+    picks = select_for_labelling(ids, vectors, nowhere, judged(np.zeros(7)), [], budget=2, alike_similarity=0.9)
     assert [(p.trace_id, p.priority, p.reason.split(" alike")[0]) for p in picks] == [
         ("new0", 2.0, "stands for 2 uncovered traces"),
         ("copy0", 1.0, "stands for 5 uncovered traces"),  # the count stays traffic
@@ -127,6 +132,7 @@ def test_a_flagged_copy_of_a_repeated_request_keeps_its_whole_weight():
     ids = ["copy0", "copy1", "copy2", "new0", "new1"]
     nowhere = Assignments(labels=np.full(5, -1), outlier_scores=np.zeros(5), probabilities=np.zeros(5))
     flags = [(), (), ("refusal",), (), ()]
-    picks = select_for_labelling(ids, vectors, nowhere, np.zeros(5), [], budget=2, covered_similarity=0.9, flags=flags)
+    picks = select_for_labelling(ids, vectors, nowhere, judged(np.zeros(5)), [], budget=2, alike_similarity=0.9,
+                                 flags=flags)
     assert [(p.trace_id, round(p.priority, 2)) for p in picks] == [("copy2", 3.67), ("new0", 2.0)]  # 3 + 2 x 1/3
     assert picks[0].reason.endswith("flagged: refusal")  # of the tied copies, the one that failed

@@ -12,6 +12,11 @@ from harness_evals import Workspace
 from harness_evals.store import MIGRATIONS, TABLES, Store, StoreError, apply_migrations, resolve_db_path
 
 
+def before(migration: str) -> int:
+    """The schema version just before `migration` runs."""
+    return [step.__name__ for step in MIGRATIONS].index(migration)
+
+
 def tables(con) -> set[str]:
     return {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
 
@@ -88,6 +93,53 @@ def test_queue_history_is_backfilled_from_the_previous_schema(tmp_path):
         assert store.con.execute("SELECT trace_id, state, run_id, epoch(happened_at) FROM queue_events").fetchall() == [
             ("t1", "queued", "r1", 1795140000)
         ]
+
+
+def test_each_trace_keeps_the_verdict_its_run_drew_when_verdicts_come_to_be_stored(tmp_path):
+    path = tmp_path / "before-verdicts.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_coverage_verdicts"))
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', '{}', '{\"covered_similarity\": 0.6}')")
+    con.execute("""INSERT INTO cluster_assignments VALUES
+                   ('r1', 'production', 'refund-0', 0, 0.1, 0.9, 0.75, 0.1, 0.2),
+                   ('r1', 'production', 'password-0', -1, 0.8, 0.0, 0.2, 0.3, 0.4),
+                   ('r1', 'eval', 'e-refund', 0, 0.0, 1.0, NULL, 0.1, 0.2)""")
+    con.close()
+    with Store(path) as store:  # what that run's report drew, at its summary's covered similarity
+        assert store.con.execute("SELECT item_id, covered, covering_case_id FROM cluster_assignments ORDER BY 1"
+                                 ).fetchall() == [("e-refund", None, None), ("password-0", False, None),
+                                                  ("refund-0", True, None)]
+
+
+def test_pickled_fits_are_dropped_when_fits_come_to_be_kept_as_arrays_and_the_next_run_refits(tmp_path):
+    import json
+    import pickle
+
+    from harness_evals.embed import HashingEmbedder
+    from harness_evals.ingest import ingest_file
+    from harness_evals.pipeline import mine
+    from tests.conftest import topic_traces, write_jsonl
+
+    path = tmp_path / "pickled-fits.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_cluster_fits_as_arrays"))
+    key = {"embedder": "hashing-64", "view": "intent", "dimensions": 8, "min_cluster_size": 3, "seed": 0}
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', ?, '{\"covered_similarity\": 0.6}')", [json.dumps(key)])
+    con.execute("INSERT INTO cluster_assignments VALUES ('r1', 'production', 'refund-0', 0, 0.1, 0.9, 0.75, 0.1, 0.2, "
+                "true, NULL)")
+    con.execute("INSERT INTO cluster_models VALUES ('r1', ?, 1, 0.0, ?)",
+                [json.dumps(key, sort_keys=True), pickle.dumps({"a": "ClusterModel of the old layout"})])
+    con.close()
+    with Store(path) as store:
+        assert store.one("SELECT count(*) FROM cluster_models") == (0,)
+        assert store.con.sql("SELECT * FROM cluster_models LIMIT 0").columns == list(TABLES["cluster_models"].columns)
+        ingest_file(store, write_jsonl(tmp_path / "t.jsonl", topic_traces()), kind="production")
+        report = mine(store, budget=0, embedder=HashingEmbedder(64), covered_similarity=0.6,
+                      **{name: key[name] for name in ("dimensions", "min_cluster_size", "seed")})
+        assert (report.mode, report.mode_reason) == ("full", "no earlier fit to extend")
+        assert store.one("SELECT count(*) FROM cluster_models WHERE run_id = ?", [report.run_id]) == (1,)
 
 
 def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):

@@ -239,9 +239,44 @@ def _suite_versions(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _coverage_verdicts(con: duckdb.DuckDBPyConnection) -> None:
+    """The coverage judge's verdict per trace, stored beside its score, so nothing downstream judges
+    again. An earlier run's verdict is what its report drew: similarity at or above the covered
+    similarity of its summary; which case covered a trace was not kept (NULL)."""
+    con.execute(
+        """
+        ALTER TABLE cluster_assignments ADD COLUMN covered BOOLEAN;          -- production traces only
+        ALTER TABLE cluster_assignments ADD COLUMN covering_case_id VARCHAR; -- the eval case that covers it
+        UPDATE cluster_assignments a SET covered = a.nearest_eval_similarity >= (r.summary->>'$.covered_similarity')::DOUBLE
+        FROM runs r WHERE r.run_id = a.run_id AND a.item_kind = 'production';
+        """
+    )
+
+
+def _cluster_fits_as_arrays(con: duckdb.DuckDBPyConnection) -> None:
+    """Fitted clusterings kept as a clusterer's own bytes (PCA + HDBSCAN: a JSON header and NumPy
+    arrays) instead of a pickled ClusterModel. The pickled fits are dropped, not converted: reading
+    them needs the class layout that wrote them. The next run of each view and clustering refits,
+    with the reason "no earlier fit to extend", and keeps its cluster ids (matched to that earlier
+    run's assignments, which stay)."""
+    con.execute(
+        """
+        DROP TABLE cluster_models;
+        CREATE TABLE cluster_models (
+            run_id VARCHAR PRIMARY KEY,       -- the full run that fitted it
+            model_key VARCHAR NOT NULL,       -- embedder, view and the clusterer's parameters
+            fitted_count INTEGER NOT NULL,
+            noise_share DOUBLE NOT NULL,
+            stable_ids JSON NOT NULL,         -- [[the fit's own label, its stable cluster id], ...]
+            state BLOB NOT NULL               -- the clusterer's own (PCA + HDBSCAN: a JSON header and NumPy arrays, npz)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts, _suite_versions,
+    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
