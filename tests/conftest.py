@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -38,6 +39,15 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 def trace(trace_id: str, text: str, **extra) -> dict:
     return {"trace_id": trace_id, "timestamp": "2026-11-20T10:00:00Z", "input": text, "output": "ok", **extra}
+
+
+def sqlite_database(path: Path) -> Path:
+    """A SQLite file with a `traces` table: what a user may pass as --db by mistake."""
+    sqlite = sqlite3.connect(path)
+    sqlite.execute("CREATE TABLE traces (trace_id TEXT)")
+    sqlite.commit()
+    sqlite.close()
+    return path
 
 
 def topic_traces(per_topic: int = 8) -> list[dict]:

@@ -1,6 +1,5 @@
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typer.testing import CliRunner
 
 from harness_evals.cli import app
 from harness_evals.store import Store
-from tests.conftest import REPO, topic_traces, trace, write_jsonl
+from tests.conftest import REPO, sqlite_database, topic_traces, trace, write_jsonl
 
 FIXTURES = REPO / "tests" / "fixtures"
 
@@ -462,11 +461,7 @@ def test_db_made_by_another_tool_is_refused_by_every_command_and_left_as_it_is(t
 
 
 def test_db_that_is_a_sqlite_file_or_a_folder_is_one_line_naming_what_it_is(tmp_path):
-    sqlite_file = tmp_path / "app.sqlite"
-    sqlite = sqlite3.connect(sqlite_file)
-    sqlite.execute("CREATE TABLE traces (trace_id TEXT)")
-    sqlite.commit()
-    sqlite.close()
+    sqlite_file = sqlite_database(tmp_path / "app.sqlite")
     folder = tmp_path / "stores"
     folder.mkdir()
     traces = write_jsonl(tmp_path / "t.jsonl", topic_traces())

@@ -1,5 +1,4 @@
 import re
-import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 import harness_evals
 from harness_evals import Workspace
 from harness_evals.store import MIGRATIONS, TABLES, Store, StoreError, apply_migrations, resolve_db_path
+from tests.conftest import sqlite_database
 
 
 def before(migration: str) -> int:
@@ -200,11 +200,7 @@ def test_an_empty_duckdb_database_becomes_a_store_and_reading_one_says_to_ingest
 def test_a_folder_a_sqlite_file_and_other_files_are_refused_before_duckdb_opens_them(tmp_path, read_only):
     folder = tmp_path / "stores"
     folder.mkdir()
-    sqlite_file = tmp_path / "app.db"
-    sqlite = sqlite3.connect(sqlite_file)
-    sqlite.execute("CREATE TABLE traces (id INTEGER)")
-    sqlite.commit()
-    sqlite.close()
+    sqlite_file = sqlite_database(tmp_path / "app.db")
     empty = tmp_path / "h.duckdb"
     empty.touch()
     text = tmp_path / "traces.jsonl"
