@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from harness_evals.errors import UserError
+from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.redact import RedactionRules
 from harness_evals.signals import DetectorSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -103,7 +102,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{chosen}: not valid TOML: {error}") from error
     except ValidationError as error:
-        raise ConfigError(f"{chosen}: {_described(error, lambda where: '.'.join(map(str, where)))}") from error
+        raise ConfigError(f"{chosen}: {describe_validation_error(error, explain=_out_of_range)}") from error
 
 
 def with_flags(settings: Settings, **flags: Any) -> Settings:
@@ -119,7 +118,8 @@ def with_flags(settings: Settings, **flags: Any) -> Settings:
     try:
         return Settings.model_validate(layered)
     except ValidationError as error:  # the file's values passed when it was read: a flag is wrong
-        raise ConfigError(_described(error, lambda where: "--" + str(where[-1]).replace("_", "-"))) from None
+        raise ConfigError(describe_validation_error(
+            error, where=lambda location: "--" + str(location[-1]).replace("_", "-"), explain=_out_of_range)) from None
 
 
 def check_inputs(settings: Settings, config: str | Path | None = None) -> None:
@@ -142,18 +142,12 @@ def check_inputs(settings: Settings, config: str | Path | None = None) -> None:
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
-def _described(error: ValidationError, name: Callable[[tuple[Any, ...]], str]) -> str:
-    """errors.describe_validation_error's `where: what` per problem, with `name(loc)` as where, and
-    a value out of range explained by its field: the range it must be in, and what it means."""
-    problems = []
-    for problem in error.errors():
-        field = _field_at(problem["loc"])
-        if problem["type"] in _RANGE_ERRORS and field is not None and field.description:
-            message = f"{problem['input']} is out of range: it must be {_allowed_range(field)}. {field.description}"
-        else:
-            message = problem["msg"].removeprefix("Value error, ")
-        problems.append(f"{name(problem['loc'])}: {message}")
-    return "; ".join(problems)
+def _out_of_range(problem: dict[str, Any]) -> str | None:
+    """A value out of range, explained by its field: the range it must be in, and what it means."""
+    field = _field_at(problem["loc"])
+    if problem["type"] in _RANGE_ERRORS and field is not None and field.description:
+        return f"{problem['input']} is out of range: it must be {_allowed_range(field)}. {field.description}"
+    return None
 
 
 def _field_at(where: tuple[Any, ...]) -> FieldInfo | None:
