@@ -155,7 +155,7 @@ def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
     claimed_by = _claimed_by(value)
     if kind == "eval":
         # canonical claims any record with an input: only a trace_id tells a canonical trace from an eval case
-        if claimed_by and not looks_like_eval_case(value) and (claimed_by != "canonical" or "trace_id" in value):
+        if claimed_by and not looks_like_eval_case(value) and (claimed_by != CATCH_ALL_FORMAT or "trace_id" in value):
             return f"looks like production traces ({claimed_by}), not eval cases: pass --kind production"
         return None
     if looks_like_eval_case(value):
