@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness_evals.embed import embed_pending, get_embedder  # noqa: E402
+from harness_evals.mine.embed import embed_pending, get_embedder  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,10 +28,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness_evals.embed import get_embedder  # noqa: E402
+from harness_evals.mine.embed import get_embedder  # noqa: E402
 from harness_evals.ingest import ingest_file  # noqa: E402
-from harness_evals.pipeline import mine  # noqa: E402
-from harness_evals.signals import DetectorSettings  # noqa: E402
+from harness_evals.mine.pipeline import mine  # noqa: E402
+from harness_evals.mine.signals import DetectorSettings  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"

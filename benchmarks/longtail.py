@@ -41,13 +41,13 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness_evals.cluster import cluster, reduce  # noqa: E402
-from harness_evals.coverage import calibrate_covered_similarity, score_coverage  # noqa: E402
-from harness_evals.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
+from harness_evals.mine.cluster import cluster, reduce  # noqa: E402
+from harness_evals.mine.coverage import calibrate_covered_similarity, score_coverage  # noqa: E402
+from harness_evals.mine.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
 from harness_evals.records import NOISE, Assignments, CoverageVerdicts  # noqa: E402
-from harness_evals.sample import select_for_labelling  # noqa: E402
+from harness_evals.mine.sample import select_for_labelling  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
-from harness_evals.views import TraceText, intent_view  # noqa: E402
+from harness_evals.mine.views import TraceText, intent_view  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from harness_evals.embed import embed_pending, get_embedder  # noqa: E402
+from harness_evals.mine.embed import embed_pending, get_embedder  # noqa: E402
 from harness_evals.ingest import ingest_file  # noqa: E402
-from harness_evals.pipeline import mine  # noqa: E402
+from harness_evals.mine.pipeline import mine  # noqa: E402
 from harness_evals.store import Store  # noqa: E402
-from harness_evals.views import TraceText, intent_view  # noqa: E402
+from harness_evals.mine.views import TraceText, intent_view  # noqa: E402
 
 CLINC = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "clinc150" / "data_full.json"
 

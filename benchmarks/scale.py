@@ -54,8 +54,8 @@ def real_requests() -> list[str]:
 def cached_vectors(texts: list[str]) -> dict[str, np.ndarray]:
     import duckdb
 
-    from harness_evals.embed import text_hash
-    from harness_evals.views import TraceText, intent_view
+    from harness_evals.mine.embed import text_hash
+    from harness_evals.mine.views import TraceText, intent_view
 
     wanted = {text_hash(intent_view(TraceText(text))): text for text in texts}
     vectors = {}
@@ -102,9 +102,9 @@ def write_traffic(path: Path, texts: list[str], start: int, count: int, seed: in
 
 def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, seed: int) -> None:
     """Under the hash of the text `mine` will embed: the request redacted, in the intent view."""
-    from harness_evals.embed import text_hash
+    from harness_evals.mine.embed import text_hash
     from harness_evals.redact import Redactor
-    from harness_evals.views import TraceText, intent_view
+    from harness_evals.mine.views import TraceText, intent_view
 
     redactor = Redactor()
 
@@ -123,9 +123,9 @@ def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, s
 
 
 def one_size(size: int, night: float) -> dict:
-    from harness_evals import pipeline
-    from harness_evals.coverage import NearestEvalCase
-    from harness_evals.embed import Embedder
+    from harness_evals.mine import pipeline
+    from harness_evals.mine.coverage import NearestEvalCase
+    from harness_evals.mine.embed import Embedder
     from harness_evals.ingest import available_cpus, ingest_file
     from harness_evals.store import Store
 
@@ -203,7 +203,7 @@ def embed_subset(count: int) -> dict:
     """Our embed_pending (shortest first, batched) against a plain encode, on the same texts."""
     from sentence_transformers import SentenceTransformer
 
-    from harness_evals.embed import embed_pending, get_embedder, load_vectors
+    from harness_evals.mine.embed import embed_pending, get_embedder, load_vectors
     from harness_evals.store import Store
 
     texts = real_requests()[:count]

@@ -22,16 +22,17 @@ from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
-from harness_evals.embed import MissingDependencyError
+from harness_evals.mine.embed import MissingDependencyError
 from harness_evals.errors import UserError
-from harness_evals.emit import EmitReport, emit_suite
+from harness_evals.suite.emit import EmitReport, emit_suite
 from harness_evals.ingest import IngestReport, available_cpus, ingest_file
-from harness_evals.labelling import LabelReport, export_queue, import_labels
-from harness_evals.pipeline import MineReport, mine
-from harness_evals.prompts import PromptContract, load_contract
+from harness_evals.label.labels import LabelReport, import_labels
+from harness_evals.label.queue import export_queue
+from harness_evals.mine.pipeline import MineReport, mine
+from harness_evals.prompts.assembly import PromptContract, load_contract
 from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.registry import load_callable
-from harness_evals.report import write_report
+from harness_evals.report.html import write_report
 from harness_evals.store import Store, resolve_db_path, run_lock
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.redact import RedactionRules
-from harness_evals.signals import DetectorSettings
+from harness_evals.mine.signals import DetectorSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 
@@ -72,7 +72,7 @@ class Settings(BaseModel):
     full_schedule: str = "0 3 * * 0"  # the weekly run that refits the clusters on everything
     mine: MineSettings = MineSettings()
     redact: RedactionRules = RedactionRules()
-    prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.PromptContract); flags feed sampling
+    prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.assembly.PromptContract); flags feed sampling
     # Encoding and cluster placement on a Dask cluster: its scheduler's address (tcp://host:8786),
     # or "local" for a temporary cluster on this machine. None: in this process.
     dask: str | None = None

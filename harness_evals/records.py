@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness_evals.prompts import PromptAssembly
+from harness_evals.prompts.assembly import PromptAssembly
 from harness_evals.suite.model import ExpectedField
 
 NOISE = -1

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.store import Store
 
 settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

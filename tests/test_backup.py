@@ -1,11 +1,11 @@
 import pytest
 
 from harness_evals.backup import BackupError, export_parquet, restore_parquet
-from harness_evals.embed import HashingEmbedder
-from harness_evals.emit import emit_suite
+from harness_evals.mine.embed import HashingEmbedder
+from harness_evals.suite.emit import emit_suite
 from harness_evals.ingest import ingest_file
-from harness_evals.labelling import import_labels
-from harness_evals.pipeline import mine
+from harness_evals.label.labels import import_labels
+from harness_evals.mine.pipeline import mine
 from harness_evals.store import Store
 from tests.conftest import topic_traces, write_jsonl
 

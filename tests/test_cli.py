@@ -225,7 +225,8 @@ def test_a_value_out_of_range_is_refused_in_one_line_naming_the_flag_or_the_key(
 
 
 def test_emit_writes_where_the_settings_file_says_unless_a_flag_says_otherwise(tmp_path, monkeypatch):
-    from harness_evals.labelling import enqueue, import_labels
+    from harness_evals.label.labels import import_labels
+    from harness_evals.label.queue import enqueue
     from harness_evals.records import QueuePick
     from harness_evals.store import Store
 
@@ -367,7 +368,7 @@ def test_ingest_raw_and_no_raw_override_the_files_keep_raw(tmp_path):
 
 
 def test_queue_export_writes_to_the_settings_queue_out_unless_out_is_given(tmp_path, monkeypatch):
-    from harness_evals.labelling import enqueue
+    from harness_evals.label.queue import enqueue
     from harness_evals.records import QueuePick
 
     monkeypatch.chdir(tmp_path)

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from harness_evals import Workspace
 from harness_evals.store import connection as store_connection
 from harness_evals.cli import app
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
+from harness_evals.mine.pipeline import mine
 from harness_evals.store import Store, StoreError, run_lock
 from tests.conftest import REPO, kill_when_stalled, topic_traces, write_jsonl
 
@@ -32,8 +32,8 @@ with run_lock(sys.argv[1]):
 STALLING_MINE = """
 import sys, time
 from pathlib import Path
-from harness_evals.embed import HashingEmbedder
-from harness_evals.pipeline import mine
+from harness_evals.mine.embed import HashingEmbedder
+from harness_evals.mine.pipeline import mine
 from harness_evals.store import Store, run_lock
 
 class Stalling(HashingEmbedder):

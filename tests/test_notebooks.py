@@ -6,10 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.labelling import import_labels
-from harness_evals.pipeline import mine
+from harness_evals.label.labels import import_labels
+from harness_evals.mine.pipeline import mine
 from harness_evals.store import Store
 from tests.conftest import REPO, SAMPLE
 

@@ -41,8 +41,8 @@ def mine_command(
             "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed}) as invocation:
         from rich.progress import Progress
 
-        from harness_evals.pipeline import mine
-        from harness_evals.prompts import load_contract
+        from harness_evals.mine.pipeline import mine
+        from harness_evals.prompts.assembly import load_contract
         from harness_evals.store import Store, run_lock
 
         settings = invocation.settings
@@ -64,7 +64,7 @@ def flags(
 ) -> None:
     """Silent-failure flags of a mining run: counts per detector, then the flagged traces."""
     with invoked():
-        from harness_evals.workspace import Workspace
+        from harness_evals.report.workspace import Workspace
 
         with Workspace(db) as workspace:
             run_id = workspace.mine_run(run_id)

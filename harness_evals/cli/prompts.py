@@ -23,7 +23,7 @@ prompts_app = typer.Typer(help="Assembled prompts: snapshots, diffs across relea
 def prompts_list(db: Db = None) -> None:
     """Each distinct assembled prompt: its traffic, releases, when first and last seen, its blocks."""
     with invoked():
-        from harness_evals.snapshots import list_assemblies
+        from harness_evals.prompts.snapshots import list_assemblies
         from harness_evals.store import Store
 
         with Store(db, read_only=True) as store:
@@ -50,7 +50,7 @@ def prompts_diff(
     """Assemblies that appeared, vanished or changed between two releases, a unified diff per block,
     and the clusters whose traffic got the new prompt."""
     with invoked():
-        from harness_evals.snapshots import diff
+        from harness_evals.prompts.snapshots import diff
         from harness_evals.store import Store
 
         with Store(db, read_only=True) as store:
@@ -77,8 +77,8 @@ def prompts_check(
 ) -> None:
     """Traces whose assembled prompt breaks the contract, counted per rule, cluster and release. Exit 1 on any."""
     with invoked(config) as invocation:
-        from harness_evals.prompts import load_contract
-        from harness_evals.snapshots import check
+        from harness_evals.prompts.assembly import load_contract
+        from harness_evals.prompts.snapshots import check
         from harness_evals.store import Store
 
         path = contract or invocation.settings.prompt_contract
@@ -110,7 +110,7 @@ def prompts_snapshot(
 ) -> None:
     """Write every assembly as a file to commit and review; unchanged traffic changes no byte."""
     with invoked():
-        from harness_evals.snapshots import write_snapshots
+        from harness_evals.prompts.snapshots import write_snapshots
         from harness_evals.store import Store
 
         with Store(db, read_only=True) as store:

@@ -25,7 +25,7 @@ def queue_export(
 ) -> None:
     """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
     with invoked(config, queue_out=out) as invocation:
-        from harness_evals.labelling import export_queue
+        from harness_evals.label.queue import export_queue
         from harness_evals.store import Store
 
         settings = invocation.settings
@@ -45,7 +45,7 @@ def queue_import(
 ) -> None:
     """Take labels in. Rows left blank are skipped; refused rows are listed with the reason."""
     with invoked():
-        from harness_evals.labelling import import_labels
+        from harness_evals.label.labels import import_labels
         from harness_evals.store import Store, run_lock
 
         with run_lock(db), Store(db) as store:

@@ -65,7 +65,7 @@ def report_command(
     """A self-contained HTML report of the latest mining run: coverage map, gaps, emerging regions, flags, queue."""
     with invoked(config, report_out=out) as invocation:
         from harness_evals.registry import load_callable
-        from harness_evals.report import write_report
+        from harness_evals.report.html import write_report
 
         settings = invocation.settings
         namer = load_callable(settings.namer, what="namer") if settings.namer else None

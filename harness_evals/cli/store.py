@@ -20,7 +20,7 @@ def status(
 ) -> None:
     """The latest runs, the coverage trend, tonight's emerging regions and the queue."""
     with invoked():
-        from harness_evals.workspace import Workspace
+        from harness_evals.report.workspace import Workspace
 
         with Workspace(db) as workspace:
             every_run = workspace.runs().to_pylist()

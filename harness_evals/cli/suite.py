@@ -28,7 +28,7 @@ def emit(
     secret or personal data stops it). A version names one content per suite name and store,
     whichever folder it is written to."""
     with invoked(config, suite_dir=out, suite_name=name) as invocation:
-        from harness_evals.emit import emit_suite
+        from harness_evals.suite.emit import emit_suite
         from harness_evals.store import Store, run_lock
 
         settings = invocation.settings

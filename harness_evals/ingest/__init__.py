@@ -33,7 +33,7 @@ from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
-from harness_evals.prompts import PromptAssembly, release_of
+from harness_evals.prompts.assembly import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry

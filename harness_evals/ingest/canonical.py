@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness_evals.prompts import assembly_from_messages
+from harness_evals.prompts.assembly import assembly_from_messages
 from harness_evals.records import Trace
 
 

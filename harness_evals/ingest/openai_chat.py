@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from harness_evals.chat import decode_json_text, message_text, stable_id
-from harness_evals.prompts import assembly_from_messages
+from harness_evals.prompts.assembly import assembly_from_messages
 from harness_evals.records import Step, Trace
 
 ID_KEYS = ("trace_id", "id")

@@ -24,7 +24,7 @@ from typing import Any
 from harness_evals.chat import decode_json_text, message_text
 from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Unreadable, convert, json_lines, problem_with,
                                           read_document)
-from harness_evals.prompts import assemble
+from harness_evals.prompts.assembly import assemble
 from harness_evals.records import Step, Trace
 
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")

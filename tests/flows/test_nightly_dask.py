@@ -7,9 +7,9 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows import EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 from flows.nightly import nightly
-from harness_evals import embed
+from harness_evals.mine import embed
 from harness_evals.config import MineSettings, Settings, Source
-from harness_evals.regions import DRIFT_MARGIN
+from harness_evals.mine.regions import DRIFT_MARGIN
 from harness_evals.store import Store
 from tests.conftest import SAMPLE
 

@@ -1,12 +1,8 @@
-"""The labelling queue: fill it from a mining run, export it, take labels back in.
+"""Labels back in, in the format the queue went out in: JSONL, CSV, or a Label Studio JSON export.
 
-A trace enters the queue once, ever, and moves queued → labelled → emitted, or queued → skipped;
-each move is recorded in `queue_events` with its run. Labels come back in the format the queue
-went out in: JSONL, CSV, or a Label Studio JSON export. QUEUE_FORMATS write the queue and
-LABEL_FORMATS read labels back; a format from outside the package is an entry point in
-`harness_evals.queue_formats` or `harness_evals.label_formats`, or `module:function`. A label
-never silently replaces another: a different label for an already labelled trace is refused with
-its line number.
+LABEL_FORMATS read them; a format from outside the package is an entry point in
+`harness_evals.label_formats`, or `module:function`. A label never silently replaces another: a
+different label for an already labelled trace is refused with its line number.
 """
 
 from __future__ import annotations
@@ -14,107 +10,23 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.ingest.framing import Unreadable, json_lines, problem_with, read_document
-from harness_evals.records import NOISE, Label, QueuePick, Quarantined
-from harness_evals.redact import Redactor
+from harness_evals.label.queue import record_events
+from harness_evals.records import NOISE, Label, Quarantined
 from harness_evals.registry import Registry
 from harness_evals.store import Store
 from harness_evals.store.clusters import latest_cluster_of
-from harness_evals.store.queue import emitted_case_id, queued_trace_ids, set_label, stored_label, waiting_items
+from harness_evals.store.queue import emitted_case_id, set_label, stored_label
 from harness_evals.store.traces import has_trace
 from harness_evals.suite.model import expected_json
-
-FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
-EXPORTED_TEXT = ("input", "output", "metadata")
-LABEL_STUDIO_CONFIG = """<View>
-  <Header value="$reason"/>
-  <Text name="input" value="$input"/>
-  <Text name="output" value="$output"/>
-  <Choices name="verdict" toName="input" choice="single">
-    <Choice value="pass"/><Choice value="fail"/><Choice value="skip"/>
-  </Choices>
-  <TextArea name="expected" toName="input" placeholder="What should the agent have done? Text, or a JSON object of checks"/>
-  <TextArea name="notes" toName="input"/>
-</View>"""
-
-
-def already_queued(store: Store) -> set[str]:
-    return queued_trace_ids(store)
-
-
-def record_events(store: Store, trace_ids: Sequence[str], *, state: str, run_id: str) -> None:
-    count = len(trace_ids)
-    store.insert("queue_events", {"trace_id": list(trace_ids), "state": [state] * count, "run_id": [run_id] * count,
-                                  "happened_at": [datetime.now(timezone.utc)] * count})
-
-
-def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
-    """Add picks in state `queued` (the label columns are left NULL). Call inside the run's transaction."""
-    count = len(picks)
-    store.insert("labelling_queue", {
-        "trace_id": [p.trace_id for p in picks],
-        "run_id": [run_id] * count,
-        "cluster_id": [p.cluster_id for p in picks],
-        "reason": [p.reason for p in picks],
-        "priority": [p.priority for p in picks],
-        "state": ["queued"] * count,
-    })
-    record_events(store, [p.trace_id for p in picks], state="queued", run_id=run_id)
-
-
-def queued_items(store: Store) -> list[dict[str, Any]]:
-    """Every queued trace, highest priority first, with the fields a labeller fills in left empty."""
-    items = []
-    for item in waiting_items(store):
-        item["priority"] = round(item["priority"], 4)
-        item["metadata"] = json.loads(item["metadata"])
-        items.append({**item, **dict.fromkeys(FIELDS_TO_FILL)})
-    return items
-
-
-def _write_jsonl(items: list[dict[str, Any]], handle: TextIO) -> None:
-    handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-
-
-def _write_csv(items: list[dict[str, Any]], handle: TextIO) -> None:
-    writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["trace_id", *FIELDS_TO_FILL])
-    writer.writeheader()
-    writer.writerows({**item, "metadata": json.dumps(item["metadata"], ensure_ascii=False)} for item in items)
-
-
-def _write_label_studio(items: list[dict[str, Any]], handle: TextIO) -> None:
-    """Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface."""
-    tasks = [{"data": {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}} for item in items]
-    json.dump(tasks, handle, ensure_ascii=False, indent=1)
-
-
-# A queue format writes the queued items (queued_items, redacted) to a UTF-8 text file opened with newline="".
-QueueWriter = Callable[[list[dict[str, Any]], TextIO], None]
-QUEUE_FORMATS: Registry[QueueWriter] = Registry("queue format", "harness_evals.queue_formats", {
-    "jsonl": _write_jsonl, "csv": _write_csv, "labelstudio": _write_label_studio})
-
-
-def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None) -> int:
-    """Write the queue for labelling; the same file, filled in, is what `import_labels` reads.
-
-    Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store."""
-    write = QUEUE_FORMATS.get(format)
-    redactor = redactor or Redactor()
-    items = [redactor.redact_fields(item, EXPORTED_TEXT) for item in queued_items(store)]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        write(items, handle)
-    return len(items)
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from harness_evals.cluster import ClusterFit, Clusterer
-from harness_evals.identity import Lineage, match_clusters, relabel
+from harness_evals.mine.cluster import ClusterFit, Clusterer
+from harness_evals.mine.identity import Lineage, match_clusters, relabel
 from harness_evals.records import NOISE, Assignments, MapChunks
 from harness_evals.store import Store
 

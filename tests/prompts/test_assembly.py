@@ -4,7 +4,7 @@ import pytest
 
 from harness_evals.errors import UserError
 from harness_evals.ingest.otlp import spans_to_trace
-from harness_evals.prompts import (PromptBlock, PromptContract, assembly_from_messages, diff_releases, load_contract,
+from harness_evals.prompts.assembly import (PromptBlock, PromptContract, assembly_from_messages, diff_releases, load_contract,
                                    split_system_prompt, violations)
 
 BASE = "You help ACME customers.\n# Policy\nNever share card numbers.\n# Refunds\nFollow the Policy for refunds over $100."

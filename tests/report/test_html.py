@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
-from harness_evals.report import write_report
+from harness_evals.mine.pipeline import mine
+from harness_evals.report.html import write_report
 from harness_evals.store import Store
 from tests.conftest import REPO, SAMPLE
 
@@ -74,7 +74,7 @@ import matplotlib
 matplotlib.use("svg")
 matplotlib.rcParams["font.size"] = 14
 before = {key: str(value) for key, value in matplotlib.rcParams.items()}
-from harness_evals.report import coverage_map, trend_chart
+from harness_evals.report.html import coverage_map, trend_chart
 points = [{"item_kind": "production", "map_x": 0.1, "map_y": 0.2, "covered": True},
           {"item_kind": "production", "map_x": -0.3, "map_y": 0.4, "covered": False},
           {"item_kind": "production", "map_x": None, "map_y": None, "covered": False},

@@ -1,7 +1,7 @@
 import pytest
 
 from harness_evals.errors import UserError
-from harness_evals.signals import DETECTORS, DetectorSettings, RequiredToolRule, TraceRecord, detect, signature
+from harness_evals.mine.signals import DETECTORS, DetectorSettings, RequiredToolRule, TraceRecord, detect, signature
 
 SETTINGS = DetectorSettings(max_steps=4, required_tools=[RequiredToolRule(when=r"\brefund\b", require="issue_refund")])
 

@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
-from harness_evals.prompts import PromptContract
-from harness_evals.snapshots import check, diff, list_assemblies, write_snapshots
+from harness_evals.mine.pipeline import mine
+from harness_evals.prompts.assembly import PromptContract
+from harness_evals.prompts.snapshots import check, diff, list_assemblies, write_snapshots
 from tests.conftest import write_jsonl
 from tests.test_cli import invoke
 

@@ -1,4 +1,4 @@
-from harness_evals.views import VIEWS, TraceText, outcome_view, shared_lines, trajectory_view, without_lines
+from harness_evals.mine.views import VIEWS, TraceText, outcome_view, shared_lines, trajectory_view, without_lines
 
 STEPS = (
     {"type": "llm_call", "name": "gpt-4o"},

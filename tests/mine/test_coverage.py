@@ -1,6 +1,6 @@
 import numpy as np
 
-from harness_evals.coverage import NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage
+from harness_evals.mine.coverage import NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage
 from harness_evals.records import ClusterCoverage, EmbeddedItems
 
 

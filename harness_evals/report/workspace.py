@@ -15,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from harness_evals.describe import ClusterDescription, Namer, describe_clusters
+from harness_evals.report.describe import ClusterDescription, Namer, describe_clusters
 from harness_evals.errors import UserError
-from harness_evals.labelling import LabelReport, apply_labels
+from harness_evals.label.labels import LabelReport, apply_labels
 from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.store import Store
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from harness_evals.errors import UserError
 from harness_evals.ingest import ingest_file
-from harness_evals.labelling import enqueue, export_queue, import_labels
+from harness_evals.label.labels import import_labels
+from harness_evals.label.queue import enqueue, export_queue
 from harness_evals.records import QueuePick
 from harness_evals.store import Store
 from tests.conftest import trace, write_jsonl

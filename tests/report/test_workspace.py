@@ -1,10 +1,10 @@
 import pytest
 
 from harness_evals import Workspace
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.errors import UserError
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
+from harness_evals.mine.pipeline import mine
 from harness_evals.store import Store
 from tests.conftest import topic_traces, write_jsonl
 

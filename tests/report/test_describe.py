@@ -1,7 +1,7 @@
-from harness_evals.describe import describe_clusters, keywords_by_cluster
-from harness_evals.embed import HashingEmbedder
+from harness_evals.report.describe import describe_clusters, keywords_by_cluster
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
+from harness_evals.mine.pipeline import mine
 from tests.conftest import topic_traces, trace, write_jsonl
 
 

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness_evals.describe import Namer, describe_clusters
+from harness_evals.report.describe import Namer, describe_clusters
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.records import NOISE
 from harness_evals.redact import Redactor
-from harness_evals.workspace import Workspace
+from harness_evals.report.workspace import Workspace
 
 COVERED, UNCOVERED, EVAL = "#4c9f70", "#d1495b", "#1f2d3d"
 

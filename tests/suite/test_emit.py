@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from harness_evals.emit import EmitError, case_id_for, emit_suite
+from harness_evals.suite.emit import EmitError, case_id_for, emit_suite
 from harness_evals.ingest import ingest_file
-from harness_evals.labelling import enqueue, import_labels
+from harness_evals.label.labels import import_labels
+from harness_evals.label.queue import enqueue
 from harness_evals.records import QueuePick
 from tests.conftest import trace, write_jsonl
 

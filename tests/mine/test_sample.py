@@ -1,8 +1,8 @@
 import numpy as np
 
-from harness_evals.coverage import score_coverage
+from harness_evals.mine.coverage import score_coverage
 from harness_evals.records import Assignments, ClusterCoverage, CoverageVerdicts
-from harness_evals.sample import alike_graph, select_for_labelling
+from harness_evals.mine.sample import alike_graph, select_for_labelling
 
 THRESHOLD = 0.9
 BASIS = np.eye(4, dtype=np.float32)

@@ -22,24 +22,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from harness_evals.cluster import Clusterer, PcaHdbscan, map_coordinates
+from harness_evals.mine.cluster import Clusterer, PcaHdbscan, map_coordinates
 from harness_evals.config import MineSettings
-from harness_evals.coverage import CoverageJudge, NearestEvalCase, calibrate_covered_similarity, score_coverage
-from harness_evals.embed import Embedder, embed_pending, get_embedder, load_vectors
+from harness_evals.mine.coverage import CoverageJudge, NearestEvalCase, calibrate_covered_similarity, score_coverage
+from harness_evals.mine.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
-from harness_evals.labelling import already_queued, enqueue
-from harness_evals.identity import Lineage, is_emerging
-from harness_evals.prompts import PromptContract
+from harness_evals.label.queue import already_queued, enqueue
+from harness_evals.mine.identity import Lineage, is_emerging
+from harness_evals.prompts.assembly import PromptContract
 from harness_evals.records import (
     NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick,
 )
-from harness_evals.regions import Regions, find_regions, latest_mine_run, save_fit
+from harness_evals.mine.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
-from harness_evals.sample import RISK_WEIGHT, select_for_labelling
-from harness_evals.signals import DetectorSettings, TraceRecord, detect
-from harness_evals.snapshots import check
+from harness_evals.mine.sample import RISK_WEIGHT, select_for_labelling
+from harness_evals.mine.signals import DetectorSettings, TraceRecord, detect
+from harness_evals.prompts.snapshots import check
 from harness_evals.store import Store
-from harness_evals.views import EVAL_VIEWS, VIEWS, TraceText, shared_lines, without_lines
+from harness_evals.mine.views import EVAL_VIEWS, VIEWS, TraceText, shared_lines, without_lines
 
 
 class MineError(UserError):

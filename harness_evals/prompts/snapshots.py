@@ -12,7 +12,7 @@ from typing import Any
 
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
-from harness_evals.prompts import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
+from harness_evals.prompts.assembly import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
 from harness_evals.store import Store
 from harness_evals.store.clusters import production_clusters
 from harness_evals.store.prompts import (

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from harness_evals.embed import EMBEDDERS, HashingEmbedder, embed_pending, get_embedder, load_vectors
+from harness_evals.mine.embed import EMBEDDERS, HashingEmbedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 
 
@@ -119,7 +119,7 @@ def refuse(*args, **kwargs):
     raise OSError("no network in this test")
 socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = socket.getaddrinfo = refuse
-from harness_evals.embed import get_embedder
+from harness_evals.mine.embed import get_embedder
 vectors = get_embedder("minilm").encode(["where is my refund", "reset my password"])
 print(json.dumps({"shape": vectors.shape, "attempts": attempts, "offline": os.environ.get("HF_HUB_OFFLINE")}))
 """
@@ -188,8 +188,8 @@ def test_encoding_runs_chunk_by_chunk_through_the_given_map(store):
 def test_a_model_embedder_crosses_to_another_process_as_its_arguments_and_loads_there_once(monkeypatch):
     import pickle
 
-    from harness_evals import embed
-    from harness_evals.embed import SentenceTransformerEmbedder
+    from harness_evals.mine import embed
+    from harness_evals.mine.embed import SentenceTransformerEmbedder
 
     monkeypatch.setattr(embed, "_RESIDENT", {})
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from harness_evals import Workspace
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import MineError, mine, prepare, read_traffic
+from harness_evals.mine.pipeline import MineError, mine, prepare, read_traffic
 from harness_evals.records import Assignments, CoverageVerdicts
 from tests.conftest import topic_traces, write_jsonl
 
@@ -90,7 +90,7 @@ def test_text_is_redacted_before_it_is_embedded(store, tmp_path):
 def tonight(store, *, redaction=None, detectors=None):
     """What the next run's prepare stage makes of the store: the texts it redacts, the traces it examines."""
     from harness_evals.redact import RedactionRules
-    from harness_evals.signals import DetectorSettings
+    from harness_evals.mine.signals import DetectorSettings
 
     return prepare(store, read_traffic(store, view="intent"), redaction=redaction or RedactionRules(),
                    detectors=detectors or DetectorSettings(), prompt_contract=None)
@@ -117,7 +117,7 @@ def test_a_night_redacts_only_the_traces_it_has_not_seen_and_new_rules_redo_them
 
 
 def test_a_night_runs_the_detectors_only_on_traces_it_has_not_seen_and_carries_the_rest(loaded, tmp_path):
-    from harness_evals.signals import DetectorSettings
+    from harness_evals.mine.signals import DetectorSettings
 
     refused = {"trace_id": "new-refusal", "timestamp": None, "input": "refund my order 9",
                "output": "I'm sorry, but I can't help with that."}

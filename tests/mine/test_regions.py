@@ -4,9 +4,9 @@ import random
 
 import pytest
 
-from harness_evals.embed import HashingEmbedder
+from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.pipeline import mine
+from harness_evals.mine.pipeline import mine
 from tests.conftest import trace, write_jsonl
 
 TOPICS = {

@@ -2,7 +2,7 @@ from importlib.metadata import version
 
 import numpy as np
 
-from harness_evals.cluster import PcaHdbscan, cluster, reduce
+from harness_evals.mine.cluster import PcaHdbscan, cluster, reduce
 from harness_evals.records import NOISE
 
 
@@ -33,7 +33,7 @@ def test_reduce_is_seeded_and_returns_unit_vectors():
 
 
 def test_a_kept_projection_projects_bit_for_bit_as_the_fitted_pca_does():
-    from harness_evals.cluster import Projection, fit_reducer
+    from harness_evals.mine.cluster import Projection, fit_reducer
 
     vectors = blobs().astype(np.float32)  # as vectors are stored
     pca = fit_reducer(vectors, dimensions=8, seed=0)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from harness_evals.identity import Lineage, is_emerging, match_clusters, relabel
+from harness_evals.mine.identity import Lineage, is_emerging, match_clusters, relabel
 
 
 def members(prefix: str, count: int, start: int = 0) -> set[str]:

@@ -1,0 +1,2 @@
+"""Reading the store: `describe` (names and keywords per region), `workspace` (notebook tables,
+read-only), `html` (the self-contained report)."""
