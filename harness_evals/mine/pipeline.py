@@ -39,6 +39,9 @@ from harness_evals.mine.sample import RISK_WEIGHT, select_for_labelling
 from harness_evals.mine.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.prompts.snapshots import check
 from harness_evals.store import Store
+from harness_evals.store.clusters import flags_of_run, production_clusters
+from harness_evals.store.embeddings import forget_view_texts_but, kept_view_texts
+from harness_evals.store.traces import eval_requests, production_requests, whole_traces
 from harness_evals.mine.views import EVAL_VIEWS, VIEWS, TraceText, shared_lines, without_lines
 
 
@@ -222,10 +225,10 @@ def mine(
 
 def read_traffic(store: Store, *, view: str) -> Traffic:
     """The trace ids and eval cases to mine; a MineError when there is no production traffic."""
-    requests = store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
+    requests = production_requests(store)
     if not requests:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
-    cases = store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall() if view in EVAL_VIEWS else []
+    cases = eval_requests(store) if view in EVAL_VIEWS else []
     template = shared_lines([request for _, request in requests]) if view == "intent" else frozenset()
     return Traffic(view, [trace_id for trace_id, _ in requests], [case_id for case_id, _ in cases],
                    [request for _, request in cases], template)
@@ -237,8 +240,7 @@ def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detect
     same settings is reused: only traces it has not seen are read whole (once, for both), redacted
     and run through the detectors."""
     settings_key = _view_settings_key(redaction, traffic.template)
-    known_texts = dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
-                                         [traffic.view, settings_key]).fetchall())
+    known_texts = kept_view_texts(store, view=traffic.view, settings_key=settings_key)
     flag_settings = {"detectors": detectors.model_dump(mode="json"),
                      "prompt_contract": prompt_contract.model_dump(mode="json") if prompt_contract else None}
     examined, known_flags = _earlier_flags(store, flag_settings, order=[*detectors.enabled, "prompt_contract"])
@@ -326,8 +328,7 @@ def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, reg
         store.insert("cluster_coverage", _coverage_rows(run_id, coverage.rows))
         store.insert("cluster_lineage", _lineage_rows(run_id, coverage.lineage, regions.centroids))
         store.insert("trace_flags", _flag_rows(run_id, traffic.trace_ids, prepared.flags.found))
-        store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?",
-                          [traffic.view, texts.settings_key])
+        forget_view_texts_but(store, view=traffic.view, settings_key=texts.settings_key)
         store.insert("view_texts", {
             "trace_id": list(texts.fresh), "view": [traffic.view] * len(texts.fresh),
             "settings_key": [texts.settings_key] * len(texts.fresh), "text": list(texts.fresh.values()),
@@ -375,11 +376,8 @@ def _records(store: Store, trace_ids: list[str]) -> list[TraceRecord]:
     """These traces, read whole and parsed, in trace id order."""
     if not trace_ids:
         return []
-    rows = store.con.execute(
-        """SELECT trace_id, input, output, steps, metadata, feedback FROM traces
-           WHERE trace_id IN (SELECT unnest(?)) ORDER BY trace_id""", [trace_ids]).fetchall()
     return [TraceRecord(trace_id, request, answer, json.loads(steps), json.loads(metadata), json.loads(feedback or "null"))
-            for trace_id, request, answer, steps, metadata, feedback in rows]
+            for trace_id, request, answer, steps, metadata, feedback in whole_traces(store, trace_ids)]
 
 
 def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[str]
@@ -389,12 +387,10 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
     run_id = latest_mine_run(store, flag_settings)
     if run_id is None:
         return set(), {}
-    examined = {row[0] for row in store.con.execute(
-        "SELECT item_id FROM cluster_assignments WHERE run_id = ? AND item_kind = 'production'", [run_id]).fetchall()}
+    examined = set(production_clusters(store, run_id))
     rank = {name: position for position, name in enumerate(order)}
     flags: dict[str, list[tuple[str, str]]] = {}
-    for trace_id, detector, reason in store.con.execute(
-            "SELECT trace_id, detector, reason FROM trace_flags WHERE run_id = ?", [run_id]).fetchall():
+    for trace_id, detector, reason in flags_of_run(store, run_id):
         flags.setdefault(trace_id, []).append((detector, reason))
     return examined, {trace_id: sorted(found, key=lambda flag: rank.get(flag[0], len(rank)))
                       for trace_id, found in flags.items()}

@@ -23,6 +23,14 @@ from harness_evals.mine.cluster import ClusterFit, Clusterer
 from harness_evals.mine.identity import Lineage, match_clusters, relabel
 from harness_evals.records import NOISE, Assignments, MapChunks
 from harness_evals.store import Store
+from harness_evals.store.clusters import (
+    assignments_of_run,
+    forget_fit,
+    highest_cluster_id,
+    kept_fit,
+    lineage_centroids,
+)
+from harness_evals.store.runs import succeeded_mine_runs
 
 DRIFT_MARGIN = 0.25
 
@@ -156,37 +164,27 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]
 def latest_mine_run(store: Store, key: dict[str, Any]) -> str | None:
     """The latest succeeded mining run whose parameters hold these values (embedder, view and
     clustering parameters, say)."""
-    for run_id, params in store.con.execute(
-        "SELECT run_id, params FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at DESC"
-    ).fetchall():
-        params = json.loads(params or "{}")
-        if all(params.get(name) == value for name, value in key.items()):
-            return run_id
-    return None
+    return next((run_id for run_id, params in succeeded_mine_runs(store)
+                 if all(params.get(name) == value for name, value in key.items())), None)
 
 
 def _assignments_of(store: Store, run_id: str) -> dict[Item, tuple[int, float, float]]:
     return {
         (kind, item_id): (cluster_id, outlier_score, probability)
-        for kind, item_id, cluster_id, outlier_score, probability in store.con.execute(
-            "SELECT item_kind, item_id, cluster_id, outlier_score, probability FROM cluster_assignments WHERE run_id = ?",
-            [run_id],
-        ).fetchall()
+        for kind, item_id, cluster_id, outlier_score, probability in assignments_of_run(store, run_id)
     }
 
 
 def _centroids_of(store: Store, run_id: str) -> dict[int, np.ndarray]:
     return {
         cluster_id: np.asarray(centroid, dtype=np.float32)
-        for cluster_id, centroid in store.con.execute(
-            "SELECT cluster_id, centroid FROM cluster_lineage WHERE run_id = ? AND centroid IS NOT NULL", [run_id]
-        ).fetchall()
+        for cluster_id, centroid in lineage_centroids(store, run_id)
     }
 
 
 def _next_id(store: Store, previous: dict[Item, tuple[int, float, float]]) -> int:
     """One more than any cluster id ever given, so a retired id is never reused."""
-    used = store.one("SELECT max(cluster_id) FROM cluster_lineage")[0]
+    used = highest_cluster_id(store)
     carried = max((cluster_id for cluster_id, _, _ in previous.values()), default=NOISE)
     return max(used if used is not None else NOISE, carried) + 1
 
@@ -197,7 +195,7 @@ def _model_key(key: dict[str, Any]) -> str:
 
 def save_fit(store: Store, kept: KeptFit, *, run_id: str) -> None:
     """The latest fit per key replaces the one before: older fits are never extended again."""
-    store.con.execute("DELETE FROM cluster_models WHERE model_key = ?", [_model_key(kept.key)])
+    forget_fit(store, _model_key(kept.key))
     store.insert("cluster_models", {
         "run_id": [run_id], "model_key": [_model_key(kept.key)], "fitted_count": [kept.fitted_count],
         "noise_share": [kept.fit.noise_share], "stable_ids": [json.dumps(sorted(kept.stable_ids.items()))],
@@ -206,8 +204,7 @@ def save_fit(store: Store, kept: KeptFit, *, run_id: str) -> None:
 
 def load_fit(store: Store, clusterer: Clusterer, key: dict[str, Any]) -> KeptFit | None:
     """The last fit kept under `key`, or None: none kept, or one `clusterer` cannot read back."""
-    row = store.one("SELECT fitted_count, stable_ids, state FROM cluster_models WHERE model_key = ?",
-                    [_model_key(key)])
+    row = kept_fit(store, _model_key(key))
     fit = clusterer.restore(row[2]) if row else None
     if fit is None:
         return None

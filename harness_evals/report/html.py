@@ -8,7 +8,6 @@ selectable. Every trace text in it is redacted.
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,8 @@ from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.records import NOISE
 from harness_evals.redact import Redactor
+from harness_evals.store.clusters import map_points
+from harness_evals.store.runs import run_summary
 from harness_evals.report.workspace import Workspace
 
 COVERED, UNCOVERED, EVAL = "#4c9f70", "#d1495b", "#1f2d3d"
@@ -141,15 +142,12 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
 
     store = workspace.store
     run_id = workspace.mine_run(run_id)
-    summary = json.loads(store.one("SELECT summary FROM runs WHERE run_id = ?", [run_id])[0] or "{}")
+    summary = run_summary(store, run_id)
     descriptions = describe_clusters(store, run_id, redactor=workspace.redactor, namer=namer)
     queue_sizes = sorted(workspace.queue_sizes().items())
     queued = workspace.queue().to_pylist()[:10]
     flags = Counter(workspace.flags(run_id).column("detector").to_pylist()).most_common()
-    points = store.con.sql(
-        "SELECT item_kind, map_x, map_y, covered FROM cluster_assignments WHERE run_id = ?",
-        params=[run_id],
-    ).to_arrow_table().to_pylist()
+    points = map_points(store, run_id)
     trend = workspace.trend().to_pylist()
     clusters = [d for d in descriptions if d.cluster_id != NOISE]
     figures = [

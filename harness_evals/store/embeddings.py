@@ -1,4 +1,5 @@
-"""Queries on the cached vectors (`embeddings`), keyed by content hash, model and view."""
+"""Queries on what mining caches per trace: the view texts it embeds (`view_texts`, keyed by view
+and the redaction settings) and the vectors (`embeddings`, keyed by content hash, model and view)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,14 @@ def vectors_in_order(store: Store, hashes: Sequence[str], *, model: str, view: s
         ).to_arrow_table()
     finally:
         store.con.unregister("_wanted_vectors")
+
+
+def kept_view_texts(store: Store, *, view: str, settings_key: str) -> dict[str, str]:
+    """trace_id -> the view text an earlier run kept for it under these settings."""
+    return dict(store.con.execute("SELECT trace_id, text FROM view_texts WHERE view = ? AND settings_key = ?",
+                                  [view, settings_key]).fetchall())
+
+
+def forget_view_texts_but(store: Store, *, view: str, settings_key: str) -> None:
+    """Drop this view's texts kept under other settings: no run reads them again."""
+    store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?", [view, settings_key])

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from harness_evals.store.connection import Store
 
 WAITING_ITEM_FIELDS = ("trace_id", "cluster_id", "reason", "priority", "run_id", "timestamp", "input", "output",
@@ -74,3 +76,21 @@ def mark_emitted(store: Store, case_ids: Sequence[tuple[str, str]]) -> None:
         store.con.execute(
             "UPDATE labelling_queue SET state = 'emitted', case_id = ? WHERE trace_id = ?", [case_id, trace_id]
         )
+
+
+def queue_sizes(store: Store) -> dict[str, int]:
+    """How many queue items are in each state."""
+    return dict(store.con.execute("SELECT state, count(*) FROM labelling_queue GROUP BY 1").fetchall())
+
+
+def queue_table(store: Store, state: str | None) -> pa.Table:
+    """The labelling queue with each trace's request and answer, highest priority first: the items in
+    one state, or all with None."""
+    where, params = ("WHERE q.state = ?", [state]) if state else ("", [])
+    return store.con.sql(
+        f"""SELECT q.trace_id, q.state, q.cluster_id, q.reason, q.priority, t.input, t.output,
+                   q.expected, q.verdict, q.notes, q.labeller, q.case_id
+            FROM labelling_queue q JOIN traces t USING (trace_id) {where}
+            ORDER BY q.priority DESC, q.trace_id""",
+        params=params,
+    ).to_arrow_table()

@@ -41,3 +41,21 @@ def has_trace(store: Store, trace_id: str) -> bool:
 def eval_inputs_outside(store: Store, source: str) -> set[str]:
     """The input of every eval case, but those ingested from `source`."""
     return {row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [source]).fetchall()}
+
+
+def production_requests(store: Store) -> list[tuple[str, str]]:
+    """(trace_id, input) of every production trace, in trace id order."""
+    return store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
+
+
+def eval_requests(store: Store) -> list[tuple[str, str]]:
+    """(case_id, input) of every eval case, in case id order."""
+    return store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall()
+
+
+def whole_traces(store: Store, trace_ids: list[str]) -> list[tuple[str, str, str | None, str, str, str | None]]:
+    """(trace_id, input, output, steps, metadata, feedback; the last three as JSON text) of these
+    traces, in trace id order."""
+    return store.con.execute(
+        """SELECT trace_id, input, output, steps, metadata, feedback FROM traces
+           WHERE trace_id IN (SELECT unnest(?)) ORDER BY trace_id""", [trace_ids]).fetchall()
