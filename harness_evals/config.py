@@ -52,6 +52,12 @@ class MineSettings(BaseModel):
     covered_similarity: float | None = Field(  # None: calibrated from the eval set's own spacing
         default=None, gt=-1, le=1, description="Cosine similarity at which an eval case covers a trace")
     seed: int = Field(default=0, description="Seed for every random choice")
+    clusterer: str = Field(default="pca-hdbscan", description=(
+        "What groups traces into regions: pca-hdbscan (PCA to --dimensions, then HDBSCAN), or a plugin's "
+        "(README, Extending)"))
+    coverage_judge: str = Field(default="nearest-eval-case", description=(
+        "What says whether an eval case covers a trace: nearest-eval-case (within --covered-similarity), "
+        "or a plugin's (README, Extending)"))
     detectors: DetectorSettings = DetectorSettings()
 
 

@@ -2,6 +2,11 @@
 
 import csv
 import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness_evals.records import Assignments, CoverageVerdicts
 
 
 def answer_in_capitals(trace, sig, settings):
@@ -23,3 +28,51 @@ def to_markdown(cases):
     """A suite format: a table to paste into a review."""
     rows = [f"| {case.id} | {case.input} | {json.dumps(case.metadata, sort_keys=True)} |" for case in cases]
     return "\n".join(["| id | input | metadata |", "|---|---|---|", *rows]) + "\n"
+
+
+class OneRegionFit:
+    noise_share = 0.0
+
+    def place(self, vectors, *, map_chunks=map):
+        count = len(vectors)
+        return Assignments(np.zeros(count, dtype=np.int64), np.zeros(count), np.ones(count))
+
+    def state(self):
+        return b"one-region v1"
+
+
+@dataclass(frozen=True)
+class OneRegion:
+    """A clusterer: a team that reads its traffic as one region (it sorts the queue by coverage alone)."""
+
+    min_cluster_size: int
+
+    @property
+    def parameters(self):
+        return {"clusterer": "one-region", "min_cluster_size": self.min_cluster_size}
+
+    def fit(self, vectors, *, map_chunks=map):
+        fit = OneRegionFit()
+        return fit.place(vectors), fit
+
+    def restore(self, state):
+        return OneRegionFit() if state == b"one-region v1" else None
+
+
+def one_region(*, min_cluster_size, **_):
+    return OneRegion(min_cluster_size)
+
+
+@dataclass(frozen=True)
+class WordForWord:
+    """A coverage judge: an eval case covers a trace whose request holds the case's request word for word."""
+
+    def judge(self, traces, evals):
+        covering = [next((case for case, text in zip(evals.ids, evals.texts) if text.lower() in trace.lower()), None)
+                    for trace in traces.texts]
+        covered = np.array([case is not None for case in covering], dtype=bool)
+        return CoverageVerdicts(covered, covering, covered.astype(np.float64))
+
+
+def word_for_word(*, covered_similarity, **_):
+    return WordForWord()

@@ -104,6 +104,29 @@ def test_a_detector_named_as_module_function_in_the_settings_flags_traces_in_min
     assert "2 flags (tests.parts_from_outside:answer_in_capitals 2)" in listed.output
 
 
+
+def test_a_clusterer_and_a_coverage_judge_named_in_the_settings_are_the_ones_mine_uses(tmp_path):
+    db, config = tmp_path / "h.duckdb", tmp_path / "harness-evals.toml"
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces(per_topic=4)), "--db", db)
+    evals = [{"id": "case-parcel", "input": "where is my parcel"}, {"id": "case-refund", "input": "refund order 2 to my card"}]
+    invoke("ingest", write_jsonl(tmp_path / "e.jsonl", evals), "--kind", "eval", "--db", db)
+    config.write_text('[mine]\nembedder = "hashing"\nbudget = 2\n'
+                      'clusterer = "tests.parts_from_outside:one_region"\n'
+                      'coverage_judge = "tests.parts_from_outside:word_for_word"\n')
+    result = invoke("mine", "--config", config, "--db", db)
+    assert result.exit_code == 0, result.output
+    with Store(db, read_only=True) as store:
+        placed = store.con.execute("SELECT DISTINCT cluster_id FROM cluster_assignments").fetchall()
+        covered = store.con.execute("SELECT item_id, covering_case_id FROM cluster_assignments "
+                                    "WHERE item_kind = 'production' AND covered ORDER BY 1").fetchall()
+        params = json.loads(store.one("SELECT params FROM runs WHERE kind = 'mine'")[0])
+    assert placed == [(0,)]  # the one region, eval cases included
+    assert covered == [("refund-2", "case-refund"), ("shipping-0", "case-parcel"), ("shipping-3", "case-parcel")]
+    assert params["clusterer"] == "one-region"
+    unknown = invoke("mine", "--config", config, "--db", db, "--clusterer", "kmeans")
+    assert one_line_error(unknown) == ("error: unknown clusterer 'kmeans': choose one of pca-hdbscan, "
+                                       "or name a module:function")
+
 def harness_evals(*args, site: Path) -> subprocess.CompletedProcess:
     """The CLI in a new process with the plugin installed in `site`, as after `pip install` (a
     registry reads its entry points once per process)."""

@@ -28,6 +28,8 @@ def mine_command(
     covered_similarity: Annotated[
         Optional[float], _mine_flag("covered_similarity", unset="calibrated from the eval set")] = None,
     seed: Annotated[Optional[int], _mine_flag("seed")] = None,
+    clusterer: Annotated[Optional[str], _mine_flag("clusterer")] = None,
+    coverage_judge: Annotated[Optional[str], _mine_flag("coverage_judge")] = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters even if the last fit could be extended")] = False,
     config: Config = None,
 ) -> None:
@@ -38,7 +40,8 @@ def mine_command(
     of the embedded text under [redact]."""
     with invoked(config, mine={
             "budget": budget, "embedder": embedder, "view": view, "min_cluster_size": min_cluster_size,
-            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed}) as invocation:
+            "dimensions": dimensions, "covered_similarity": covered_similarity, "seed": seed, "clusterer": clusterer,
+            "coverage_judge": coverage_judge}) as invocation:
         from rich.progress import Progress
 
         from harness_evals.mine.pipeline import mine

@@ -6,6 +6,10 @@ between runs as bytes of its own making. `PcaHdbscan` is the default: PCA, then 
 prediction data, new points placed by `approximate_predict`. Its fit is kept as a versioned JSON
 header and NumPy arrays (the PCA's, and what `approximate_predict` reads), never a pickle: a
 stored fit reads back whatever moves in this package.
+
+CLUSTERERS holds each clusterer's factory, called with the mining settings it may use as keywords:
+`min_cluster_size`, `dimensions` and `seed` (a plugin's takes `**_` for those it ignores). One from
+outside the package is an entry point in `harness_evals.clusterers`, or `module:function`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Protocol
@@ -20,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness_evals.records import NOISE, Assignments, MapChunks
+from harness_evals.registry import Registry
 
 FIT_SAMPLE = 50_000
 PLACE_CHUNK = 100_000  # vectors per placement task: each carries the fitted model with it
@@ -273,6 +279,10 @@ class PcaHdbscan:
         projection = Projection(arrays["pca_mean"], arrays["pca_components"]) if "pca_mean" in arrays else None
         clusterer = _hdbscan_for_placement(arrays, header["min_cluster_size"]) if "points" in arrays else None
         return PcaHdbscanFit(projection, clusterer, header["noise_share"])
+
+
+ClustererFactory = Callable[..., Clusterer]
+CLUSTERERS: Registry[ClustererFactory] = Registry("clusterer", "harness_evals.clusterers", {"pca-hdbscan": PcaHdbscan})
 
 
 def _hdbscan_for_placement(arrays: Any, min_cluster_size: int) -> Any:

@@ -3,16 +3,22 @@
 A `CoverageJudge` says of each production trace whether an eval case covers it, which case, and
 with what score; `NearestEvalCase` (the default) says so when the nearest eval case is within a
 cosine read off the eval set's own spacing. Everything downstream reads that verdict.
+
+COVERAGE_JUDGES holds each judge's factory, called with the mining setting `covered_similarity` as
+a keyword (None: the judge calibrates its own). One from outside the package is an entry point in
+`harness_evals.coverage_judges`, or `module:function`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from harness_evals.records import NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems
+from harness_evals.registry import Registry
 
 
 class CoverageJudge(Protocol):
@@ -72,6 +78,11 @@ class NearestEvalCase:
         positions, similarity = nearest_eval_cases(traces.vectors, evals.vectors)
         nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else None
         return CoverageVerdicts.at_threshold(similarity, threshold, nearest)
+
+
+CoverageJudgeFactory = Callable[..., CoverageJudge]
+COVERAGE_JUDGES: Registry[CoverageJudgeFactory] = Registry(
+    "coverage judge", "harness_evals.coverage_judges", {"nearest-eval-case": NearestEvalCase})
 
 
 def score_coverage(

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from harness_evals.mine.cluster import Clusterer, PcaHdbscan, map_coordinates
+from harness_evals.mine.cluster import CLUSTERERS, Clusterer, map_coordinates
 from harness_evals.config import MineSettings
-from harness_evals.mine.coverage import CoverageJudge, NearestEvalCase, calibrate_covered_similarity, score_coverage
+from harness_evals.mine.coverage import COVERAGE_JUDGES, CoverageJudge, calibrate_covered_similarity, score_coverage
 from harness_evals.mine.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 from harness_evals.label.queue import already_queued, enqueue
@@ -164,8 +164,8 @@ def mine(
     prompt_contract: PromptContract | None = None,
     progress: Callable[[int, int], None] | None = None,
     map_chunks: MapChunks = map,
-    clusterer: Clusterer | None = None,
-    coverage_judge: CoverageJudge | None = None,
+    clusterer: str | Clusterer = DEFAULTS.clusterer,
+    coverage_judge: str | CoverageJudge = DEFAULTS.coverage_judge,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
     Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
@@ -174,19 +174,23 @@ def mine(
     reaches the embedding cache. A trace whose assembled prompt breaks `prompt_contract` is
     flagged `prompt_contract`, like a silent failure.
 
-    `clusterer` None: PCA to `dimensions` and HDBSCAN at `min_cluster_size` (cluster.PcaHdbscan).
-    Clusters are fitted afresh when `full`, or when `find_regions` finds the last fit stale;
-    otherwise new traces are placed into the last fit's clusters. Cluster ids are stable across
-    runs either way. `coverage_judge` None: a trace is covered by an eval case within cosine
-    `covered_similarity` (coverage.NearestEvalCase; None: calibrated from the eval set's own
-    spacing). The labelling search starts from the judge's threshold as its notion of alike.
+    `clusterer` and `coverage_judge` are parts, or their names in cluster.CLUSTERERS and
+    coverage.COVERAGE_JUDGES, whose factories are given the settings they may use. By default
+    PCA to `dimensions` and HDBSCAN at `min_cluster_size` (cluster.PcaHdbscan). Clusters are fitted
+    afresh when `full`, or when `find_regions` finds the last fit stale; otherwise new traces are
+    placed into the last fit's clusters. Cluster ids are stable across runs either way. By default a
+    trace is covered by an eval case within cosine `covered_similarity` (coverage.NearestEvalCase;
+    None: calibrated from the eval set's own spacing). The labelling search starts from the judge's
+    threshold as its notion of alike.
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
-    VIEWS.get(view)  # an unknown view is named before a model is loaded or anything is read
+    VIEWS.get(view)  # unknown names are named before a model is loaded or anything is read
+    if isinstance(clusterer, str):
+        clusterer = CLUSTERERS.get(clusterer)(min_cluster_size=min_cluster_size, dimensions=dimensions, seed=seed)
+    if isinstance(coverage_judge, str):
+        coverage_judge = COVERAGE_JUDGES.get(coverage_judge)(covered_similarity=covered_similarity)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
-    clusterer = clusterer or PcaHdbscan(min_cluster_size=min_cluster_size, dimensions=dimensions, seed=seed)
-    coverage_judge = coverage_judge or NearestEvalCase(covered_similarity)
     redaction = redaction or RedactionRules()
 
     traffic = read_traffic(store, view=view)
