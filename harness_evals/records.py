@@ -7,6 +7,8 @@ built by our own code, in bulk, where validation would only cost time.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +30,13 @@ MapChunks = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 the shape of the builtin `map`, which is the default (one after another, in this process). The
 nightly flow passes one that runs each chunk as a task on its task runner (Dask workers under
 `--dask`). The functions it is given are picklable, since a chunk may run in another process."""
+
+
+
+def content_hash(record: BaseModel) -> str:
+    """A record's identity by content: a changed record under a stored id is told apart by it."""
+    canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Step(BaseModel):

@@ -34,7 +34,7 @@ from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
 from harness_evals.prompts.assembly import PromptAssembly, release_of
-from harness_evals.records import EvalCase, Quarantined, Trace
+from harness_evals.records import EvalCase, Quarantined, Trace, content_hash
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
 from harness_evals.store import TABLES, Store
@@ -113,11 +113,6 @@ class IngestReport:
             why += f", the first (line {first.line}) as"
         return (f"{self.source}: nothing stored: {why}: {first.reason}; fix the records and ingest again "
                 "(each reason is in the quarantine table)")
-
-
-def content_hash(record: BaseModel) -> str:
-    canonical = json.dumps(record.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def detect_format(path: Path) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
-from harness_evals.ingest import content_hash
 from harness_evals.label.queue import record_events
+from harness_evals.records import content_hash
 from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
 from harness_evals.store.queue import labels_for_suite, mark_emitted
