@@ -220,6 +220,36 @@ class CoverageVerdicts:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """What a coverage judge fits from the eval set: the values its verdicts read (JSON), the label
+    every coverage figure is printed with ("cosine 0.52"), and what a person should know about how
+    well it rests (a bound hit, too few eval cases), each with what to do."""
+
+    values: dict[str, Any]
+    label: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ruler:
+    """A calibration kept in the store and reused by every mining run with the same judge and
+    embedder, until the eval set changes enough to matter or a refit is asked for."""
+
+    ruler_id: str  # r1, r2, ... in the order the store's rulers were fitted
+    judge_key: dict[str, Any]  # the judge's parameters and the embedder: the rulers of one key replace each other
+    calibration: Calibration
+    eval_inputs: tuple[str, ...]  # a digest of each eval case (id and text) it was fitted on
+    reason: str  # why it was fitted
+    fitted_at: datetime
+    fresh: bool = False  # fitted by this run (and stored with it)
+
+    @property
+    def name(self) -> str:
+        """How a coverage figure names its ruler: "cosine 0.52, ruler r3"."""
+        return f"{self.calibration.label}, ruler {self.ruler_id}"
+
+
+@dataclass(frozen=True)
 class ClusterCoverage:
     """How well the eval set covers one cluster of production traffic."""
 

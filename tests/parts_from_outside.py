@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness_evals.records import Assignments, CoverageVerdicts
+from harness_evals.records import Assignments, Calibration, CoverageVerdicts
 
 
 def answer_in_capitals(trace, sig, settings):
@@ -67,7 +67,12 @@ def one_region(*, min_cluster_size, **_):
 class WordForWord:
     """A coverage judge: an eval case covers a trace whose request holds the case's request word for word."""
 
-    def judge(self, traces, evals):
+    parameters = {"judge": "word-for-word"}
+
+    def calibrate(self, traces, evals):
+        return Calibration({}, "word for word")
+
+    def judge(self, traces, evals, calibration):
         covering = [next((case for case, text in zip(evals.ids, evals.texts) if text.lower() in trace.lower()), None)
                     for trace in traces.texts]
         covered = np.array([case is not None for case in covering], dtype=bool)

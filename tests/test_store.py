@@ -112,6 +112,24 @@ def test_each_trace_keeps_the_verdict_its_run_drew_when_verdicts_come_to_be_stor
                                                   ("refund-0", True, None)]
 
 
+def test_runs_from_before_rulers_were_kept_stay_in_the_trend_as_a_series_of_their_own(tmp_path):
+    from harness_evals.report.workspace import Workspace, coverage_series
+
+    path = tmp_path / "before-rulers.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_coverage_rulers"))
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', '{\"view\": \"intent\"}', '{\"covered_similarity\": 0.52, \"covered_traffic\": 0.83}')")
+    con.close()
+    with Store(path) as store:
+        assert store.one("SELECT count(*) FROM coverage_rulers") == (0,)
+        assert store.con.sql("SELECT * FROM coverage_rulers LIMIT 0").columns == list(TABLES["coverage_rulers"].columns)
+    with Workspace(path) as workspace:
+        series = coverage_series(workspace.trend().to_pylist())
+    assert [(s.ruler, s.view, [row["covered_traffic"] for row in rows]) for s, rows in series] == [
+        ("none (cosine 0.52)", "intent", [0.83])]
+
+
 def test_pickled_fits_are_dropped_when_fits_come_to_be_kept_as_arrays_and_the_next_run_refits(tmp_path):
     import json
     import pickle

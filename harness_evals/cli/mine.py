@@ -31,6 +31,8 @@ def mine_command(
     clusterer: Annotated[Optional[str], _mine_flag("clusterer")] = None,
     coverage_judge: Annotated[Optional[str], _mine_flag("coverage_judge")] = None,
     full: Annotated[bool, typer.Option("--full", help="Refit the clusters even if the last fit could be extended")] = False,
+    refit_ruler: Annotated[bool, typer.Option(
+        "--refit-ruler", help="Calibrate a new coverage ruler even if the eval set has hardly changed")] = False,
     config: Config = None,
 ) -> None:
     """Embed, cluster, score coverage against the eval set and fill the labelling queue.
@@ -52,7 +54,7 @@ def mine_command(
         with run_lock(db), Store(db) as store, Progress(console=errors, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
             report = mine(
-                store, **dict(settings.mine), redaction=settings.redact, full=full,
+                store, **dict(settings.mine), redaction=settings.redact, full=full, refit_ruler=refit_ruler,
                 prompt_contract=load_contract(settings.prompt_contract) if settings.prompt_contract else None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )

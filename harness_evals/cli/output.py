@@ -37,9 +37,13 @@ def print_mine(report, limit: int = 10) -> None:
         f"mine run {report.run_id}: {report.traces} traces, {report.eval_cases} eval cases; "
         f"embedded {report.embedded} new texts ({report.cached} cached); {report.clusters} clusters, "
         f"{report.noise} traces in no cluster; eval set covers {report.covered_traffic:.0%} of traffic "
-        f"(covered: an eval case within cosine {report.covered_similarity:.2f})",
+        f"(within {report.ruler.name})",
         highlight=False,
     )
+    if report.ruler.fresh:
+        console.print(f"ruler {report.ruler.ruler_id} fitted: {report.ruler.reason}", highlight=False)
+    for warning in report.ruler.calibration.warnings:
+        errors.print(f"warning: ruler {report.ruler.ruler_id}: {warning}", highlight=False, markup=False)
     console.print(f"{report.mode} clustering: {report.mode_reason}; {report.new_traces} traces new since the last run; "
                   f"emerging regions: {', '.join(map(str, report.emerging)) or 'none'}", highlight=False)
     table = Table(title="Largest coverage gaps")

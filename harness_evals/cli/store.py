@@ -20,7 +20,7 @@ def status(
 ) -> None:
     """The latest runs, the coverage trend, tonight's emerging regions and the queue."""
     with invoked():
-        from harness_evals.report.workspace import Workspace
+        from harness_evals.report.workspace import Workspace, coverage_series
 
         with Workspace(db) as workspace:
             every_run = workspace.runs().to_pylist()
@@ -36,14 +36,16 @@ def status(
     for row in reversed(recent):
         table.add_row(row["run_id"], row["kind"], row["status"], f"{row['started_at']:%Y-%m-%d %H:%M}")
     console.print(table)
-    table = Table(title="Coverage of production traffic by the eval set")
-    for column in ("mined (UTC)", "mode", "traces", "new", "covered", "risk-weighted", "emerging", "queued"):
-        table.add_column(column, justify="right")
-    for row in trend[-runs:]:
-        table.add_row(f"{row['started_at']:%Y-%m-%d %H:%M}", row["mode"] or "full", str(row["traces"]), str(row["new_traces"] or 0),
-                      f"{row['covered_traffic']:.0%}", "" if row["risk_covered_traffic"] is None
-                      else f"{row['risk_covered_traffic']:.0%}", str(row["emerging"]), str(row["queued"]))
-    console.print(table)
+    for series, rows in coverage_series(trend[-runs:]):  # figures compare within a ruler and view only
+        table = Table(title=f"Coverage of production traffic by the eval set: ruler {series.ruler}, view {series.view}")
+        for column in ("mined (UTC)", "mode", "traces", "new", "covered", "risk-weighted", "emerging", "queued"):
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(f"{row['started_at']:%Y-%m-%d %H:%M}", row["mode"] or "full", str(row["traces"]),
+                          str(row["new_traces"] or 0), f"{row['covered_traffic']:.0%}",
+                          "" if row["risk_covered_traffic"] is None else f"{row['risk_covered_traffic']:.0%}",
+                          str(row["emerging"]), str(row["queued"]))
+        console.print(table)
     if emerging:
         table = Table(title="Emerging regions (latest mining run)")
         for column in ("cluster", "event", "traces", "before", "covered", "example"):

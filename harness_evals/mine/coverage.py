@@ -2,7 +2,8 @@
 
 A `CoverageJudge` says of each production trace whether an eval case covers it, which case, and
 with what score; `NearestEvalCase` (the default) says so when the nearest eval case is within a
-cosine read off the eval set's own spacing. Everything downstream reads that verdict.
+cosine read off the eval set's own spacing. Everything downstream reads that verdict. What a judge
+calibrates from the eval set is kept as the store's ruler (mine.pipeline.keep_ruler) and reused.
 
 COVERAGE_JUDGES holds each judge's factory, called with the mining setting `covered_similarity` as
 a keyword (None: the judge calibrates its own). One from outside the package is an entry point in
@@ -13,19 +14,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from harness_evals.records import NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems
+from harness_evals.records import NOISE, Calibration, ClusterCoverage, CoverageVerdicts, EmbeddedItems
 from harness_evals.registry import Registry
+
+MARGIN = 0.15  # production phrases a behaviour more loosely than the eval set's own phrasings do
+BOUNDS = (0.4, 0.7)
+FALLBACK = 0.5
+STABLE_CASES = 30  # fewer eval cases than this and the median spacing moves with each case added
 
 
 class CoverageJudge(Protocol):
-    """Judges which production traces the eval set covers."""
+    """Judges which production traces the eval set covers, with a ruler it calibrates once per store.
 
-    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems) -> CoverageVerdicts:
-        """A verdict for every trace of `traces`, in their order."""
+    `calibrate` fits what the verdicts read from the eval set (a threshold, say); the pipeline keeps
+    that calibration as the store's ruler and hands it back to `judge` run after run, until the eval
+    set changes enough to matter or a refit is asked for, so coverage figures stay comparable."""
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """What the verdicts depend on besides the ruler, as JSON, the judge's name among them: a ruler
+        is kept per parameters and embedder."""
+        ...
+
+    def calibrate(self, traces: EmbeddedItems, evals: EmbeddedItems) -> Calibration:
+        """The ruler's values, fitted from the eval set (and the traffic, for a judge that reads it)."""
+        ...
+
+    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems, calibration: Calibration) -> CoverageVerdicts:
+        """A verdict for every trace of `traces`, in their order, under the kept calibration."""
         ...
 
 
@@ -49,7 +69,7 @@ def nearest_eval_cases(production: np.ndarray, evals: np.ndarray, *, chunk: int 
 
 
 def calibrate_covered_similarity(
-    evals: np.ndarray, *, margin: float = 0.15, bounds: tuple[float, float] = (0.4, 0.7), fallback: float = 0.5
+    evals: np.ndarray, *, margin: float = MARGIN, bounds: tuple[float, float] = BOUNDS, fallback: float = FALLBACK
 ) -> float:
     """The cosine at which an eval case counts as covering a trace, read off the eval set's own spacing.
 
@@ -58,26 +78,65 @@ def calibrate_covered_similarity(
     margin for production's looser phrasing, is the threshold; clipped to `bounds`, and
     `fallback` with fewer than two eval cases.
     """
+    spacing = eval_spacing(evals)
+    return fallback if spacing is None else float(np.clip(spacing - margin, *bounds))
+
+
+def eval_spacing(evals: np.ndarray) -> float | None:
+    """The median cosine of each eval case to its nearest other case; None with fewer than two."""
     if evals.shape[0] < 2:
-        return fallback
+        return None
     similarity = evals @ evals.T
     np.fill_diagonal(similarity, -np.inf)
-    return float(np.clip(float(np.median(similarity.max(axis=1))) - margin, *bounds))
+    return float(np.median(similarity.max(axis=1)))
 
 
 @dataclass(frozen=True)
 class NearestEvalCase:
     """A trace is covered by its nearest eval case when their cosine is at least `covered_similarity`;
-    None: that threshold is calibrated from the eval set's own spacing (`calibrate_covered_similarity`)."""
+    None: that threshold is calibrated from the eval set's own spacing (`calibrate_covered_similarity`),
+    with a warning when it hits a bound or rests on fewer than `stable_cases` eval cases."""
 
     covered_similarity: float | None = None
+    stable_cases: int = STABLE_CASES
 
-    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems) -> CoverageVerdicts:
-        threshold = (self.covered_similarity if self.covered_similarity is not None
-                     else calibrate_covered_similarity(evals.vectors))
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"judge": "nearest-eval-case", "covered_similarity": self.covered_similarity}
+
+    def calibrate(self, traces: EmbeddedItems, evals: EmbeddedItems) -> Calibration:
+        if self.covered_similarity is not None:
+            return Calibration({"threshold": self.covered_similarity}, f"cosine {self.covered_similarity:.2f}")
+        threshold = calibrate_covered_similarity(evals.vectors)
+        return Calibration({"threshold": threshold}, f"cosine {threshold:.2f}",
+                           calibration_warnings(evals.vectors, threshold, stable_cases=self.stable_cases))
+
+    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems, calibration: Calibration) -> CoverageVerdicts:
         positions, similarity = nearest_eval_cases(traces.vectors, evals.vectors)
         nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else None
-        return CoverageVerdicts.at_threshold(similarity, threshold, nearest)
+        return CoverageVerdicts.at_threshold(similarity, calibration.values["threshold"], nearest)
+
+
+def calibration_warnings(evals: np.ndarray, threshold: float, *, stable_cases: int) -> tuple[str, ...]:
+    """What a calibrated threshold does not say by itself: that it hit a bound, or rests on few cases."""
+    fix = "set [mine] covered_similarity (or --covered-similarity) to the cosine at which two requests are one behaviour"
+    spacing = eval_spacing(evals)
+    if spacing is None:
+        return (f"with fewer than two eval cases the covered similarity is the fallback {FALLBACK:.2f}: "
+                f"add eval cases, or {fix}",)
+    warnings = []
+    low, high = BOUNDS
+    if threshold <= low:
+        warnings.append(f"the covered similarity sits at its floor {low:.2f} (the eval cases' median cosine to "
+                        f"their nearest other case is {spacing:.2f}): they are far apart, so each covers little "
+                        f"that is near it; add phrasings of each behaviour to the eval set, or {fix}")
+    elif threshold >= high:
+        warnings.append(f"the covered similarity sits at its cap {high:.2f} (the eval cases' median cosine to "
+                        f"their nearest other case is {spacing:.2f}): they are near copies of each other; {fix}")
+    if evals.shape[0] < stable_cases:
+        warnings.append(f"calibrated on {evals.shape[0]} eval cases, too few for a stable covered similarity "
+                        f"(at least {stable_cases} wanted): add eval cases, or {fix}")
+    return tuple(warnings)
 
 
 CoverageJudgeFactory = Callable[..., CoverageJudge]

@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
@@ -31,7 +32,7 @@ from harness_evals.label.queue import already_queued, enqueue
 from harness_evals.mine.identity import Lineage, is_emerging
 from harness_evals.prompts.assembly import PromptContract
 from harness_evals.records import (
-    NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick,
+    NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick, Ruler,
 )
 from harness_evals.mine.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
@@ -41,8 +42,9 @@ from harness_evals.prompts.snapshots import check
 from harness_evals.store import Store
 from harness_evals.store.clusters import flags_of_run, production_clusters
 from harness_evals.store.embeddings import forget_view_texts_but, kept_view_texts
+from harness_evals.store.rulers import next_ruler_id, ruler_in_use
 from harness_evals.store.traces import eval_requests, production_requests, whole_traces
-from harness_evals.mine.views import EVAL_VIEWS, VIEWS, TraceText, shared_lines, without_lines
+from harness_evals.mine.views import EVAL_VIEWS, REQUEST_VIEW, VIEWS, TraceText, shared_lines, without_lines
 
 
 class MineError(UserError):
@@ -61,7 +63,8 @@ class MineReport:
     cached: int
     coverage: list[ClusterCoverage]
     picks: list[QueuePick]
-    covered_similarity: float
+    covered_similarity: float  # what the sampler took as alike: the ruler's threshold, where it draws one
+    ruler: Ruler
     mode: str = "full"  # full: clusters fitted afresh; incremental: new traces placed into the last fit
     mode_reason: str = ""
     new_traces: int = 0  # production traces the previous run of this view had not seen
@@ -86,9 +89,10 @@ class MineReport:
 
 @dataclass(frozen=True)
 class Traffic:
-    """What a run mines: every production trace (by id, in id order), the eval cases its view
-    compares them with (none for views that eval cases have no text for), and the template lines
-    the intent view takes out of every request."""
+    """What a run mines: every production trace (by id, in id order), every eval case, and the
+    template lines the request view takes out of every request. Coverage is judged on requests, in
+    the REQUEST_VIEW, whatever the run's view; eval cases are clustered with the traces only in a
+    view they have text for (EVAL_VIEWS)."""
 
     view: str
     trace_ids: list[str]
@@ -97,16 +101,22 @@ class Traffic:
     template: frozenset[str]
 
     @property
+    def clustered_case_ids(self) -> list[str]:
+        return self.case_ids if self.view in EVAL_VIEWS else []
+
+    @property
     def items(self) -> list[tuple[str, str]]:
-        return [("production", trace_id) for trace_id in self.trace_ids] + [("eval", case_id) for case_id in self.case_ids]
+        return ([("production", trace_id) for trace_id in self.trace_ids]
+                + [("eval", case_id) for case_id in self.clustered_case_ids])
 
 
 @dataclass(frozen=True)
 class ViewTexts:
-    """The text each trace and eval case is embedded by: its view, of its redacted request."""
+    """The text each trace and eval case is embedded by in one view, of its redacted request."""
 
+    view: str
     traces: list[str]  # in trace order
-    cases: list[str]
+    cases: list[str]  # none in a view eval cases have no text for
     fresh: dict[str, str]  # trace id -> text, for the traces redacted tonight (to keep in view_texts)
     settings_key: str  # of the redaction rules and template lines the texts were made under
 
@@ -126,15 +136,17 @@ class Flags:
 
 @dataclass(frozen=True)
 class Prepared:
-    texts: ViewTexts
+    texts: ViewTexts  # in the run's view
+    requests: ViewTexts  # in the REQUEST_VIEW, where coverage is judged (the same as `texts` there)
     flags: Flags
 
 
 @dataclass(frozen=True)
 class Embedded:
-    traces: EmbeddedItems
-    evals: EmbeddedItems
-    vectors: np.ndarray  # the traces' vectors, then the eval cases': what clustering and the map read
+    traces: EmbeddedItems  # in the run's view
+    vectors: np.ndarray  # the traces' vectors, then the clustered eval cases': what clustering and the map read
+    judged_traces: EmbeddedItems  # in the REQUEST_VIEW
+    judged_evals: EmbeddedItems
     embedded: int  # texts embedded tonight
     cached: int  # texts whose vector was stored already
 
@@ -166,6 +178,8 @@ def mine(
     map_chunks: MapChunks = map,
     clusterer: str | Clusterer = DEFAULTS.clusterer,
     coverage_judge: str | CoverageJudge = DEFAULTS.coverage_judge,
+    ruler_refit_share: float = DEFAULTS.ruler_refit_share,
+    refit_ruler: bool = False,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
     Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
@@ -180,8 +194,10 @@ def mine(
     afresh when `full`, or when `find_regions` finds the last fit stale; otherwise new traces are
     placed into the last fit's clusters. Cluster ids are stable across runs either way. By default a
     trace is covered by an eval case within cosine `covered_similarity` (coverage.NearestEvalCase;
-    None: calibrated from the eval set's own spacing). The labelling search starts from the judge's
-    threshold as its notion of alike.
+    None: calibrated from the eval set's own spacing). What the judge calibrates is the store's ruler,
+    kept and reused (`keep_ruler`) until `refit_ruler`, or until `ruler_refit_share` of the eval set
+    has changed. Coverage is judged on requests (the REQUEST_VIEW), whatever `view` groups the
+    traffic by. The labelling search starts from the judge's threshold as its notion of alike.
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
@@ -199,26 +215,28 @@ def mine(
     params = _run_params(budget=budget, embedder=model.name, view=view, covered_similarity=covered_similarity,
                          seed=seed, redaction=redaction, flag_settings=prepared.flags.settings, clusterer=clusterer)
     with store.run("mine", params) as run:
-        embedded = embed(store, traffic, prepared.texts, model=model, run_id=run.run_id, progress=progress,
+        embedded = embed(store, traffic, prepared, model=model, run_id=run.run_id, progress=progress,
                          map_chunks=map_chunks)
         regions = find_regions(store, embedded.vectors, traffic.items, clusterer=clusterer, embedder=model.name,
                                view=view, full=full, map_chunks=map_chunks)
-        verdicts = coverage_judge.judge(embedded.traces, embedded.evals)
+        ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, embedded.judged_evals, embedder=model.name,
+                           refit=refit_ruler, refit_share=ruler_refit_share)
+        verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
-                            else calibrate_covered_similarity(embedded.evals.vectors))
+                            else calibrate_covered_similarity(embedded.judged_evals.vectors))
         coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=clusterer.min_cluster_size)
         picks = select_for_labelling(
             traffic.trace_ids, embedded.traces.vectors, regions.assignments.take(slice(len(traffic.trace_ids))),
             verdicts, coverage.rows, budget=budget, alike_similarity=alike_similarity,
             exclude=already_queued(store), flags=[[name for name, _ in found] for found in prepared.flags.found],
-            emerging=coverage.emerging, seed=seed,
+            emerging=coverage.emerging, seed=seed, ruler=ruler.name,
         )
-        persist(store, run.run_id, traffic, prepared, regions, verdicts, coverage, picks,
+        persist(store, run.run_id, traffic, prepared, regions, ruler, verdicts, coverage, picks,
                 coordinates=map_coordinates(embedded.vectors, seed=seed))
         report = MineReport(
             run_id=run.run_id, traces=len(traffic.trace_ids), eval_cases=len(traffic.case_ids),
             embedded=embedded.embedded, cached=embedded.cached, coverage=coverage.rows, picks=picks,
-            covered_similarity=alike_similarity, mode=regions.mode, mode_reason=regions.reason,
+            covered_similarity=alike_similarity, ruler=ruler, mode=regions.mode, mode_reason=regions.reason,
             new_traces=regions.new_traces, lineage=[row for row, _ in coverage.lineage],
             emerging=sorted(coverage.emerging),
             risk_covered_traffic=_risk_covered_traffic(verdicts, prepared.flags),
@@ -232,8 +250,8 @@ def read_traffic(store: Store, *, view: str) -> Traffic:
     requests = production_requests(store)
     if not requests:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
-    cases = eval_requests(store) if view in EVAL_VIEWS else []
-    template = shared_lines([request for _, request in requests]) if view == "intent" else frozenset()
+    cases = eval_requests(store)
+    template = shared_lines([request for _, request in requests])
     return Traffic(view, [trace_id for trace_id, _ in requests], [case_id for case_id, _ in cases],
                    [request for _, request in cases], template)
 
@@ -243,28 +261,39 @@ def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detect
     """Each trace's view text and flags. What an earlier run derived from an unchanged trace under the
     same settings is reused: only traces it has not seen are read whole (once, for both), redacted
     and run through the detectors."""
-    settings_key = _view_settings_key(redaction, traffic.template)
-    known_texts = kept_view_texts(store, view=traffic.view, settings_key=settings_key)
+    redactor = Redactor(redaction)
+    views = list(dict.fromkeys([traffic.view, REQUEST_VIEW]))
+    keys = {view: _view_settings_key(redaction, _template_of(traffic, view)) for view in views}
+    known = {view: kept_view_texts(store, view=view, settings_key=keys[view]) for view in views}
     flag_settings = {"detectors": detectors.model_dump(mode="json"),
                      "prompt_contract": prompt_contract.model_dump(mode="json") if prompt_contract else None}
     examined, known_flags = _earlier_flags(store, flag_settings, order=[*detectors.enabled, "prompt_contract"])
-    records = _records(store, [t for t in traffic.trace_ids if t not in known_texts or t not in examined])
-    texts = view_texts(traffic, [r for r in records if r.trace_id not in known_texts], known_texts,
-                       redactor=Redactor(redaction), settings_key=settings_key)
+    records = _records(store, [t for t in traffic.trace_ids
+                               if t not in examined or any(t not in known[view] for view in views)])
+    texts = {view: view_texts(traffic, view, [r for r in records if r.trace_id not in known[view]], known[view],
+                              redactor=redactor, settings_key=keys[view]) for view in views}
     flags = detect_flags(store, traffic, [r for r in records if r.trace_id not in examined], known_flags,
                          detectors=detectors, prompt_contract=prompt_contract, settings=flag_settings)
-    return Prepared(texts, flags)
+    return Prepared(texts[traffic.view], texts[REQUEST_VIEW], flags)
 
 
-def view_texts(traffic: Traffic, unseen: list[TraceRecord], known: dict[str, str], *, redactor: Redactor,
-               settings_key: str) -> ViewTexts:
-    """The view text of every trace (`known` ones as kept, `unseen` ones redacted now) and eval case."""
-    to_view = VIEWS.get(traffic.view)
-    fresh = {record.trace_id: to_view(redacted_text(record, redactor, traffic.template)) for record in unseen}
+def _template_of(traffic: Traffic, view: str) -> frozenset[str]:
+    """The template lines taken out of each request: in the request view only (the others keep the
+    request whole, as they always have)."""
+    return traffic.template if view == REQUEST_VIEW else frozenset()
+
+
+def view_texts(traffic: Traffic, view: str, unseen: list[TraceRecord], known: dict[str, str], *,
+               redactor: Redactor, settings_key: str) -> ViewTexts:
+    """The `view` text of every trace (`known` ones as kept, `unseen` ones redacted now) and, in a
+    view eval cases have text for, of every eval case."""
+    to_view, template = VIEWS.get(view), _template_of(traffic, view)
+    fresh = {record.trace_id: to_view(redacted_text(record, redactor, template)) for record in unseen}
     return ViewTexts(
+        view=view,
         traces=[known[t] if t in known else fresh[t] for t in traffic.trace_ids],
-        cases=[to_view(TraceText(redactor.redact(without_lines(request, traffic.template))))
-               for request in traffic.case_requests],
+        cases=[to_view(TraceText(redactor.redact(without_lines(request, template))))
+               for request in traffic.case_requests] if view in EVAL_VIEWS else [],
         fresh=fresh, settings_key=settings_key,
     )
 
@@ -293,17 +322,64 @@ def detect_flags(store: Store, traffic: Traffic, unseen: list[TraceRecord], know
     return Flags([fresh[t] if t in fresh else known.get(t, []) for t in traffic.trace_ids], list(fresh), settings)
 
 
-def embed(store: Store, traffic: Traffic, texts: ViewTexts, *, model: Embedder, run_id: str,
+def embed(store: Store, traffic: Traffic, prepared: Prepared, *, model: Embedder, run_id: str,
           progress: Callable[[int, int], None] | None, map_chunks: MapChunks) -> Embedded:
-    """Vectors of every trace and eval case: texts not in the cache are embedded and stored first."""
-    everything = texts.traces + texts.cases
-    counts = embed_pending(store, model, everything, view=traffic.view, run_id=run_id, progress=progress,
-                           map_chunks=map_chunks)
-    vectors = load_vectors(store, everything, model=model.name, view=traffic.view)
-    count = len(traffic.trace_ids)
-    return Embedded(EmbeddedItems(traffic.trace_ids, texts.traces, vectors[:count]),
-                    EmbeddedItems(traffic.case_ids, texts.cases, vectors[count:]),
-                    vectors, counts.embedded, counts.cached)
+    """Vectors of every trace and eval case, in the run's view and in the request view: texts not in
+    the cache are embedded and stored first."""
+    count, embedded, cached = len(traffic.trace_ids), 0, 0
+    loaded = {}
+    for texts in [prepared.texts] if prepared.texts is prepared.requests else [prepared.texts, prepared.requests]:
+        everything = texts.traces + texts.cases
+        counts = embed_pending(store, model, everything, view=texts.view, run_id=run_id, progress=progress,
+                               map_chunks=map_chunks)
+        embedded, cached = embedded + counts.embedded, cached + counts.cached
+        loaded[texts.view] = load_vectors(store, everything, model=model.name, view=texts.view)
+    vectors, requests = loaded[prepared.texts.view], loaded[prepared.requests.view]
+    return Embedded(EmbeddedItems(traffic.trace_ids, prepared.texts.traces, vectors[:count]), vectors,
+                    EmbeddedItems(traffic.trace_ids, prepared.requests.traces, requests[:count]),
+                    EmbeddedItems(traffic.case_ids, prepared.requests.cases, requests[count:]),
+                    embedded, cached)
+
+
+def keep_ruler(store: Store, judge: CoverageJudge, traces: EmbeddedItems, evals: EmbeddedItems, *, embedder: str,
+               refit: bool, refit_share: float) -> Ruler:
+    """The store's ruler for this judge and embedder: the one in use, unless a refit is asked for or
+    at least `refit_share` of the eval set it was fitted on has changed (cases added, removed or
+    reworded); then the judge calibrates a new one, which the run stores with its reason."""
+    inputs = tuple(sorted(_case_digest(case_id, text) for case_id, text in zip(evals.ids, evals.texts, strict=True)))
+    key = {**judge.parameters, "embedder": embedder}
+    kept = ruler_in_use(store, key)
+    reason = _refit_reason(kept, inputs, refit=refit, refit_share=refit_share)
+    if reason is None:
+        return kept
+    return Ruler(next_ruler_id(store), key, judge.calibrate(traces, evals), inputs, reason,
+                 datetime.now(timezone.utc), fresh=True)
+
+
+def _case_digest(case_id: str, text: str) -> str:
+    return hashlib.sha256(json.dumps([case_id, text]).encode()).hexdigest()[:16]
+
+
+def _refit_reason(kept: Ruler | None, inputs: tuple[str, ...], *, refit: bool, refit_share: float) -> str | None:
+    """Why a new ruler is fitted, or None: the kept one stands."""
+    if kept is None:
+        return "the first ruler for this judge and embedder"
+    if refit:
+        return f"refitted as asked (ruler {kept.ruler_id} before)"
+    added, removed = len(set(inputs) - set(kept.eval_inputs)), len(set(kept.eval_inputs) - set(inputs))
+    if added + removed and added + removed >= refit_share * max(len(kept.eval_inputs), 1):
+        return (f"the eval set changed since ruler {kept.ruler_id} ({added} cases new or reworded, {removed} gone, "
+                f"of {len(kept.eval_inputs)})")
+    return None
+
+
+def _ruler_row(run_id: str, ruler: Ruler) -> dict[str, Any]:
+    calibration = ruler.calibration
+    return {"ruler_id": [ruler.ruler_id], "judge_key": [json.dumps(ruler.judge_key, sort_keys=True)],
+            "calibration": [json.dumps(calibration.values)], "label": [calibration.label],
+            "warnings": [json.dumps(list(calibration.warnings))], "eval_count": [len(ruler.eval_inputs)],
+            "eval_inputs": [json.dumps(list(ruler.eval_inputs))], "reason": [ruler.reason],
+            "fitted_at": [ruler.fitted_at], "run_id": [run_id]}
 
 
 def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, *, min_fresh: int) -> RegionCoverage:
@@ -322,21 +398,23 @@ def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, 
     return RegionCoverage([replace(row, emerging=row.cluster_id in emerging) for row in rows], lineage, emerging)
 
 
-def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, regions: Regions,
+def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, regions: Regions, ruler: Ruler,
             verdicts: CoverageVerdicts, coverage: RegionCoverage, picks: list[QueuePick], *,
             coordinates: np.ndarray) -> None:
     """Everything the run found, in one transaction: a failure leaves none of it written."""
-    texts = prepared.texts
     with store.transaction():
         store.insert("cluster_assignments", _assignment_rows(run_id, traffic, regions, verdicts, coordinates))
         store.insert("cluster_coverage", _coverage_rows(run_id, coverage.rows))
         store.insert("cluster_lineage", _lineage_rows(run_id, coverage.lineage, regions.centroids))
         store.insert("trace_flags", _flag_rows(run_id, traffic.trace_ids, prepared.flags.found))
-        forget_view_texts_but(store, view=traffic.view, settings_key=texts.settings_key)
-        store.insert("view_texts", {
-            "trace_id": list(texts.fresh), "view": [traffic.view] * len(texts.fresh),
-            "settings_key": [texts.settings_key] * len(texts.fresh), "text": list(texts.fresh.values()),
-            "run_id": [run_id] * len(texts.fresh)})
+        for texts in [prepared.texts] if prepared.texts is prepared.requests else [prepared.texts, prepared.requests]:
+            forget_view_texts_but(store, view=texts.view, settings_key=texts.settings_key)
+            store.insert("view_texts", {
+                "trace_id": list(texts.fresh), "view": [texts.view] * len(texts.fresh),
+                "settings_key": [texts.settings_key] * len(texts.fresh), "text": list(texts.fresh.values()),
+                "run_id": [run_id] * len(texts.fresh)})
+        if ruler.fresh:
+            store.insert("coverage_rulers", _ruler_row(run_id, ruler))
         if regions.fit is not None:
             save_fit(store, regions.fit, run_id=run_id)
         enqueue(store, picks, run_id=run_id)
@@ -370,7 +448,9 @@ def _summary(report: MineReport, *, flagged: int) -> dict[str, Any]:
         "clusters": report.clusters, "noise": report.noise, "queued": len(report.picks), "flagged": flagged,
         "covered_traffic": round(report.covered_traffic, 4),
         "risk_covered_traffic": round(report.risk_covered_traffic, 4),
-        "covered_similarity": round(report.covered_similarity, 4), "mode": report.mode,
+        "covered_similarity": round(report.covered_similarity, 4), "ruler": report.ruler.ruler_id,
+        "ruler_label": report.ruler.calibration.label, "ruler_warnings": list(report.ruler.calibration.warnings),
+        "ruler_fitted": report.ruler.reason if report.ruler.fresh else None, "mode": report.mode,
         "mode_reason": report.mode_reason, "new_traces": report.new_traces, "emerging": report.emerging,
         "lineage": dict(Counter(row.event for row in report.lineage)),
     }
@@ -402,12 +482,12 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
 
 def _assignment_rows(run_id: str, traffic: Traffic, regions: Regions, verdicts: CoverageVerdicts,
                      coordinates: np.ndarray) -> dict[str, Any]:
-    traces, cases = len(traffic.trace_ids), len(traffic.case_ids)
+    traces, cases = len(traffic.trace_ids), len(traffic.clustered_case_ids)
     assignments = regions.assignments
     return {
         "run_id": [run_id] * (traces + cases),
         "item_kind": ["production"] * traces + ["eval"] * cases,
-        "item_id": traffic.trace_ids + traffic.case_ids,
+        "item_id": traffic.trace_ids + traffic.clustered_case_ids,
         "cluster_id": assignments.labels,
         "outlier_score": assignments.outlier_scores,
         "probability": assignments.probabilities,

@@ -65,10 +65,13 @@ def select_for_labelling(
     emerging_weight: float = EMERGING_WEIGHT,
     max_pool: int = MAX_POOL,
     seed: int = 0,
+    ruler: str | None = None,
 ) -> list[QueuePick]:
     """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked.
 
-    `flags[i]` names the detectors that flagged trace i."""
+    `flags[i]` names the detectors that flagged trace i. `ruler` names what the verdicts were judged
+    with in each pick's reason ("cosine 0.52, ruler r3"; None: the verdicts' threshold)."""
+    ruler = ruler or (f"cosine {verdicts.threshold:.2f}" if verdicts.threshold is not None else "the judge's verdict")
     flags = flags or [()] * len(trace_ids)
     excluded = np.array([trace_id in exclude for trace_id in trace_ids], dtype=bool)
     flagged = np.array([bool(names) for names in flags], dtype=bool)
@@ -107,7 +110,8 @@ def select_for_labelling(
             newly = graph.indices[graph.indptr[best] : graph.indptr[best + 1]]
             newly = newly[~spoken_for[newly]]
             picks.append(_pick(trace_ids[index], index, round(len(newly) * scale), float(scores[best]), flags[index],
-                               assignments, verdicts, regions, alike=alike, emerging=bool(in_emerging[index])))
+                               assignments, verdicts, regions, alike=alike, first_alike=alike_similarity,
+                               ruler=ruler, emerging=bool(in_emerging[index])))
             chosen.append(best)
             spoken_for[newly] = True
             # each trace alike to a newly spoken-for one now stands for that much less
@@ -123,7 +127,8 @@ def _copies(vectors: np.ndarray) -> np.ndarray:
 
 
 def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdicts, regions, *,
-          alike, emerging) -> QueuePick:
+          alike, first_alike, ruler, emerging) -> QueuePick:
+    """The pick with its reason: its verdict (and flags), what it stands for, where it lies."""
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
         where = f"in no cluster (outlier score {assignments.outlier_scores[index]:.2f})"
@@ -131,19 +136,22 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdic
         row = regions[cluster_id]
         where = (f"in cluster {cluster_id} ({row.production_count} traces, {row.eval_count} eval cases, "
                  f"{row.coverage:.0%} covered)")
-    return QueuePick(
-        trace_id=trace_id,
-        cluster_id=cluster_id,
-        reason=(f"stands for {stands_for} uncovered traces alike at cosine {alike:.2f} "
-                f"({_not_covered(verdicts, index)}); {where}"
-                + ("; emerging region" if emerging else "")
-                + (f"; flagged: {', '.join(flag_names)}" if flag_names else "")),
-        priority=round(priority, 4),
-    )
+    stands = (f"stands for {stands_for} trace{'' if stands_for == 1 else 's'} alike at cosine {alike:.2f} that no "
+              "eval case covers or a detector flagged")
+    if alike != first_alike:
+        stands += f" (a finer round: every such trace was spoken for at cosine {first_alike:.2f})"
+    parts = [_verdict(verdicts, index, ruler)]
+    parts += [f"flagged: {', '.join(flag_names)}"] if flag_names else []
+    parts += [stands, where] + (["emerging region"] if emerging else [])
+    return QueuePick(trace_id=trace_id, cluster_id=cluster_id, reason="; ".join(parts), priority=round(priority, 4))
 
 
-def _not_covered(verdicts: CoverageVerdicts, index: int) -> str:
+def _verdict(verdicts: CoverageVerdicts, index: int, ruler: str) -> str:
     score = verdicts.scores[index]
+    if verdicts.covered[index]:  # picked for its flags: the eval case may pass where this trace failed
+        case = verdicts.covering_case_ids[index]
+        return f"covered by eval case {case} at {score:.2f} ({ruler}), but flagged" if case else \
+            f"covered ({ruler}; score {score:.2f}), but flagged"
     if verdicts.threshold is None:
-        return f"not covered by the eval set; score {score:.2f}"
-    return f"no eval case within {verdicts.threshold:.2f}; nearest {score:.2f}"
+        return f"not covered ({ruler}; score {score:.2f})"
+    return f"not covered: no eval case within {ruler} (the nearest is at {score:.2f})"

@@ -77,3 +77,4 @@ VIEWS: Registry[View] = Registry("view", "harness_evals.views", {
     "outcome": outcome_view,
 })
 EVAL_VIEWS = {"intent"}  # views an eval case (a request, no trajectory) can be seen in
+REQUEST_VIEW = "intent"  # where coverage is judged, whatever a run's view: eval cases hold requests

@@ -22,7 +22,7 @@ from harness_evals.records import NOISE
 from harness_evals.redact import Redactor
 from harness_evals.store.clusters import map_points
 from harness_evals.store.runs import run_summary
-from harness_evals.report.workspace import Workspace
+from harness_evals.report.workspace import Workspace, coverage_series
 
 COVERED, UNCOVERED, EVAL = "#4c9f70", "#d1495b", "#1f2d3d"
 
@@ -123,17 +123,21 @@ def coverage_map(points: list[dict[str, Any]]) -> str:
 
 
 def trend_chart(trend: list[dict[str, Any]]) -> str:
-    runs = list(range(1, len(trend) + 1))
+    """Coverage run after run, one line per ruler and view (`coverage_series`): a change of ruler
+    starts a new line instead of a jump."""
+    position = {row["run_id"]: number for number, row in enumerate(trend, start=1)}
     with _chart(4.4, 3.2) as (figure, axes):
-        axes.plot(runs, [100 * (row["covered_traffic"] or 0) for row in trend], marker="o", c=COVERED,
-                  label="traffic")
-        axes.plot(runs, [100 * (row["risk_covered_traffic"] or 0) for row in trend], marker="s", c=UNCOVERED,
-                  label="risk-weighted")
+        for series, rows in coverage_series(trend):
+            runs = [position[row["run_id"]] for row in rows]
+            line, = axes.plot(runs, [100 * (row["covered_traffic"] or 0) for row in rows], marker="o",
+                              label=f"{series.view}, ruler {series.ruler}")
+            axes.plot(runs, [100 * (row["risk_covered_traffic"] or 0) for row in rows], marker="s", linestyle=":",
+                      c=line.get_color(), label="  risk-weighted")
         axes.set_ylim(0, 100)
-        axes.set_xticks(runs)
+        axes.set_xticks(list(position.values()))
         axes.set_xlabel("mining run")
         axes.set_ylabel("% covered by the eval set")
-        axes.legend(fontsize=8, frameon=False)
+        axes.legend(fontsize=7, frameon=False)
         return _svg(figure)
 
 
@@ -152,7 +156,9 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
     clusters = [d for d in descriptions if d.cluster_id != NOISE]
     figures = [
         (summary.get("traces", 0), "production traces"),
-        (f"{summary.get('covered_traffic', 0):.0%}", "of traffic covered by the eval set"),
+        (f"{summary.get('covered_traffic', 0):.0%}", "of traffic covered by the eval set, within "
+         + (f"{summary['ruler_label']}, ruler {summary['ruler']}" if summary.get("ruler")
+            else f"cosine {summary.get('covered_similarity', 0):.2f}")),
         (f"{summary.get('risk_covered_traffic', 0):.0%}", "covered, flagged traces weighing 3x"),
         (len(clusters), "regions"),
         (sum(d.size for d in descriptions if d.cluster_id == NOISE), "traces in no region"),

@@ -10,7 +10,7 @@ what the store holds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -28,6 +28,24 @@ from harness_evals.store.clusters import (
 )
 from harness_evals.store.queue import queue_sizes, queue_table
 from harness_evals.store.runs import run_summary, runs_table, trend_table
+
+
+class Series(NamedTuple):
+    """The runs whose coverage figures are comparable: measured with one ruler, in one view."""
+
+    ruler: str  # its id and label; for a run from before rulers were kept, the threshold it judged with
+    view: str
+
+
+def coverage_series(trend: list[dict[str, Any]]) -> list[tuple[Series, list[dict[str, Any]]]]:
+    """The rows of `Workspace.trend()` in one series per ruler and view, in the order each series
+    began: a trend drawn within a series never jumps because its ruler changed."""
+    series: dict[Series, list[dict[str, Any]]] = {}
+    for row in trend:
+        ruler = (f"{row['ruler']} ({row['ruler_label']})" if row["ruler"]
+                 else f"none (cosine {row['covered_similarity'] or 0:.2f})")
+        series.setdefault(Series(ruler, row["view"] or "intent"), []).append(row)
+    return list(series.items())
 
 
 class Workspace:
@@ -89,7 +107,8 @@ class Workspace:
         return lineage_table(self.store)
 
     def trend(self) -> pa.Table:
-        """One row per mining run, oldest first: traffic, what was new, coverage and emerging regions."""
+        """One row per mining run, oldest first: its view and coverage ruler, traffic, what was new,
+        coverage and emerging regions. Compare coverage within one ruler and view (`coverage_series`)."""
         return trend_table(self.store)
 
     def emerging(self, run_id: str | None = None, *, raw: bool = False) -> pa.Table:

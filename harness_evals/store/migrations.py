@@ -274,9 +274,32 @@ def _cluster_fits_as_arrays(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _coverage_rulers(con: duckdb.DuckDBPyConnection) -> None:
+    """What a coverage judge calibrated from the eval set, kept so that every run's coverage is
+    measured with the same ruler until it is refitted; each refit is a row with its reason. Runs
+    before this judged with a threshold of their own (their summary's covered_similarity) and name
+    no ruler."""
+    con.execute(
+        """
+        CREATE TABLE coverage_rulers (
+            ruler_id VARCHAR PRIMARY KEY,     -- r1, r2, ... in the order they were fitted
+            judge_key JSON NOT NULL,          -- the judge's parameters and the embedder: one ruler in use per key
+            calibration JSON NOT NULL,        -- the values the judge's verdicts read, e.g. {"threshold": 0.52}
+            label VARCHAR NOT NULL,           -- how figures name it, e.g. "cosine 0.52"
+            warnings JSON NOT NULL,           -- a bound hit, too few eval cases: what to do
+            eval_count INTEGER NOT NULL,
+            eval_inputs JSON NOT NULL,        -- a digest of each eval case it was fitted on
+            reason VARCHAR NOT NULL,          -- why it was fitted: the first, asked, the eval set changed
+            fitted_at TIMESTAMPTZ NOT NULL,
+            run_id VARCHAR NOT NULL           -- the mining run that fitted it
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
-    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays,
+    _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays, _coverage_rulers,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

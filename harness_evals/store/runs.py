@@ -35,10 +35,14 @@ def runs_table(store: Store) -> pa.Table:
 
 
 def trend_table(store: Store) -> pa.Table:
-    """One row per succeeded mining run, oldest first: traffic, what was new, coverage, emerging regions."""
+    """One row per succeeded mining run, oldest first: its view and coverage ruler (none for runs
+    before rulers were kept), traffic, what was new, coverage, emerging regions."""
     return store.con.sql(
-        """SELECT run_id, started_at, summary->>'$.mode' AS mode, (summary->>'$.traces')::INTEGER AS traces,
+        """SELECT run_id, started_at, params->>'$.view' AS view, summary->>'$.ruler' AS ruler,
+                  summary->>'$.ruler_label' AS ruler_label, summary->>'$.mode' AS mode,
+                  (summary->>'$.traces')::INTEGER AS traces,
                   (summary->>'$.new_traces')::INTEGER AS new_traces,
+                  (summary->>'$.covered_similarity')::DOUBLE AS covered_similarity,
                   (summary->>'$.covered_traffic')::DOUBLE AS covered_traffic,
                   (summary->>'$.risk_covered_traffic')::DOUBLE AS risk_covered_traffic,
                   coalesce(json_array_length(summary->'$.emerging'), 0) AS emerging,

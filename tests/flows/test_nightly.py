@@ -55,8 +55,11 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     # are requests no eval case is near, or flagged by a silent-failure detector
     assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 12
     for pick in mined.picks:
-        nearest = float(pick.reason.split("nearest ")[1].split(")")[0])
-        assert nearest < mined.covered_similarity or "flagged: " in pick.reason
+        if pick.reason.startswith("not covered: "):
+            assert pick.reason.startswith(f"not covered: no eval case within {mined.ruler.name} (the nearest is at ")
+            assert float(pick.reason.split("the nearest is at ")[1].split(")")[0]) < mined.covered_similarity
+        else:  # covered, and picked for what a detector found
+            assert pick.reason.startswith("covered by eval case ") and "; flagged: " in pick.reason
     queue = [json.loads(line) for line in settings.queue_out.read_text().splitlines()]
     assert [item["trace_id"] for item in queue] == [p.trace_id for p in mined.picks]
 
@@ -67,6 +70,7 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     assert second.mined.embedded == 0
     assert not picked & {p.trace_id for p in second.mined.picks}
     assert (second.mined.mode, second.mined.new_traces) == ("incremental", 0)
+    assert (mined.ruler.ruler_id, second.mined.ruler.ruler_id, second.mined.ruler.fresh) == ("r1", "r1", False)
 
     weekly = nightly(settings=settings, db=db, full=True)
     assert weekly.mined.mode == "full"

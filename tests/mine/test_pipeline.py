@@ -9,7 +9,7 @@ from harness_evals import Workspace
 from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
 from harness_evals.mine.pipeline import MineError, mine, prepare, read_traffic
-from harness_evals.records import Assignments, CoverageVerdicts
+from harness_evals.records import Assignments, Calibration, CoverageVerdicts
 from tests.conftest import topic_traces, write_jsonl
 
 EVALS = [{"id": "e-refund-1", "input": "I want a refund for order 7"},
@@ -147,7 +147,14 @@ class KeywordJudge:
     def __init__(self, word: str) -> None:
         self.word = word
 
-    def judge(self, traces, evals):
+    @property
+    def parameters(self):
+        return {"judge": "keyword", "word": self.word}
+
+    def calibrate(self, traces, evals):
+        return Calibration({}, f"the word {self.word!r}")
+
+    def judge(self, traces, evals, calibration):
         case_id = next((case_id for case_id, text in zip(evals.ids, evals.texts) if self.word in text), None)
         covered = np.array([self.word in text for text in traces.texts], dtype=bool)
         return CoverageVerdicts(covered, [case_id if hit else None for hit in covered.tolist()],
@@ -248,3 +255,63 @@ def test_a_clusterer_may_not_give_a_run_parameter_another_value(loaded):
 
     with pytest.raises(ValueError, match="the clusterer's parameters seed clash"):
         mine(loaded, budget=0, embedder=HashingEmbedder(64), clusterer=Reseeded(k=3), **SETTINGS)
+
+
+CALIBRATED = dict(min_cluster_size=3, dimensions=8, seed=0)  # covered similarity calibrated: a ruler is fitted
+
+
+def rulers(store):
+    return store.con.execute("SELECT ruler_id, label, eval_count, reason FROM coverage_rulers ORDER BY fitted_at"
+                             ).fetchall()
+
+
+def test_the_ruler_is_fitted_once_and_reused_while_the_eval_set_hardly_changes(loaded, tmp_path):
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    assert (first.ruler.ruler_id, first.ruler.fresh, second.ruler.ruler_id, second.ruler.fresh) == ("r1", True, "r1", False)
+    assert second.ruler.calibration == first.ruler.calibration
+    threshold = first.ruler.calibration.values["threshold"]
+    assert first.ruler.calibration.label == f"cosine {threshold:.2f}"
+    assert rulers(loaded) == [("r1", f"cosine {threshold:.2f}", 3, "the first ruler for this judge and embedder")]
+    assert [loaded.one("SELECT summary->>'ruler' FROM runs WHERE run_id = ?", [r.run_id])[0] for r in (first, second)
+            ] == ["r1", "r1"]
+    # 17 cases more where the ruler was fitted on 3: a new ruler
+    ingest_file(loaded, write_jsonl(tmp_path / "e2.jsonl", [{"id": f"e-more-{n}", "input": f"cancel plan {n}"}
+                                                         for n in range(17)]), kind="eval")
+    assert mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED).ruler.ruler_id == "r2"
+    assert rulers(loaded)[1][2:] == (20, "the eval set changed since ruler r1 (17 cases new or reworded, 0 gone, of 3)")
+    ingest_file(loaded, write_jsonl(tmp_path / "e3.jsonl", [{"id": "e-one-more", "input": "close my account"}]),
+                kind="eval")
+    again = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    assert (again.ruler.ruler_id, again.eval_cases) == ("r2", 21)  # 1 of 20 changed: the ruler stands
+
+
+def test_a_refit_is_asked_for_or_follows_the_judge_and_each_is_recorded(loaded):
+    mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    refitted = mine(loaded, budget=0, embedder=HashingEmbedder(64), refit_ruler=True, **CALIBRATED)
+    fixed = mine(loaded, budget=0, embedder=HashingEmbedder(64), covered_similarity=0.6, **CALIBRATED)
+    back = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    assert [r.ruler.ruler_id for r in (refitted, fixed, back)] == ["r2", "r3", "r2"]
+    assert [row[3] for row in rulers(loaded)] == ["the first ruler for this judge and embedder",
+                                                  "refitted as asked (ruler r1 before)",
+                                                  "the first ruler for this judge and embedder"]
+    assert fixed.ruler.calibration.label == "cosine 0.60"
+
+
+def test_coverage_is_judged_on_requests_whatever_view_groups_the_traffic(loaded):
+    by_request = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    for view in ("trajectory", "outcome"):
+        report = mine(loaded, budget=0, embedder=HashingEmbedder(64), view=view, **SETTINGS)
+        assert (report.eval_cases, report.covered_traffic, report.ruler.ruler_id) == (
+            3, by_request.covered_traffic, by_request.ruler.ruler_id)
+        assert report.covered_traffic == pytest.approx(8 / 24)  # the refund topic
+        clustered = loaded.con.execute("SELECT count(*) FROM cluster_assignments WHERE run_id = ? AND item_kind = 'eval'",
+                                       [report.run_id]).fetchone()[0]
+        assert clustered == 0  # an eval case has no trajectory to be grouped by
+    loaded.close()
+    with Workspace(loaded.path) as workspace:
+        from harness_evals.report.workspace import coverage_series
+
+        series = coverage_series(workspace.trend().to_pylist())
+    assert [(s.ruler, s.view, len(rows)) for s, rows in series] == [
+        ("r1 (cosine 0.60)", "intent", 1), ("r1 (cosine 0.60)", "trajectory", 1), ("r1 (cosine 0.60)", "outcome", 1)]

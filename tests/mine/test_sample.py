@@ -33,6 +33,11 @@ def judged(scores, threshold=THRESHOLD):
     return CoverageVerdicts.at_threshold(np.asarray(scores), threshold)
 
 
+def stands(pick):
+    """What a pick's reason says it stands for, up to "alike"."""
+    return next(part for part in pick.reason.split("; ") if part.startswith("stands for")).split(" alike")[0]
+
+
 def select(budget, exclude=()):
     return select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL), COVERAGE, budget=budget,
                                 alike_similarity=THRESHOLD, exclude=exclude)
@@ -54,13 +59,15 @@ def test_with_budget_left_the_search_goes_round_again_with_a_finer_threshold():
     picks = select_for_labelling(ids, arc, nowhere, judged(np.zeros(5), 0.55), [], budget=10, alike_similarity=0.55)
     # cosine 0.55 (57°): 40° is alike to all; 0.775 (39°): the ends are not; 0.8875: nothing new;
     # 0.94375 (19°): 20° and 60° are not; 0.97: nothing new; then only near-duplicates remain
-    assert [(p.trace_id, p.reason.split(" (")[0]) for p in picks] == [
-        ("deg40", "stands for 5 uncovered traces alike at cosine 0.55"),
-        ("deg0", "stands for 1 uncovered traces alike at cosine 0.78"),
-        ("deg80", "stands for 1 uncovered traces alike at cosine 0.78"),
-        ("deg20", "stands for 1 uncovered traces alike at cosine 0.94"),
-        ("deg60", "stands for 1 uncovered traces alike at cosine 0.94"),
+    assert [(p.trace_id, p.reason.split("; ")[1].split(" that")[0]) for p in picks] == [
+        ("deg40", "stands for 5 traces alike at cosine 0.55"),
+        ("deg0", "stands for 1 trace alike at cosine 0.78"),
+        ("deg80", "stands for 1 trace alike at cosine 0.78"),
+        ("deg20", "stands for 1 trace alike at cosine 0.94"),
+        ("deg60", "stands for 1 trace alike at cosine 0.94"),
     ]
+    assert "a finer round" not in picks[0].reason
+    assert all("(a finer round: every such trace was spoken for at cosine 0.55)" in p.reason for p in picks[1:])
 
 
 def test_already_queued_traces_speak_for_their_neighbours_and_are_not_picked_again():
@@ -71,13 +78,39 @@ def test_already_queued_traces_speak_for_their_neighbours_and_are_not_picked_aga
 def test_each_pick_says_why():
     reasons = {p.trace_id: p.reason for p in select(3)}
     assert reasons["a0"] == (
-        "stands for 4 uncovered traces alike at cosine 0.90 (no eval case within 0.90; nearest 0.20); "
-        "in cluster 0 (4 traces, 0 eval cases, 0% covered)"
+        "not covered: no eval case within cosine 0.90 (the nearest is at 0.20); stands for 4 traces alike at "
+        "cosine 0.90 that no eval case covers or a detector flagged; in cluster 0 (4 traces, 0 eval cases, 0% covered)"
     )
     assert reasons["c0"] == (
-        "stands for 1 uncovered traces alike at cosine 0.90 (no eval case within 0.90; nearest 0.50); "
-        "in no cluster (outlier score 0.70)"
+        "not covered: no eval case within cosine 0.90 (the nearest is at 0.50); stands for 1 trace alike at "
+        "cosine 0.90 that no eval case covers or a detector flagged; in no cluster (outlier score 0.70)"
     )
+
+
+def test_a_covered_pick_is_there_for_its_flags_and_names_its_case_and_the_ruler():
+    case_ids = [None] * 7 + ["eval-d", "eval-d"]
+    verdicts = CoverageVerdicts(NEAREST_EVAL >= THRESHOLD, [c if s >= THRESHOLD else None for c, s in
+                                                           zip(case_ids, NEAREST_EVAL)], NEAREST_EVAL, THRESHOLD)
+    flags = [()] * 7 + [("refusal",), ()]
+    picks = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, verdicts, COVERAGE, budget=10, alike_similarity=THRESHOLD,
+                                 flags=flags, ruler="cosine 0.90, ruler r3")
+    reasons = {p.trace_id: p.reason for p in picks}
+    assert reasons["d0"].startswith("covered by eval case eval-d at 0.95 (cosine 0.90, ruler r3), but flagged; "
+                                    "flagged: refusal; stands for 1 trace alike")
+    assert reasons["a0"].startswith("not covered: no eval case within cosine 0.90, ruler r3 (the nearest is at 0.20)")
+    assert "d1" not in reasons  # covered and not flagged
+
+
+def test_an_exact_copy_of_an_eval_case_is_never_queued_unless_flagged():
+    scores = np.array([1.0, 1.0, 0.1])  # two copies of an eval case, and one request far from every case
+    vectors = np.array([BASIS[0], BASIS[0], BASIS[1]])
+    nowhere = Assignments(labels=np.full(3, -1), outlier_scores=np.zeros(3), probabilities=np.zeros(3))
+    plain = select_for_labelling(["copy0", "copy1", "far"], vectors, nowhere, judged(scores, 0.5), [], budget=5,
+                                 alike_similarity=0.5)
+    assert [p.trace_id for p in plain] == ["far"]
+    flagged = select_for_labelling(["copy0", "copy1", "far"], vectors, nowhere, judged(scores, 0.5), [], budget=5,
+                                   alike_similarity=0.5, flags=[(), ("loop",), ()])
+    assert [p.trace_id for p in flagged] == ["copy1", "far"]
 
 
 def test_a_zero_budget_or_a_fully_covered_store_picks_nothing():
@@ -120,9 +153,9 @@ def test_a_request_repeated_word_for_word_counts_once():
     ids = [f"copy{n}" for n in range(5)] + ["new0", "new1"]
     nowhere = Assignments(labels=np.full(7, -1), outlier_scores=np.zeros(7), probabilities=np.zeros(7))
     picks = select_for_labelling(ids, vectors, nowhere, judged(np.zeros(7)), [], budget=2, alike_similarity=0.9)
-    assert [(p.trace_id, p.priority, p.reason.split(" alike")[0]) for p in picks] == [
-        ("new0", 2.0, "stands for 2 uncovered traces"),
-        ("copy0", 1.0, "stands for 5 uncovered traces"),  # the count stays traffic
+    assert [(p.trace_id, p.priority, stands(p)) for p in picks] == [
+        ("new0", 2.0, "stands for 2 traces"),
+        ("copy0", 1.0, "stands for 5 traces"),  # the count stays traffic
     ]
 
 
@@ -135,4 +168,4 @@ def test_a_flagged_copy_of_a_repeated_request_keeps_its_whole_weight():
     picks = select_for_labelling(ids, vectors, nowhere, judged(np.zeros(5)), [], budget=2, alike_similarity=0.9,
                                  flags=flags)
     assert [(p.trace_id, round(p.priority, 2)) for p in picks] == [("copy2", 3.67), ("new0", 2.0)]  # 3 + 2 x 1/3
-    assert picks[0].reason.endswith("flagged: refusal")  # of the tied copies, the one that failed
+    assert "; flagged: refusal; " in picks[0].reason  # of the tied copies, the one that failed

@@ -80,7 +80,9 @@ points = [{"item_kind": "production", "map_x": 0.1, "map_y": 0.2, "covered": Tru
           {"item_kind": "production", "map_x": None, "map_y": None, "covered": False},
           {"item_kind": "eval", "map_x": 0.0, "map_y": 0.1, "covered": None}]
 charts = [coverage_map(points),
-          trend_chart([{"covered_traffic": 0.4, "risk_covered_traffic": None}] * 2)]
+          trend_chart([{"run_id": f"r{n}", "ruler": "r1", "ruler_label": "cosine 0.5", "view": "intent",
+                        "covered_similarity": 0.5, "covered_traffic": 0.4, "risk_covered_traffic": None}
+                       for n in range(2)])]
 after = {key: str(value) for key, value in matplotlib.rcParams.items()}
 print(json.dumps({"backend": matplotlib.get_backend(), "pyplot": "matplotlib.pyplot" in sys.modules,
                   "changed": sorted(key for key in before if before[key] != after[key]), "charts": charts}))
