@@ -35,6 +35,7 @@ EXPORTED_TEXT = ("input", "output", "metadata", "conversation", "steps", "flags"
 JSON_COLUMNS = ("metadata", *TRAJECTORY_FIELDS)  # a CSV cell holds each as JSON
 PROMPT_ROLES = ("system", "developer")  # the assembled prompt, the same for every trace: `prompts` shows it
 LABEL_STUDIO_CONFIG = """<View>
+  <Style>.htx-text { white-space: pre-wrap; }</Style>
   <Header value="$reason"/>
   <View style="display: flex; gap: 1em;">
     <View style="flex: 3;">

@@ -139,8 +139,11 @@ def suggest(store: Store, queued: Sequence[dict[str, Any]], *, min_successful: i
         checks: dict[str, Any] = {}
         sources: dict[str, Any] = {}
         region = regions.get((item["run_id"], item["cluster_id"]))
-        if item["cluster_id"] == NOISE or region is None:
+        if item["cluster_id"] == NOISE:
             sources["region"] = "in no region: no tool checks or reference"
+        elif region is None:
+            sources["region"] = (f"the run that queued it holds no trace of cluster {item['cluster_id']}: "
+                                 "no tool checks or reference")
         else:
             _from_region(store, item["trace_id"], item["cluster_id"], region, checks, sources,
                          min_successful=min_successful, required_share=required_share)

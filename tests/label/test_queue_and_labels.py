@@ -40,7 +40,8 @@ def test_export_writes_queued_traces_by_priority_with_fields_to_fill(queued, tmp
     assert lines[0]["conversation"] == [{"role": "user", "text": "refund order 1"}, {"role": "assistant", "text": "ok"}]
     assert (lines[0]["steps"], lines[0]["flags"], lines[0]["suggested"]) == ([], [], None)
     assert lines[0]["outcome"] == {"reward": None, "success": None, "feedback_score": None, "succeeded": None}
-    assert lines[0]["suggested_from"] == {"region": "in no region: no tool checks or reference"}  # r1 placed nothing
+    assert lines[0]["suggested_from"] == {  # r1 is no mining run here
+        "region": "the run that queued it holds no trace of cluster 1: no tool checks or reference"}
 
 
 def test_the_filled_in_export_imports_back_and_blank_lines_are_skipped(queued, tmp_path):

@@ -86,6 +86,8 @@ def test_each_item_carries_its_conversation_and_steps_in_order_as_the_source_fil
         assert [s["error"] for s in item["steps"] if s["error"]] == [reply for _, _, reply, failed in calls if failed]
         assert item["outcome"]["reward"] in (0.0, 1.0)
         assert item["outcome"]["succeeded"] is (item["outcome"]["reward"] == 1.0)
+        if item["cluster_id"] == -1:
+            assert item["suggested_from"]["region"] == "in no region: no tool checks or reference"
     tau = next(item for item in items if item["trace_id"].startswith("tau-0-0-"))
     assert [s["name"] for s in tau["steps"]][4:8] == ["book_reservation", "think", "calculate", "book_reservation"]
     assert tau["steps"][4]["error"].startswith("Error: payment amount does not add up")
