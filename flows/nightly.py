@@ -141,7 +141,8 @@ def _dask_task_runner_class() -> type[TaskRunner]:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
-def export(db: str, out: str, rules: RedactionRules, suggestions: SuggestSettings, negative_feedback_below: float) -> int:
+def export(db: str, out: str, rules: RedactionRules, suggestions: SuggestSettings,
+           negative_feedback_below: float) -> int:
     with Store(db) as store:
         return export_queue(store, out, redactor=Redactor(rules), suggestions=suggestions,
                             negative_feedback_below=negative_feedback_below)

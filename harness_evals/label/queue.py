@@ -20,8 +20,8 @@ from typing import Any, TextIO
 
 from harness_evals.chat import message_text
 from harness_evals.config import SuggestSettings
-from harness_evals.label.suggest import DEFAULTS as SUGGEST_DEFAULTS, succeeded, suggest
-from harness_evals.mine.signals import DetectorSettings
+from harness_evals.label.suggest import DEFAULTS as SUGGEST_DEFAULTS
+from harness_evals.label.suggest import NEGATIVE_FEEDBACK_BELOW, succeeded, suggest
 from harness_evals.records import QueuePick
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
@@ -50,7 +50,7 @@ LABEL_STUDIO_CONFIG = """<View>
         <Choice value="pass"/><Choice value="fail"/><Choice value="skip"/>
       </Choices>
       <TextArea name="expected" toName="conversation" rows="6"
-                placeholder="What should the agent have done? Text, or a JSON object of checks (the suggested ones are filled in)"/>
+                placeholder="What should the agent have done? Text, or a JSON object of checks"/>
       <Text name="suggested_from" value="$suggestion_notes"/>
       <TextArea name="notes" toName="conversation"/>
     </View>
@@ -84,7 +84,7 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
 
 
 def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                 negative_feedback_below: float = DetectorSettings().negative_feedback_below) -> list[dict[str, Any]]:
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> list[dict[str, Any]]:
     """Every queued trace, highest priority first, with its trajectory and the fields a labeller fills in left empty."""
     items = []
     waiting = waiting_items(store)
@@ -98,7 +98,7 @@ def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULT
 
 
 def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                      negative_feedback_below: float = DetectorSettings().negative_feedback_below
+                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW
                       ) -> dict[str, dict[str, Any]]:
     """TRAJECTORY_FIELDS of each of `trace_ids` in the queue, by trace id (unredacted):
     `conversation` (conversation_of), `steps` as stored, `flags` as [{detector, reason}] of the run
@@ -106,7 +106,8 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
     None) and `suggested_from` (label.suggest)."""
     entries = queue_trajectories(store, trace_ids)
     flags = queue_flags(store, trace_ids)
-    parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata", "feedback")}}
+    parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata",
+                                                                            "feedback")}}
               for entry in entries.values()]
     drafts = suggest(store, parsed, min_successful=suggestions.min_successful,
                      required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below)
@@ -118,7 +119,7 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
         trajectories[entry["trace_id"]] = {
             "conversation": conversation_of(entry["messages"], entry["input"], entry["output"]),
             "steps": entry["steps"],
-            "flags": [{"detector": detector, "reason": reason} for detector, reason in flags.get(entry["trace_id"], [])],
+            "flags": [{"detector": name, "reason": reason} for name, reason in flags.get(entry["trace_id"], [])],
             "outcome": {"reward": signals[0], "success": signals[1], "feedback_score": signals[2],
                         "succeeded": succeeded(*signals, negative_feedback_below=negative_feedback_below)},
             "suggested": draft.checks,
@@ -147,8 +148,8 @@ def conversation_of(messages: list[Any] | None, request: str, answer: str) -> li
 
 def dialogue_lines(item: dict[str, Any]) -> list[dict[str, str]]:
     """The conversation as lines to read: {author: role, text}, a call shown as `(calls NAME)`."""
-    return [{"author": turn["role"],
-             "text": " ".join(filter(None, [turn["text"].strip(), *(f"(calls {name})" for name in turn.get("tool_calls", []))]))}
+    return [{"author": turn["role"], "text": " ".join(filter(None, [
+                turn["text"].strip(), *(f"(calls {name})" for name in turn.get("tool_calls", []))]))}
             for turn in item["conversation"]]
 
 
@@ -156,7 +157,8 @@ def step_lines(item: dict[str, Any]) -> list[dict[str, str]]:
     """Each step as a line to read: {author: `N. type name`, text: its arguments, then its result or error}."""
     lines = []
     for number, step in enumerate(item["steps"], start=1):
-        outcome = f"error: {_shown(step.get('error'))}" if step.get("error") else f"result: {_shown(step.get('result'))}"
+        outcome = (f"error: {_shown(step.get('error'))}" if step.get("error")
+                   else f"result: {_shown(step.get('result'))}")
         lines.append({"author": f"{number}. {step.get('type', 'tool_call')} {step.get('name')}",
                       "text": f"arguments: {_shown(step.get('arguments'))}\n{outcome}"})
     return lines
@@ -238,11 +240,11 @@ QUEUE_FORMATS: Registry[QueueWriter] = Registry("queue format", "harness_evals.q
 
 def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None,
                  suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                 negative_feedback_below: float = DetectorSettings().negative_feedback_below) -> int:
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> int:
     """Write the queue for labelling; the same file, filled in, is what `import_labels` reads.
 
     Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store.
-    The draft checks are made now, from the store as it is (`suggestions`; label.suggest)."""
+    The draft checks are made now, each from its region in the run that queued it (label.suggest)."""
     write = QUEUE_FORMATS.get(format)
     redactor = redactor or Redactor()
     items = [redactor.redact_fields(item, EXPORTED_TEXT)

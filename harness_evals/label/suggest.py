@@ -43,6 +43,7 @@ from harness_evals.store.embeddings import vectors_in_order
 from harness_evals.store.suggestions import RegionTrace, answers_of, embedding_of_run, region_traces, view_texts_of
 
 DEFAULTS = SuggestSettings()
+NEGATIVE_FEEDBACK_BELOW = DetectorSettings().negative_feedback_below  # the detector settings' default
 FULL_REWARD = 1.0  # τ-bench and τ²-bench score a pass 1.0 and a failure 0.0
 # "has been cancelled", "have been successfully updated", "successfully booked": the agent says an
 # action was done, in the perfect passive or with "successfully". Other wording is not read as a claim.
@@ -52,7 +53,7 @@ REFERENCE_CANDIDATES = 10  # the nearest successful traces whose answers are rea
 
 
 def succeeded(reward: Any, success: Any, feedback_score: Any, *,
-              negative_feedback_below: float = DetectorSettings().negative_feedback_below) -> bool | None:
+              negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> bool | None:
     """True when every outcome signal given says the trace succeeded, False when one says it
     failed, None when there is none (a value of another type is no signal)."""
     signals = []
@@ -99,9 +100,8 @@ def _reply_after(messages: list[dict[str, Any]] | None, error: str) -> str | Non
     """The text of the first assistant message with text after the tool message that says `error`;
     None: no such tool message."""
     messages = messages or []
-    failed_at = next((position for position, message in enumerate(messages)
-                      if message.get("role") == "tool" and message_text(message.get("content")).strip() == error.strip()),
-                     None)
+    failed_at = next((position for position, message in enumerate(messages) if message.get("role") == "tool"
+                      and message_text(message.get("content")).strip() == error.strip()), None)
     if failed_at is None:
         return None
     return next((text for message in messages[failed_at + 1:] if message.get("role") == "assistant"
@@ -125,7 +125,7 @@ class _Region:
 
 def suggest(store: Store, queued: Sequence[dict[str, Any]], *, min_successful: int = DEFAULTS.min_successful,
             required_share: float = DEFAULTS.required_share,
-            negative_feedback_below: float = DetectorSettings().negative_feedback_below) -> dict[str, Suggestion]:
+            negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> dict[str, Suggestion]:
     """The draft checks of each queued trace, by trace id. Each of `queued` has the trace's
     `trace_id`, the `run_id` that queued it and its `cluster_id` there, its `steps` and `messages`
     (parsed) and its `output`."""
@@ -217,8 +217,8 @@ def _nearest_answer(store: Store, position: int, successful: list[int], region: 
     """The answer of the successful trace nearest the one at `position` that has an answer, and what it is."""
     if region.vectors is not None:
         similarity = region.vectors[successful] @ region.vectors[position]
-        ranked = [(successful[index], float(similarity[index]))
-                  for index in sorted(range(len(successful)), key=lambda index: (-similarity[index], successful[index]))]
+        order = sorted(range(len(successful)), key=lambda index: (-similarity[index], successful[index]))
+        ranked = [(successful[index], float(similarity[index])) for index in order]
     else:
         ranked = [(candidate, None) for candidate in successful]  # in region order: the most firmly held first
     for start in range(0, len(ranked), REFERENCE_CANDIDATES):

@@ -27,8 +27,8 @@ def chat_trace(trace_id, request, calls, answer, *, metadata=None, feedback=None
     the calls, before its last answer."""
     messages = [{"role": "system", "content": "You are a refunds agent."}, {"role": "user", "content": request}]
     for name, reply in calls:
-        messages += [{"role": "assistant", "content": None, "tool_calls": [
-                         {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"order": 7}'}}]},
+        call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": '{"order": 7}'}}
+        messages += [{"role": "assistant", "content": None, "tool_calls": [call]},
                      {"role": "tool", "tool_call_id": "call_1", "name": name, "content": reply}]
     if after_failure:
         messages += [{"role": "assistant", "content": after_failure}, {"role": "user", "content": "thanks"}]

@@ -41,7 +41,8 @@ def source_trajectories() -> dict[str, tuple[list[str], list[tuple[str, object, 
         calls = [(c["name"], c["arguments"]) for m in messages for c in m.get("tool_calls") or []]
         replies = [(m["content"], m["error"]) for m in messages if m["role"] == "tool"]
         found[simulation["id"]] = (
-            [m["role"] for m in messages if (m.get("content") or "").strip() or m.get("tool_calls") or m["role"] == "tool"],
+            [m["role"] for m in messages
+             if (m.get("content") or "").strip() or m.get("tool_calls") or m["role"] == "tool"],
             [(name, arguments, reply, failed) for (name, arguments), (reply, failed) in zip(calls, replies,
                                                                                             strict=True)])
     return found
