@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, load_settings
+from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, SuggestSettings, load_settings
 from harness_evals.mine.embed import MissingDependencyError
 from harness_evals.errors import UserError
 from harness_evals.suite.emit import EmitReport, emit_suite
@@ -141,9 +141,11 @@ def _dask_task_runner_class() -> type[TaskRunner]:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)
-def export(db: str, out: str, rules: RedactionRules) -> int:
+def export(db: str, out: str, rules: RedactionRules, suggestions: SuggestSettings,
+           negative_feedback_below: float) -> int:
     with Store(db) as store:
-        return export_queue(store, out, redactor=Redactor(rules))
+        return export_queue(store, out, redactor=Redactor(rules), suggestions=suggestions,
+                            negative_feedback_below=negative_feedback_below)
 
 
 @task(cache_policy=NO_CACHE)
@@ -180,6 +182,7 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
         contract = load_contract(settings.prompt_contract) if settings.prompt_contract else None
         mining = mine_flow.with_options(task_runner=task_runner_for(settings.dask))
         mined = mining(db_path, settings.mine, settings.redact, full, contract, settings.dask is not None)
-        queued = export(db_path, str(settings.queue_out), settings.redact)
+        queued = export(db_path, str(settings.queue_out), settings.redact, settings.suggest,
+                        settings.mine.detectors.negative_feedback_below)
         report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued, report_path)

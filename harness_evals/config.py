@@ -64,6 +64,17 @@ class MineSettings(BaseModel):
     detectors: DetectorSettings = DetectorSettings()
 
 
+class SuggestSettings(BaseModel):
+    """The draft checks each queued item comes with (label.suggest); the descriptions are `queue export`'s help."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_successful: int = Field(default=3, ge=1, description=(
+        "Suggest tool checks and a reference only from a region with at least this many other successful traces"))
+    required_share: float = Field(default=0.75, gt=0, le=1, description=(
+        "Suggest a tool as required when at least this share of the region's successful traces call it"))
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,6 +91,7 @@ class Settings(BaseModel):
     schedule: str = "0 2 * * *"  # the nightly run: extends the last fit unless it has gone stale
     full_schedule: str = "0 3 * * 0"  # the weekly run that refits the clusters on everything
     mine: MineSettings = MineSettings()
+    suggest: SuggestSettings = SuggestSettings()
     redact: RedactionRules = RedactionRules()
     prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.assembly.PromptContract); flags feed sampling
     # Encoding and cluster placement on a Dask cluster: its scheduler's address (tcp://host:8786),

@@ -160,7 +160,8 @@ class Label(BaseModel):
     @model_validator(mode="after")
     def _expected_unless_skipped(self) -> Label:
         if self.expected is None and not self.skip:
-            raise ValueError("expected is missing: say what the agent should have done, or set skip")
+            raise ValueError("expected is missing: say what the agent should have done (copy `suggested` into it "
+                             "to take the draft checks), or set skip")
         return self
 
 

@@ -222,6 +222,15 @@ def test_a_value_out_of_range_is_refused_in_one_line_naming_the_flag_or_the_key(
         2, f"error: {config}: mine.covered_similarity: 2 is out of range: it must be above -1 and at most 1. "
            "Cosine similarity at which an eval case covers a trace")
     assert mine_params(db) == []
+    draft = "Suggest tool checks and a reference only from a region with at least this many other successful traces"
+    result = invoke("queue", "export", "--min-successful", 0, "--out", tmp_path / "q.jsonl", "--db", db)
+    assert (result.exit_code, result.output.strip()) == (
+        2, f"error: --min-successful: 0 is out of range: it must be at least 1. {draft}")
+    config.write_text("[suggest]\nrequired_share = 0\n")
+    result = invoke("queue", "export", "--config", config, "--out", tmp_path / "q.jsonl", "--db", db)
+    assert (result.exit_code, result.output.strip()) == (
+        2, f"error: {config}: suggest.required_share: 0 is out of range: it must be above 0 and at most 1. Suggest a "
+           "tool as required when at least this share of the region's successful traces call it")
 
 
 def test_emit_writes_where_the_settings_file_says_unless_a_flag_says_otherwise(tmp_path, monkeypatch):

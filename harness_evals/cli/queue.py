@@ -10,6 +10,7 @@ import typer
 from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import console, print_refused
+from harness_evals.config import SuggestSettings
 
 
 queue_app = typer.Typer(help="The labelling queue.", no_args_is_help=True, rich_markup_mode=None)
@@ -20,17 +21,23 @@ def queue_export(
     out: Annotated[Optional[Path], typer.Option("--out", help=setting_help("File to write", "queue_out"))] = None,
     format: Annotated[str, typer.Option(
         "--format", help="jsonl, csv, labelstudio (tasks JSON), or a plugin's (README, Extending)")] = "jsonl",
+    min_successful: Annotated[Optional[int], typer.Option(
+        "--min-successful", help=setting_help(SuggestSettings.model_fields["min_successful"].description,
+                                              "suggest.min_successful"))] = None,
     db: Db = None,
     config: Config = None,
 ) -> None:
-    """Write the queued traces, redacted, with expected/verdict/notes/skip left for the labeller."""
-    with invoked(config, queue_out=out) as invocation:
+    """Write the queued traces, redacted, with their trajectories and draft checks (`suggested`), and
+    expected/verdict/notes/skip left for the labeller."""
+    with invoked(config, queue_out=out, suggest={"min_successful": min_successful}) as invocation:
         from harness_evals.label.queue import export_queue
         from harness_evals.store import Store
 
         settings = invocation.settings
         with Store(db, read_only=True) as store:
-            count = export_queue(store, settings.queue_out, format=format, redactor=invocation.redactor)
+            count = export_queue(store, settings.queue_out, format=format, redactor=invocation.redactor,
+                                 suggestions=settings.suggest,
+                                 negative_feedback_below=settings.mine.detectors.negative_feedback_below)
     console.print(f"wrote {count} queued traces to {settings.queue_out}", highlight=False)
 
 

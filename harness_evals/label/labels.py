@@ -139,8 +139,9 @@ def apply_labels(
         reason = None
         if isinstance(row, Exception):
             reason = str(row)
-        elif isinstance(row, dict) and row.get("trace_id") and row.get("expected") in (None, "") and not row.get("skip"):
-            report.blank += 1
+        elif isinstance(row, dict) and row.get("trace_id") and not row.get("skip") and all(
+                row.get(name) in (None, "") for name in ("expected", "verdict", "notes")):
+            report.blank += 1  # a verdict or notes without expected is refused below: the labeller meant something
             continue
         else:
             try:

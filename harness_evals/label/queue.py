@@ -4,6 +4,9 @@ A trace enters the queue once, ever, and moves queued → labelled → emitted, 
 each move is recorded in `queue_events` with its run. QUEUE_FORMATS write the queue (JSONL, CSV,
 Label Studio tasks); a format from outside the package is an entry point in
 `harness_evals.queue_formats`, or `module:function`. Labels come back through `label.labels`.
+
+Each item carries its trajectory (TRAJECTORY_FIELDS): the conversation, the steps in order, the
+flags the run that queued it found, the outcome signals, and draft checks (`label.suggest`).
 """
 
 from __future__ import annotations
@@ -15,24 +18,45 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness_evals.chat import message_text
+from harness_evals.config import SuggestSettings
+from harness_evals.label.suggest import DEFAULTS as SUGGEST_DEFAULTS
+from harness_evals.label.suggest import NEGATIVE_FEEDBACK_BELOW, succeeded, suggest
 from harness_evals.records import QueuePick
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
 from harness_evals.store import Store
-from harness_evals.store.queue import queued_trace_ids, waiting_items
+from harness_evals.store.queue import queue_flags, queue_trajectories, queued_trace_ids, waiting_items
 
 FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
-EXPORTED_TEXT = ("input", "output", "metadata")
+TRAJECTORY_FIELDS = ("conversation", "steps", "flags", "outcome", "suggested", "suggested_from")
+# Every field with text from the store: redacted, with placeholders numbered across them, before it leaves.
+EXPORTED_TEXT = ("input", "output", "metadata", "conversation", "steps", "flags", "suggested", "suggested_from")
+JSON_COLUMNS = ("metadata", *TRAJECTORY_FIELDS)  # a CSV cell holds each as JSON
+PROMPT_ROLES = ("system", "developer")  # the assembled prompt, the same for every trace: `prompts` shows it
 LABEL_STUDIO_CONFIG = """<View>
+  <Style>.htx-text { white-space: pre-wrap; }</Style>
   <Header value="$reason"/>
-  <Text name="input" value="$input"/>
-  <Text name="output" value="$output"/>
-  <Choices name="verdict" toName="input" choice="single">
-    <Choice value="pass"/><Choice value="fail"/><Choice value="skip"/>
-  </Choices>
-  <TextArea name="expected" toName="input" placeholder="What should the agent have done? Text, or a JSON object of checks"/>
-  <TextArea name="notes" toName="input"/>
+  <View style="display: flex; gap: 1em;">
+    <View style="flex: 3;">
+      <Header value="Conversation" size="5"/>
+      <Paragraphs name="conversation" value="$dialogue" layout="dialogue"/>
+      <Header value="Steps" size="5"/>
+      <Paragraphs name="steps" value="$step_lines" layout="dialogue"/>
+    </View>
+    <View style="flex: 2;">
+      <Text name="signals" value="$signals"/>
+      <Choices name="verdict" toName="conversation" choice="single">
+        <Choice value="pass"/><Choice value="fail"/><Choice value="skip"/>
+      </Choices>
+      <TextArea name="expected" toName="conversation" rows="6"
+                placeholder="What should the agent have done? Text, or a JSON object of checks"/>
+      <Text name="suggested_from" value="$suggestion_notes"/>
+      <TextArea name="notes" toName="conversation"/>
+    </View>
+  </View>
 </View>"""
+LABEL_STUDIO_MODEL_VERSION = "harness-evals suggested checks"
 
 
 def already_queued(store: Store) -> set[str]:
@@ -59,14 +83,119 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
     record_events(store, [p.trace_id for p in picks], state="queued", run_id=run_id)
 
 
-def queued_items(store: Store) -> list[dict[str, Any]]:
-    """Every queued trace, highest priority first, with the fields a labeller fills in left empty."""
+def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> list[dict[str, Any]]:
+    """Every queued trace, highest priority first, with its trajectory and the fields a labeller fills in left empty."""
     items = []
-    for item in waiting_items(store):
+    waiting = waiting_items(store)
+    trajectories = with_trajectories(store, [item["trace_id"] for item in waiting], suggestions=suggestions,
+                                     negative_feedback_below=negative_feedback_below)
+    for item in waiting:
         item["priority"] = round(item["priority"], 4)
         item["metadata"] = json.loads(item["metadata"])
-        items.append({**item, **dict.fromkeys(FIELDS_TO_FILL)})
+        items.append({**item, **trajectories[item["trace_id"]], **dict.fromkeys(FIELDS_TO_FILL)})
     return items
+
+
+def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
+                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW
+                      ) -> dict[str, dict[str, Any]]:
+    """TRAJECTORY_FIELDS of each of `trace_ids` in the queue, by trace id (unredacted):
+    `conversation` (conversation_of), `steps` as stored, `flags` as [{detector, reason}] of the run
+    that queued it, `outcome` {reward, success, feedback_score, succeeded}, `suggested` (checks, or
+    None) and `suggested_from` (label.suggest)."""
+    entries = queue_trajectories(store, trace_ids)
+    flags = queue_flags(store, trace_ids)
+    parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata",
+                                                                            "feedback")}}
+              for entry in entries.values()]
+    drafts = suggest(store, parsed, min_successful=suggestions.min_successful,
+                     required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below)
+    trajectories = {}
+    for entry in parsed:
+        metadata, feedback = entry["metadata"] or {}, entry["feedback"] or {}
+        signals = metadata.get("reward"), metadata.get("success"), feedback.get("score")
+        draft = drafts[entry["trace_id"]]
+        trajectories[entry["trace_id"]] = {
+            "conversation": conversation_of(entry["messages"], entry["input"], entry["output"]),
+            "steps": entry["steps"],
+            "flags": [{"detector": name, "reason": reason} for name, reason in flags.get(entry["trace_id"], [])],
+            "outcome": {"reward": signals[0], "success": signals[1], "feedback_score": signals[2],
+                        "succeeded": succeeded(*signals, negative_feedback_below=negative_feedback_below)},
+            "suggested": draft.checks,
+            "suggested_from": draft.sources,
+        }
+    return trajectories
+
+
+def conversation_of(messages: list[Any] | None, request: str, answer: str) -> list[dict[str, Any]]:
+    """Who said what, in order: each message's `role` and `text`, and the names of the tools it
+    calls (`tool_calls`). Left out: the system and developer messages (the prompt), and messages
+    with neither text nor calls that answer no call. A trace without messages: its request, then its answer."""
+    if not messages:
+        return [{"role": "user", "text": request}] + ([{"role": "assistant", "text": answer}] if answer else [])
+    turns = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") in PROMPT_ROLES:
+            continue
+        text = message_text(message.get("content")) or message_text(message.get("parts"))
+        calls = [str(name) for call in message.get("tool_calls") or [] if isinstance(call, dict)
+                 and (name := call.get("name") or (call.get("function") or {}).get("name"))]
+        if text.strip() or calls or message.get("role") == "tool":
+            turns.append({"role": str(message.get("role")), "text": text} | ({"tool_calls": calls} if calls else {}))
+    return turns
+
+
+def dialogue_lines(item: dict[str, Any]) -> list[dict[str, str]]:
+    """The conversation as lines to read: {author: role, text}, a call shown as `(calls NAME)`."""
+    return [{"author": turn["role"], "text": " ".join(filter(None, [
+                turn["text"].strip(), *(f"(calls {name})" for name in turn.get("tool_calls", []))]))}
+            for turn in item["conversation"]]
+
+
+def step_lines(item: dict[str, Any]) -> list[dict[str, str]]:
+    """Each step as a line to read: {author: `N. type name`, text: its arguments, then its result or error}."""
+    lines = []
+    for number, step in enumerate(item["steps"], start=1):
+        outcome = (f"error: {_shown(step.get('error'))}" if step.get("error")
+                   else f"result: {_shown(step.get('result'))}")
+        lines.append({"author": f"{number}. {step.get('type', 'tool_call')} {step.get('name')}",
+                      "text": f"arguments: {_shown(step.get('arguments'))}\n{outcome}"})
+    return lines
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def transcript(item: dict[str, Any]) -> str:
+    """The trajectory as one text: the conversation, then the steps, the flags and the outcome."""
+    lines = [f"{line['author']}: {line['text']}" for line in dialogue_lines(item)]
+    if item["steps"]:
+        lines += ["", "steps:"] + [f"{line['author']}: {line['text']}".replace("\n", "; ") for line in step_lines(item)]
+    return "\n".join(lines + ["", signals_text(item)])
+
+
+def signals_text(item: dict[str, Any]) -> str:
+    """The outcome signals and the flags, in a line each."""
+    outcome = item["outcome"]
+    known = [f"{name} {_shown(outcome[name])}" for name in ("reward", "success", "feedback_score")
+             if outcome[name] is not None]
+    reading = {True: "succeeded", False: "failed", None: "outcome unknown"}[outcome["succeeded"]]
+    lines = [f"outcome: {', '.join(known)} ({reading})" if known else f"outcome: {reading}"]
+    lines += [f"flag {flag['detector']}: {flag['reason']}" for flag in item["flags"]] or ["flags: none"]
+    return "\n".join(lines)
+
+
+def suggestion_text(item: dict[str, Any]) -> str:
+    """Where each suggested check came from, a line each (or why there is none)."""
+    lines = []
+    for check, source in item["suggested_from"].items():
+        if isinstance(source, dict):
+            lines += [f"{check} {value}: {why}" for value, why in source.items()]
+        else:
+            lines.append(f"{check}: {source}")
+    return "\n".join(["suggested checks:" if item["suggested"] else "no suggested checks:", *lines])
 
 
 def _write_jsonl(items: list[dict[str, Any]], handle: TextIO) -> None:
@@ -74,14 +203,32 @@ def _write_jsonl(items: list[dict[str, Any]], handle: TextIO) -> None:
 
 
 def _write_csv(items: list[dict[str, Any]], handle: TextIO) -> None:
-    writer = csv.DictWriter(handle, fieldnames=list(items[0]) if items else ["trace_id", *FIELDS_TO_FILL])
+    """A `transcript` column to read, and the structured fields as JSON (JSON_COLUMNS)."""
+    fields = ["trace_id", "transcript", *(name for name in items[0] if name not in ("trace_id", "transcript"))] \
+        if items else ["trace_id", *FIELDS_TO_FILL]
+    writer = csv.DictWriter(handle, fieldnames=fields)
     writer.writeheader()
-    writer.writerows({**item, "metadata": json.dumps(item["metadata"], ensure_ascii=False)} for item in items)
+    writer.writerows({**item, "transcript": transcript(item),
+                      **{name: json.dumps(item[name], ensure_ascii=False) for name in JSON_COLUMNS}} for item in items)
 
 
 def _write_label_studio(items: list[dict[str, Any]], handle: TextIO) -> None:
-    """Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface."""
-    tasks = [{"data": {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}} for item in items]
+    """Label Studio tasks: import with LABEL_STUDIO_CONFIG as the labelling interface. Beside the
+    item's fields, each task has the lines the interface shows (`dialogue`, `step_lines`,
+    `signals`, `suggestion_notes`); its suggested checks come as a prediction for `expected`, which
+    Label Studio shows filled in: submit it to accept, edit it, or clear it."""
+    tasks = []
+    for item in items:
+        data = {k: v for k, v in item.items() if k not in FIELDS_TO_FILL}
+        data |= {"dialogue": dialogue_lines(item),
+                 "step_lines": step_lines(item) or [{"author": "steps", "text": "none"}],
+                 "signals": signals_text(item), "suggestion_notes": suggestion_text(item)}
+        task: dict[str, Any] = {"data": data}
+        if item["suggested"]:
+            task["predictions"] = [{"model_version": LABEL_STUDIO_MODEL_VERSION, "result": [{
+                "from_name": "expected", "to_name": "conversation", "type": "textarea",
+                "value": {"text": [json.dumps(item["suggested"], ensure_ascii=False)]}}]}]
+        tasks.append(task)
     json.dump(tasks, handle, ensure_ascii=False, indent=1)
 
 
@@ -91,13 +238,17 @@ QUEUE_FORMATS: Registry[QueueWriter] = Registry("queue format", "harness_evals.q
     "jsonl": _write_jsonl, "csv": _write_csv, "labelstudio": _write_label_studio})
 
 
-def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None) -> int:
+def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redactor: Redactor | None = None,
+                 suggestions: SuggestSettings = SUGGEST_DEFAULTS,
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> int:
     """Write the queue for labelling; the same file, filled in, is what `import_labels` reads.
 
-    Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store."""
+    Text is redacted (default rules unless `redactor` says otherwise): the file leaves the store.
+    The draft checks are made now, each from its region in the run that queued it (label.suggest)."""
     write = QUEUE_FORMATS.get(format)
     redactor = redactor or Redactor()
-    items = [redactor.redact_fields(item, EXPORTED_TEXT) for item in queued_items(store)]
+    items = [redactor.redact_fields(item, EXPORTED_TEXT)
+             for item in queued_items(store, suggestions=suggestions, negative_feedback_below=negative_feedback_below)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as handle:

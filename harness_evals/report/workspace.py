@@ -4,11 +4,12 @@ Tables come back as Arrow (`.to_pandas()` if pandas is installed). Read-only by 
 notebook never corrupts a nightly run; one opened while a run writes reads a copy of the store
 taken then (`workspace.store.snapshot`), since DuckDB lets no one else open the file meanwhile.
 Trace text comes back redacted (`redaction` rules, the defaults unless given); `raw=True` shows
-what the store holds.
+what the store holds. The queue's draft checks follow `suggestions` (the defaults unless given).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,7 +17,9 @@ import pyarrow as pa
 
 from harness_evals.report.describe import ClusterDescription, Namer, describe_clusters
 from harness_evals.errors import UserError
+from harness_evals.config import SuggestSettings
 from harness_evals.label.labels import LabelReport, apply_labels
+from harness_evals.label.queue import TRAJECTORY_FIELDS, with_trajectories
 from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.store import Store
 from harness_evals.store.clusters import (
@@ -50,11 +53,13 @@ def coverage_series(trend: list[dict[str, Any]]) -> list[tuple[Series, list[dict
 
 class Workspace:
     def __init__(
-        self, db: str | Path | None = None, *, writable: bool = False, redaction: RedactionRules | None = None
+        self, db: str | Path | None = None, *, writable: bool = False, redaction: RedactionRules | None = None,
+        suggestions: SuggestSettings | None = None,
     ) -> None:
         self.store = Store(db, read_only=not writable)
         self.writable = writable
         self.redactor = Redactor(redaction)
+        self.suggestions = suggestions or SuggestSettings()
 
     def __enter__(self) -> Workspace:
         return self
@@ -124,8 +129,22 @@ class Workspace:
         return self._redacted(assignments_table(self.store, self.mine_run(run_id)), ("input",), raw)
 
     def queue(self, state: str | None = "queued", *, raw: bool = False) -> pa.Table:
-        """The labelling queue, in one state (queued, labelled, skipped, emitted) or all with None."""
-        return self._redacted(queue_table(self.store, state), ("input", "output", "notes"), raw)
+        """The labelling queue, in one state (queued, labelled, skipped, emitted) or all with None.
+        Each row has its trajectory as JSON text: conversation, steps, flags, outcome, suggested,
+        suggested_from (label.queue.with_trajectories), redacted with the row's other text."""
+        table = queue_table(self.store, state)
+        trajectories = with_trajectories(self.store, table.column("trace_id").to_pylist(), suggestions=self.suggestions)
+        texts = ("input", "output", "notes")
+        rows = [{**row, **trajectories[row["trace_id"]]} for row in table.select(["trace_id", *texts]).to_pylist()]
+        if not raw:
+            rows = [self.redactor.redact_fields(row, (*texts, *TRAJECTORY_FIELDS)) for row in rows]
+        for column in texts:
+            table = table.set_column(table.schema.get_field_index(column), column,
+                                     pa.array([row[column] for row in rows], pa.string()))
+        for column in TRAJECTORY_FIELDS:
+            table = table.append_column(column, pa.array([json.dumps(row[column], ensure_ascii=False) for row in rows],
+                                                         pa.string()))
+        return table
 
     def label(self, trace_id: str, expected: Any = None, *, verdict: str | None = None, notes: str | None = None,
               labeller: str | None = None, skip: bool = False, replace: bool = False) -> LabelReport:

@@ -12,6 +12,8 @@ from harness_evals.store.connection import Store
 
 WAITING_ITEM_FIELDS = ("trace_id", "cluster_id", "reason", "priority", "run_id", "timestamp", "input", "output",
                        "metadata")
+TRAJECTORY_COLUMNS = ("trace_id", "run_id", "cluster_id", "input", "output", "steps", "messages", "metadata",
+                     "feedback")
 
 
 def queued_trace_ids(store: Store) -> set[str]:
@@ -32,6 +34,37 @@ def waiting_items(store: Store) -> list[dict[str, Any]]:
         """
     ).fetchall()
     return [dict(zip(WAITING_ITEM_FIELDS, row, strict=True)) for row in rows]
+
+
+def queue_trajectories(store: Store, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The queue entry (the run that queued it, its region) and the whole trace of each of `trace_ids`
+    in the queue, as TRAJECTORY_COLUMNS (steps, messages, metadata and feedback as JSON text), by trace id."""
+    rows = store.con.execute(
+        """
+        SELECT q.trace_id, q.run_id, q.cluster_id, t.input, t.output, t.steps, t.messages, t.metadata, t.feedback
+        FROM labelling_queue q JOIN traces t USING (trace_id)
+        WHERE q.trace_id IN (SELECT unnest(?))
+        """,
+        [list(trace_ids)],
+    ).fetchall()
+    return {row[0]: dict(zip(TRAJECTORY_COLUMNS, row, strict=True)) for row in rows}
+
+
+def queue_flags(store: Store, trace_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """The silent-failure flags (detector, reason) the run that queued each of `trace_ids` found on it,
+    in the order that run wrote them; a trace without flags is left out."""
+    flags: dict[str, list[tuple[str, str]]] = {}
+    for trace_id, detector, reason in store.con.execute(
+        """
+        SELECT f.trace_id, f.detector, f.reason
+        FROM trace_flags f JOIN labelling_queue q ON q.trace_id = f.trace_id AND q.run_id = f.run_id
+        WHERE f.trace_id IN (SELECT unnest(?))
+        ORDER BY f.rowid
+        """,
+        [list(trace_ids)],
+    ).fetchall():
+        flags.setdefault(trace_id, []).append((detector, reason))
+    return flags
 
 
 def set_label(store: Store, trace_id: str, *, state: str, expected: str | None, verdict: str | None,

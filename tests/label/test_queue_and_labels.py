@@ -36,6 +36,12 @@ def test_export_writes_queued_traces_by_priority_with_fields_to_fill(queued, tmp
     ]
     assert lines[0]["timestamp"] == "2026-11-20T10:00:00Z"
     assert (lines[0]["expected"], lines[0]["verdict"], lines[0]["notes"]) == (None, None, None)
+    # a trace without messages or steps: its request and answer as the conversation
+    assert lines[0]["conversation"] == [{"role": "user", "text": "refund order 1"}, {"role": "assistant", "text": "ok"}]
+    assert (lines[0]["steps"], lines[0]["flags"], lines[0]["suggested"]) == ([], [], None)
+    assert lines[0]["outcome"] == {"reward": None, "success": None, "feedback_score": None, "succeeded": None}
+    assert lines[0]["suggested_from"] == {  # r1 is no mining run here
+        "region": "the run that queued it holds no trace of cluster 1: no tool checks or reference"}
 
 
 def test_the_filled_in_export_imports_back_and_blank_lines_are_skipped(queued, tmp_path):
@@ -139,6 +145,9 @@ def test_csv_goes_out_and_comes_back(queued, tmp_path):
     with (tmp_path / "q.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["trace_id"] for row in rows] == ["a", "b"]
+    assert rows[0]["transcript"] == "user: refund order 1\nassistant: ok\n\noutcome: outcome unknown\nflags: none"
+    assert json.loads(rows[0]["conversation"])[0] == {"role": "user", "text": "refund order 1"}
+    assert (json.loads(rows[0]["steps"]), json.loads(rows[0]["suggested"])) == ([], None)
     rows[0].update(expected='{"contains": ["refund"]}', verdict="fail")
     rows[1].update(expected="{broken")
     with (tmp_path / "filled.csv").open("w", newline="") as handle:
@@ -158,6 +167,9 @@ def test_label_studio_tasks_go_out_and_its_export_comes_back(queued, tmp_path):
     tasks = json.loads((tmp_path / "tasks.json").read_text())
     assert [t["data"]["trace_id"] for t in tasks] == ["a", "b"]
     assert "expected" not in tasks[0]["data"]
+    assert tasks[0]["data"]["dialogue"] == [{"author": "user", "text": "refund order 1"},
+                                            {"author": "assistant", "text": "ok"}]
+    assert tasks[0]["data"]["step_lines"] == [{"author": "steps", "text": "none"}] and "predictions" not in tasks[0]
     tasks[0]["annotations"] = [{"completed_by": {"email": "ana@example.com"}, "result": [
         {"from_name": "verdict", "type": "choices", "value": {"choices": ["fail"]}},
         {"from_name": "expected", "type": "textarea", "value": {"text": ['{"required_tools": ["issue_refund"]}']}},
@@ -183,6 +195,7 @@ def test_the_export_is_redacted_with_placeholders_consistent_across_fields(store
     assert (item["input"], item["output"], item["metadata"]) == (
         "refund to <EMAIL_1>, card <CARD_1>", "sent to <EMAIL_1>", {"ip": "<IP_1>"}
     )
+    assert [turn["text"] for turn in item["conversation"]] == [item["input"], item["output"]]  # numbered alike
     assert store.one("SELECT input FROM traces")[0].startswith("refund to ana@example.com")  # raw stays in the store
 
 
