@@ -4,7 +4,7 @@ Each format is a small reader module behind one registry; `format="auto"` sniffs
 first JSON value. A file whose first record says it was given the wrong kind or format (an eval
 set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A
 record that is not valid JSON, does not fit its format, or reuses a stored id with different
-content is quarantined with its location (line, or position in the document) and reason; every
+content is quarantined with its location (line, Parquet row, or position in the document) and reason; every
 other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
 BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
 whole batches only, and ingesting the file again stores the rest.
@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
-from harness_evals.ingest.framing import Parsed, Span, first_value, per_item, per_line
+from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
@@ -211,7 +211,7 @@ def ingest_file(
     report = IngestReport(source=source, kind=kind, format=format)
     span = _unread_span(store, path, kind=kind, format=format) if resumable else Span()
     report.from_line = span.first_line
-    if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes:
+    if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes and not is_parquet(path):
         pieces = _line_chunks(path, span, chunk_bytes=chunk_bytes)
         batches = _prepared_by_workers([(format, kind, path, chunk, source, redactor) for chunk in pieces],
                                        workers=workers)
@@ -333,13 +333,23 @@ def _unread_span(store: Store, path: Path, *, kind: str, format: str) -> Span:
 
 def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span: Span, run_id: str) -> None:
     """Up to the end of the last complete line read: a last line without its newline may still be
-    being written, so the next read takes it again (re-reading a stored record changes nothing)."""
+    being written, so the next read takes it again (re-reading a stored record changes nothing).
+    A Parquet file is complete or unreadable, and is rewritten rather than appended to: the mark
+    covers all its rows, so an unchanged file reads as nothing new and a rewritten one from row 1."""
+    if is_parquet(path):
+        _store_watermark(store, path, kind=kind, format=format, end=span.end, lines=parquet_row_count(path),
+                         run_id=run_id)
+        return
     end = _complete_lines_end(path, span.end)
     lines = span.first_line - 1
     with path.open("rb") as handle:
         handle.seek(span.start)
         for _ in range(span.start, end, FINGERPRINT_BYTES):
             lines += handle.read(min(FINGERPRINT_BYTES, end - handle.tell())).count(b"\n")
+    _store_watermark(store, path, kind=kind, format=format, end=end, lines=lines, run_id=run_id)
+
+
+def _store_watermark(store: Store, path: Path, *, kind: str, format: str, end: int, lines: int, run_id: str) -> None:
     store.insert("ingest_watermarks", {
         "source": [str(path.resolve())], "kind": [kind], "format": [format], "offset_bytes": [end], "lines": [lines],
         "fingerprint": [_fingerprint(path, end)], "run_id": [run_id],
