@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
 from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
+from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
@@ -71,6 +72,8 @@ TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.t
         TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench"),
                     "a JSON object {info, tasks, simulations}"),
         TraceFormat("mint", looks_like_mint, per_line(read_mint), "JSON lines of {task, state}", resumable=True),
+        TraceFormat("langsmith", looks_like_langsmith, read_langsmith,
+                    "LangSmith runs (JSON lines or Parquet) with id, trace_id, parent_run_id, run_type"),
         TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat),
                     "JSON lines of {messages: [...]} without an input field", resumable=True),
         TraceFormat("canonical", looks_canonical, per_line(read_canonical),
