@@ -33,6 +33,7 @@ from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
+from harness_evals.ingest.phoenix import looks_like_phoenix, read_phoenix
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
 from harness_evals.prompts.assembly import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace
@@ -74,6 +75,8 @@ TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.t
         TraceFormat("mint", looks_like_mint, per_line(read_mint), "JSON lines of {task, state}", resumable=True),
         TraceFormat("langsmith", looks_like_langsmith, read_langsmith,
                     "LangSmith runs (JSON lines or Parquet) with id, trace_id, parent_run_id, run_type"),
+        TraceFormat("phoenix", looks_like_phoenix, read_phoenix,
+                    "a Phoenix spans dataframe (Parquet or JSON lines) with context.trace_id, context.span_id"),
         TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat),
                     "JSON lines of {messages: [...]} without an input field", resumable=True),
         TraceFormat("canonical", looks_canonical, per_line(read_canonical),

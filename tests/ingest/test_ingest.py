@@ -129,7 +129,7 @@ def test_a_missing_file_and_an_unknown_format_are_user_errors(store, tmp_path):
         ingest_file(store, tmp_path / "absent.jsonl", kind="production")
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")])
     with pytest.raises(UserError, match="^unknown trace format 'parquet': choose one of otlp, tau-bench, tau2, mint, "
-                       r"langsmith, openai-chat, canonical, auto \(detect it from the first record\), or name a module:function$"):
+                       r"langsmith, phoenix, openai-chat, canonical, auto \(detect it from the first record\), or name a module:function$"):
         ingest_file(store, path, kind="production", format="parquet")
 
 
