@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
 from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
+from harness_evals.ingest.langfuse import looks_like_langfuse, read_langfuse
 from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
@@ -73,6 +74,8 @@ TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.t
         TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench"),
                     "a JSON object {info, tasks, simulations}"),
         TraceFormat("mint", looks_like_mint, per_line(read_mint), "JSON lines of {task, state}", resumable=True),
+        TraceFormat("langfuse", looks_like_langfuse, read_langfuse,
+                    "Langfuse traces with their observations, or observations with a traceId"),
         TraceFormat("langsmith", looks_like_langsmith, read_langsmith,
                     "LangSmith runs (JSON lines or Parquet) with id, trace_id, parent_run_id, run_type"),
         TraceFormat("phoenix", looks_like_phoenix, read_phoenix,
@@ -150,8 +153,10 @@ def _claimed_by(value: Any) -> str | None:
 
 
 def looks_like_eval_case(value: Any) -> bool:
-    """An eval set's record: an id and an input, and no trace_id (which every canonical trace has)."""
-    return isinstance(value, dict) and "input" in value and "id" in value and "trace_id" not in value
+    """An eval set's record: an id and an input, and no trace_id (which every canonical trace has), and
+    no trace format but the catch-all claims it (a Langfuse trace has an id and an input too)."""
+    return (isinstance(value, dict) and "input" in value and "id" in value and "trace_id" not in value
+            and _claimed_by(value) in (None, CATCH_ALL_FORMAT))
 
 
 def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
