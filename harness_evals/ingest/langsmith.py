@@ -55,7 +55,7 @@ def runs_to_trace(trace_id: str, rows: list[dict[str, Any]]) -> Trace:
         children.setdefault(parent if parent in ids else None, []).append(run)
     for siblings in children.values():
         siblings.sort(key=lambda run: (str(run.get("dotted_order") or ""), str(run.get("start_time") or "")))
-    roots = children[None] if None in children else []
+    roots = children.get(None, [])
     if not roots:
         raise ValueError("no root run: every run names a parent")
     root = next((run for run in roots if str(run.get("id")) == trace_id), roots[0])

@@ -71,7 +71,7 @@ def test_spans_of_traces_that_interleave_and_a_json_list_of_records_are_grouped_
     records.write_text(json.dumps(interleaved, indent=1))
     by_list, _ = traces_of(records)
     expected, _ = traces_of(FIXTURES / "phoenix_spans.jsonl")
-    dump = lambda traces: {key: t.model_dump() for key, t in traces.items()}  # noqa: E731
+    dump = lambda traces: {key: t.model_dump() for key, t in traces.items()}
     assert dump(by_lines) == dump(by_list) == dump(expected)
 
 
