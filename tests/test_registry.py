@@ -193,8 +193,8 @@ def test_a_trace_format_from_an_entry_point_ingests_by_its_name_and_by_its_sniff
 
     result = harness_evals("ingest", named, "--format", "acme-v2", "--db", db, site=site)
     assert (result.returncode, result.stderr) == (2, (
-        "error: unknown trace format 'acme-v2': choose one of otlp, tau-bench, tau2, mint, openai-chat, canonical, "
-        "acme, auto (detect it from the first record), or name a module:function\n"))
+        "error: unknown trace format 'acme-v2': choose one of otlp, tau-bench, tau2, mint, langfuse, langsmith, "
+        "phoenix, openai-chat, canonical, acme, auto (detect it from the first record), or name a module:function\n"))
 
 
 def test_a_queue_format_named_as_module_function_writes_the_queue(tmp_path):

@@ -14,12 +14,12 @@ from harness_evals.config import Source
 
 
 def ingest(
-    path: Annotated[Path, typer.Argument(help="A JSONL file")],
+    path: Annotated[Path, typer.Argument(help="A JSONL, JSON or Parquet file")],
     kind: Annotated[str, typer.Option(
         help="production (traces) or eval (existing eval cases)")] = Source.model_fields["kind"].default,
     format: Annotated[str, typer.Option(
-        "--format", help="auto, canonical, openai-chat, otlp, tau-bench, tau2, mint, or a plugin's "
-        "(README, Extending) (production only)",
+        "--format", help="auto, canonical, openai-chat, otlp, langfuse, langsmith, phoenix, tau-bench, tau2, mint, "
+        "or a plugin's (README, Extending) (production only)",
     )] = Source.model_fields["format"].default,
     keep_raw: Annotated[Optional[bool], typer.Option(
         "--raw/--no-raw", help=setting_help("Store the raw text beside the redacted (--no-raw: redacted text only)",

@@ -4,7 +4,7 @@ Each format is a small reader module behind one registry; `format="auto"` sniffs
 first JSON value. A file whose first record says it was given the wrong kind or format (an eval
 set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A
 record that is not valid JSON, does not fit its format, or reuses a stored id with different
-content is quarantined with its location (line, or position in the document) and reason; every
+content is quarantined with its location (line, Parquet row, or position in the document) and reason; every
 other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
 BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
 whole batches only, and ingesting the file again stores the rest.
@@ -28,10 +28,13 @@ from pydantic import BaseModel
 
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
-from harness_evals.ingest.framing import Parsed, Span, first_value, per_item, per_line
+from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
+from harness_evals.ingest.langfuse import looks_like_langfuse, read_langfuse
+from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
 from harness_evals.ingest.mint import looks_like_mint, read_mint
 from harness_evals.ingest.openai_chat import looks_like_openai_chat, read_openai_chat
 from harness_evals.ingest.otlp import looks_like_otlp, read_otlp
+from harness_evals.ingest.phoenix import looks_like_phoenix, read_phoenix
 from harness_evals.ingest.tau import looks_like_tau2, looks_like_tau_bench, read_tau2, read_tau_bench, tau2_simulations
 from harness_evals.prompts.assembly import PromptAssembly, release_of
 from harness_evals.records import EvalCase, Quarantined, Trace, content_hash
@@ -71,6 +74,12 @@ TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.t
         TraceFormat("tau2", looks_like_tau2, per_item(tau2_simulations, read_tau2, "τ²-bench"),
                     "a JSON object {info, tasks, simulations}"),
         TraceFormat("mint", looks_like_mint, per_line(read_mint), "JSON lines of {task, state}", resumable=True),
+        TraceFormat("langfuse", looks_like_langfuse, read_langfuse,
+                    "Langfuse traces with their observations, or observations with a traceId"),
+        TraceFormat("langsmith", looks_like_langsmith, read_langsmith,
+                    "LangSmith runs (JSON lines or Parquet) with id, trace_id, parent_run_id, run_type"),
+        TraceFormat("phoenix", looks_like_phoenix, read_phoenix,
+                    "a Phoenix spans dataframe (Parquet or JSON lines) with context.trace_id, context.span_id"),
         TraceFormat("openai-chat", looks_like_openai_chat, per_line(read_openai_chat),
                     "JSON lines of {messages: [...]} without an input field", resumable=True),
         TraceFormat("canonical", looks_canonical, per_line(read_canonical),
@@ -139,8 +148,10 @@ def _claimed_by(value: Any) -> str | None:
 
 
 def looks_like_eval_case(value: Any) -> bool:
-    """An eval set's record: an id and an input, and no trace_id (which every canonical trace has)."""
-    return isinstance(value, dict) and "input" in value and "id" in value and "trace_id" not in value
+    """An eval set's record: an id and an input, and no trace_id (which every canonical trace has), and
+    no trace format but the catch-all claims it (a Langfuse trace has an id and an input too)."""
+    return (isinstance(value, dict) and "input" in value and "id" in value and "trace_id" not in value
+            and _claimed_by(value) in (None, CATCH_ALL_FORMAT))
 
 
 def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
@@ -206,7 +217,7 @@ def ingest_file(
     report = IngestReport(source=source, kind=kind, format=format)
     span = _unread_span(store, path, kind=kind, format=format) if resumable else Span()
     report.from_line = span.first_line
-    if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes:
+    if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes and not is_parquet(path):
         pieces = _line_chunks(path, span, chunk_bytes=chunk_bytes)
         batches = _prepared_by_workers([(format, kind, path, chunk, source, redactor) for chunk in pieces],
                                        workers=workers)
@@ -328,13 +339,23 @@ def _unread_span(store: Store, path: Path, *, kind: str, format: str) -> Span:
 
 def _record_watermark(store: Store, path: Path, *, kind: str, format: str, span: Span, run_id: str) -> None:
     """Up to the end of the last complete line read: a last line without its newline may still be
-    being written, so the next read takes it again (re-reading a stored record changes nothing)."""
+    being written, so the next read takes it again (re-reading a stored record changes nothing).
+    A Parquet file is complete or unreadable, and is rewritten rather than appended to: the mark
+    covers all its rows, so an unchanged file reads as nothing new and a rewritten one from row 1."""
+    if is_parquet(path):
+        _store_watermark(store, path, kind=kind, format=format, end=span.end, lines=parquet_row_count(path),
+                         run_id=run_id)
+        return
     end = _complete_lines_end(path, span.end)
     lines = span.first_line - 1
     with path.open("rb") as handle:
         handle.seek(span.start)
         for _ in range(span.start, end, FINGERPRINT_BYTES):
             lines += handle.read(min(FINGERPRINT_BYTES, end - handle.tell())).count(b"\n")
+    _store_watermark(store, path, kind=kind, format=format, end=end, lines=lines, run_id=run_id)
+
+
+def _store_watermark(store: Store, path: Path, *, kind: str, format: str, end: int, lines: int, run_id: str) -> None:
     store.insert("ingest_watermarks", {
         "source": [str(path.resolve())], "kind": [kind], "format": [format], "offset_bytes": [end], "lines": [lines],
         "fingerprint": [_fingerprint(path, end)], "run_id": [run_id],

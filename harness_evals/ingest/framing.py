@@ -1,7 +1,7 @@
 """How records are framed in a file, and turning each into a model or a reason it cannot be.
 
-A reader yields `Parsed(location, raw, record | reason)`: the line (JSONL) or the position in
-the document's list (JSON), the raw text to keep in quarantine, and the parsed record or why not.
+A reader yields `Parsed(location, raw, record | reason)`: the line (JSONL), the row (Parquet) or the
+position in the document's list (JSON), the raw text to keep in quarantine, and the parsed record or why not.
 Hostile input ends as a reason, never as a crash: lines too long to hold, bytes that are not
 UTF-8, JSON nested deeper than anything downstream should recurse into, lone surrogates that no
 database will store.
@@ -10,12 +10,16 @@ database will store.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness_evals.errors import describe_validation_error
@@ -27,6 +31,8 @@ MAX_DOCUMENT_BYTES = 2**30  # formats that are one JSON document are parsed in m
 MAX_DEPTH = 64
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: flatten the record in the exporter"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+PARQUET_MAGIC = b"PAR1"  # a Parquet file starts (and ends) with it
+PARQUET_BATCH_ROWS = 1_024  # rows turned into Python values at a time; Arrow holds one row group's pages
 
 
 @dataclass(frozen=True)
@@ -142,13 +148,106 @@ def read_document(path: Path) -> Any:
 
 
 def first_value(path: Path) -> Any:
-    """The first JSON value of a file: its first line's, if the file is JSON lines, else the document."""
+    """The first JSON value of a file: its first line's, if the file is JSON lines, its first row's, if it is
+    Parquet, else the document."""
+    if is_parquet(path):
+        first = next(parquet_rows(path), None)
+        return None if first is None or isinstance(first[2], Unreadable) else first[2]
     for _, _, value in json_lines(path):
         if not isinstance(value, Unreadable):
             return value
         break
     value = read_document(path)
     return None if isinstance(value, Unreadable) else value
+
+
+def is_parquet(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+
+
+def parquet_row_count(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def parquet_rows(path: Path, first_row: int = 1, columns: list[str] | None = None) -> Iterator[tuple[int, str, Any]]:
+    """(row number, raw text, row as a dict or Unreadable) for each row from `first_row` on, counted from 1.
+
+    Streams one record batch at a time, and skips whole row groups before `first_row` unread. A file
+    that cannot be opened, or a row group that cannot be decoded, ends the reading with one reason at
+    the row where it stopped. `columns`: only these (of those the file has), for a cheap first pass."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        yield first_row, "", Unreadable(f"not a readable Parquet file ({error}): export it again")
+        return
+    groups, number = [], 1
+    for group in range(parquet.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        if number + rows <= first_row and not groups:
+            number += rows
+        else:
+            groups.append(group)
+    present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups, columns=present):
+            for row in batch.to_pylist():
+                if number >= first_row:
+                    value = {column: _plain(item) for column, item in row.items()}
+                    raw = json.dumps(value, ensure_ascii=False, default=str)[:RAW_EXCERPT_CHARS]
+                    problem = problem_with(value)
+                    yield number, raw, Unreadable(problem) if problem else value
+                number += 1
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as error:
+        yield number, "", Unreadable(f"rows from {number} on cannot be read ({error}): export the file again")
+
+
+def _plain(value: Any) -> Any:
+    """An Arrow value as JSON would hold it: a map as an object, NaN (pandas' missing number) as null,
+    a decimal as a number, bytes as text; datetimes stay datetimes, as the records read them. A struct's
+    null fields are left out: Arrow gives each row's struct the fields of every row's."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):  # an Arrow map
+            return {str(key): _plain(item) for key, item in value}
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def records(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
+    """The values of a JSON-lines file's lines or of a Parquet file's rows, with their line or row
+    number. A Parquet file cannot be appended to, only rewritten, so of a span it takes only the row
+    to start from (`first_line`)."""
+    if is_parquet(path):
+        yield from parquet_rows(path, first_row=span.first_line)
+    else:
+        yield from json_lines(path, span)
+
+
+def lines_or_items(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
+    """As `records`, and a file that is one JSON document: a list's items, or the one object, each
+    with its position (from 1). A file is one document if its first line is not a JSON value by
+    itself (it is pretty-printed) or is a list."""
+    if not is_parquet(path):
+        first = next(json_lines(path), None)
+        if first is not None and isinstance(first[2], Unreadable | list):
+            document = read_document(path)
+            if isinstance(document, Unreadable):
+                yield 1, "", document
+                return
+            for position, value in enumerate(document if isinstance(document, list) else [document], start=1):
+                problem = problem_with(value)
+                raw = json.dumps(value, ensure_ascii=bool(problem))[:RAW_EXCERPT_CHARS]  # escaped: a lone surrogate cannot be stored
+                yield position, raw, Unreadable(problem) if problem else value
+            return
+    yield from records(path, span)
 
 
 def convert(parse: Callable[[Any], BaseModel], value: Any) -> BaseModel | str:
@@ -173,10 +272,11 @@ def _reason(error: Exception) -> str:
 
 
 def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[..., Iterator[Parsed]]:
-    """A reader for JSON lines, one record an object per line; it can start where an earlier read stopped."""
+    """A reader for JSON lines, one record an object per line, or for the rows of a Parquet file; it can
+    start where an earlier read stopped."""
 
     def read(path: Path, span: Span = Span()) -> Iterator[Parsed]:
-        for line, raw, value in json_lines(path, span):
+        for line, raw, value in records(path, span):
             raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
             if isinstance(value, Unreadable):
                 yield Parsed(line, raw, value.reason)

@@ -24,7 +24,7 @@ from typing import Any
 from harness_evals.chat import decode_json_text, message_text
 from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Unreadable, convert, json_lines, problem_with,
                                           read_document)
-from harness_evals.prompts.assembly import assemble
+from harness_evals.prompts.assembly import assemble, release_of
 from harness_evals.records import Step, Trace
 
 STATUS_ERROR = (2, "STATUS_CODE_ERROR")
@@ -60,6 +60,13 @@ def any_value(value: dict[str, Any]) -> Any:
 
 def attributes(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     return {pair["key"]: any_value(pair.get("value") or {}) for pair in pairs}
+
+
+def span_attributes(span: dict[str, Any]) -> dict[str, Any]:
+    """A span's attributes: OTLP's key-value pairs decoded, or an object of them already decoded
+    (a reader of another span format, such as Phoenix's, hands spans over in OTLP's shape)."""
+    value = span.get("attributes", [])
+    return value if isinstance(value, dict) else attributes(value)
 
 
 def _documents(path: Path) -> Iterator[tuple[int, Any]]:
@@ -153,8 +160,10 @@ def _step(span: dict[str, Any], attrs: dict[str, Any]) -> Step | None:
         return Step(
             type="tool_call",
             name=attrs.get("gen_ai.tool.name") or attrs.get("tool.name") or span.get("name", "tool"),
+            # OpenInference's `tool.parameters` is the tool's parameter schema; some instrumentors put the
+            # arguments there, so it is read only when the span has no input
             arguments=decode_json_text(
-                attrs.get("gen_ai.tool.call.arguments", attrs.get("tool.parameters", attrs.get("input.value")))
+                attrs.get("gen_ai.tool.call.arguments", attrs.get("input.value", attrs.get("tool.parameters")))
             ),
             result=attrs.get("gen_ai.tool.call.result", attrs.get("output.value")),
             error=error,
@@ -184,6 +193,17 @@ def _tool_definitions(attrs: dict[str, Any]) -> list[Any]:
     return found + [decode_json_text(value) for _, value in numbered]
 
 
+def _openinference_context(attrs: dict[str, Any]) -> dict[str, Any]:
+    """OpenInference's session, user, tags and metadata on the root span, those that are set; a
+    release among the metadata (`version`, `app_version`, …) is the trace's release."""
+    metadata = decode_json_text(attrs.get("metadata"))
+    context = {"session": attrs.get("session.id"), "user": attrs.get("user.id"), "tags": attrs.get("tag.tags"),
+               "metadata": metadata if isinstance(metadata, dict) else None}
+    if isinstance(metadata, dict) and (release := release_of(metadata)) is not None:
+        context["release"] = release
+    return {key: value for key, value in context.items() if value not in (None, [], {})}
+
+
 def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
     ids = {span.get("spanId") for span in spans}
     children: dict[str | None, list[dict[str, Any]]] = {}
@@ -204,10 +224,10 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
         stack.extend(reversed(children.get(span.get("spanId"), [])))
 
     root = roots[0]
-    root_attrs = attributes(root.get("attributes", []))
+    root_attrs = span_attributes(root)
     steps, inputs, outputs, tokens, instructions, tools = [], [], [], 0, [], []
     for span in ordered:
-        attrs = attributes(span.get("attributes", []))
+        attrs = span_attributes(span)
         tokens += _span_tokens(attrs)
         instructions += _system_texts(attrs)
         tools += _tool_definitions(attrs)
@@ -244,6 +264,6 @@ def spans_to_trace(trace_id: str, spans: list[dict[str, Any]]) -> Trace:
             "latency_ms": round((end - start) / 1e6, 3) if start and end else None,
             "tokens": tokens or None,
             "error": _is_error(root, root_attrs),
-        } | ({"release": str(release)} if release else {}),
+        } | _openinference_context(root_attrs) | ({"release": str(release)} if release else {}),
         prompt=assemble(list(dict.fromkeys(instructions)), tools),
     )

@@ -129,7 +129,7 @@ def test_a_missing_file_and_an_unknown_format_are_user_errors(store, tmp_path):
         ingest_file(store, tmp_path / "absent.jsonl", kind="production")
     path = write_jsonl(tmp_path / "t.jsonl", [trace("a", "x")])
     with pytest.raises(UserError, match="^unknown trace format 'parquet': choose one of otlp, tau-bench, tau2, mint, "
-                       r"openai-chat, canonical, auto \(detect it from the first record\), or name a module:function$"):
+                       r"langfuse, langsmith, phoenix, openai-chat, canonical, auto \(detect it from the first record\), or name a module:function$"):
         ingest_file(store, path, kind="production", format="parquet")
 
 
@@ -177,3 +177,23 @@ def test_a_file_that_stored_nothing_is_told_by_its_first_reason(store, tmp_path)
         "fix the records and ingest again (each reason is in the quarantine table)")
     assert not ingest_file(store, write_jsonl(tmp_path / "u.jsonl", [trace("b", "y"), "{oops"]),
                            kind="production").stored_nothing
+
+
+@pytest.mark.parametrize("fixture, expected", [
+    ("otlp_genai.json", "otlp"), ("otlp_openinference.jsonl", "otlp"), ("tau_bench_airline.json", "tau-bench"),
+    ("tau2_telecom.json", "tau2"), ("mint_gsm8k.jsonl", "mint"), ("langfuse_traces.jsonl", "langfuse"),
+    ("langfuse_trace_download.json", "langfuse"), ("langfuse_observations.jsonl", "langfuse"),
+    ("langsmith_runs.jsonl", "langsmith"), ("langsmith_runs.parquet", "langsmith"),
+    ("phoenix_spans.jsonl", "phoenix"), ("phoenix_spans.parquet", "phoenix"),
+    ("../../data/sample/traces.jsonl", "canonical"), ("../../data/sample/chat_traces.jsonl", "openai-chat"),
+])
+def test_every_fixture_is_claimed_by_its_own_format_and_no_other(fixture, expected):
+    from harness_evals.ingest import CATCH_ALL_FORMAT, TRACE_FORMATS, _claims
+    from harness_evals.ingest.framing import first_value
+    from tests.conftest import REPO
+
+    path = REPO / "tests" / "fixtures" / fixture
+    first = first_value(path)
+    claims = [name for name, trace_format in TRACE_FORMATS.items()
+              if name != CATCH_ALL_FORMAT and _claims(trace_format, first)]
+    assert (detect_format(path), claims) == (expected, [] if expected == "canonical" else [expected])
