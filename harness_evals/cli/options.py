@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from harness_evals.cli.invocation import invoked
-from harness_evals.config import MineSettings, Settings
+from harness_evals.config import MineSettings, ReviewSettings, Settings, ToolSettings
 from harness_evals.redact import RedactionRules
 
 
@@ -16,7 +16,9 @@ def setting_help(text: str, key: str, *, unset: str = "unset") -> str:
     """The help of a flag that overrides the settings file's `key` ("suite_dir", "mine.budget"),
     with the default as the settings model holds it; `unset` says what a default of None means."""
     section, _, name = key.rpartition(".")
-    default = {"": Settings, "mine": MineSettings, "redact": RedactionRules}[section].model_fields[name].default
+    sections = {"": Settings, "mine": MineSettings, "tools": ToolSettings, "review": ReviewSettings,
+                "redact": RedactionRules}
+    default = sections[section].model_fields[name].default
     return f"{text} [default: {unset if default is None else default}, or {f'[{section}] ' if section else ''}{name}]"
 
 
