@@ -203,6 +203,14 @@ def block_diffs(before: PromptAssembly, after: PromptAssembly) -> list[str]:
     return diffs
 
 
+def closest(assembly: PromptAssembly, others: dict[str, PromptAssembly]) -> str | None:
+    """The digest of the one of `others` that shares most of `assembly`'s block names (ties: the
+    greater digest, as `diff_releases` breaks them); None when none shares any."""
+    similarity, digest = max(((_similarity(other, assembly), digest) for digest, other in others.items()),
+                             default=(0.0, None))
+    return digest if similarity > 0 else None
+
+
 def changed_blocks(before: PromptAssembly | None, after: PromptAssembly) -> list[str]:
     """What `after` changes from `before`, block by block in prompt order: "dropped Policy", "added
     tool:refund", "edited Refunds"; with no `before`, every block of `after` is added."""

@@ -18,6 +18,7 @@ from harness_evals.prompts.assembly import (
     PromptBlock,
     PromptContract,
     changed_blocks,
+    closest,
     diff_releases,
     violations,
 )
@@ -81,11 +82,17 @@ def _release_assemblies(store: Store, release: str) -> dict[str, tuple[PromptAss
 
 def block_changes(store: Store, *, before: str, after: str) -> dict[str, list[str]]:
     """The assemblies given in `after` and in no trace of `before`, by digest, each with what it
-    changes (`changed_blocks`) from the assembly of `before` it replaces (`diff_releases`); one that
-    replaces none has every block added. Empty when `after` traced no prompt."""
+    changes (`changed_blocks`) from the assembly of `before` it replaces (`diff_releases`), or, one
+    that appeared beside the old ones (a partial rollout), from the closest of them. Empty when
+    `after` traced no prompt."""
     old, new = _assemblies_of(store, before), _assemblies_of(store, after)
-    return {change.after: changed_blocks(old[change.before][0] if change.before else None, new[change.after][0])
-            for change in diff_releases(old, new) if change.after is not None}
+    earlier = {digest: assembly for digest, (assembly, _) in old.items()}
+    found = {}
+    for change in diff_releases(old, new):
+        if change.after is not None:
+            base = change.before or closest(new[change.after][0], earlier)
+            found[change.after] = changed_blocks(earlier[base] if base else None, new[change.after][0])
+    return found
 
 
 def _latest_clusters(store: Store) -> dict[str, int]:

@@ -12,7 +12,7 @@ from harness_evals.report.workspace import Workspace
 from tests.conftest import trace, write_jsonl
 from tests.test_cli import FIXTURES, invoke
 
-SYSTEM = "You help ACME customers with their orders.\n# Policy\nNever share card numbers."
+SYSTEM = "You help ACME customers.\n# Policy\nNever share card numbers.\n# Refunds\nFollow the Policy for refunds."
 
 
 def definition(name: str, description: str, properties: dict, required: tuple = ()) -> dict:
