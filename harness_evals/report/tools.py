@@ -49,7 +49,7 @@ DEFAULTS = ToolSettings()  # the settings model holds the defaults
 AGENT_STEPS = {"tool_call": "tool", "subagent_call": "subagent"}
 # What a description says when it tells the model when (or when not) to use the tool.
 WHEN_TO_USE = re.compile(r"\b(use (?:this|it|when|for|to|only|if|before|after|instead)|when|if|before|after|only|"
-                         r"unless|instead|do not|don'?t|never|must|should|first)\b", re.IGNORECASE)
+                         r"unless|instead|do not|don'?t|never|must|should)\b", re.IGNORECASE)
 EXAMPLES = 5  # trace ids a finding cites
 GENERAL_USE = 0.25  # reach is tested for tools called in this share of the other traces that could call them
 FINDING_KINDS = ("unknown_argument", "missing_argument", "wrong_type", "error_shape", "confusion", "reach",
@@ -600,27 +600,29 @@ def _reach_findings(context: _Context) -> list[Finding]:
     tests = []
     for tool in tools:
         could = _could_call(context.selected, tool)
-        for cluster_id, members in sorted(regions.items()):
-            inside = [trace for trace in members if could(trace)]
-            outside = [trace for trace in context.selected if could(trace) and trace.cluster_id != cluster_id]
-            if len(inside) < context.min_traces or not outside:
+        able = [trace for trace in context.selected if could(trace)]  # once per tool: regions count from it
+        per_region, calling = Counter(trace.cluster_id for trace in able), Counter(
+            trace.cluster_id for trace in able if tool in trace.names)
+        for cluster_id in sorted(regions):
+            inside, hits = per_region[cluster_id], calling[cluster_id]
+            outside, elsewhere = len(able) - inside, sum(calling.values()) - hits
+            if inside < context.min_traces or not outside:
                 continue
-            hits = [trace.trace_id for trace in inside if tool in trace.names]
-            elsewhere = sum(1 for trace in outside if tool in trace.names)
-            rate, other = len(hits) / len(inside), elsewhere / len(outside)
+            rate, other = hits / inside, elsewhere / outside
             if other < GENERAL_USE:
                 continue
             if rate * 2 <= other:
-                touched = sorted(trace.trace_id for trace in inside if tool not in trace.names)
                 direction = "less"
             elif rate >= 2 * other and hits:
-                touched, direction = sorted(hits), "more"
+                direction = "more"
             else:
                 continue
+            touched = sorted(trace.trace_id for trace in regions[cluster_id]
+                             if could(trace) and (tool in trace.names) == (direction == "more"))
             if len(touched) < context.min_traces:
                 continue
-            p = _fisher([[len(hits), len(inside) - len(hits)], [elsewhere, len(outside) - elsewhere]])
-            tests.append((p, tool, cluster_id, direction, touched, len(hits), len(inside), elsewhere, len(outside)))
+            p = _fisher([[hits, inside - hits], [elsewhere, outside - elsewhere]])
+            tests.append((p, tool, cluster_id, direction, touched, hits, inside, elsewhere, outside))
     found = []
     for adjusted, (_, tool, cluster_id, direction, touched, hits, inside, elsewhere, outside) in zip(
             _fdr([test[0] for test in tests]), tests, strict=True):
