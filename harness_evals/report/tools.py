@@ -52,7 +52,7 @@ WHEN_TO_USE = re.compile(r"\b(use (?:this|it|when|for|to|only|if|before|after|in
                          r"unless|instead|do not|don'?t|never|must|should)\b", re.IGNORECASE)
 EXAMPLES = 5  # trace ids a finding cites
 GENERAL_USE = 0.25  # reach is tested for tools called in this share of the other traces that could call them
-FINDING_KINDS = ("unknown_argument", "missing_argument", "wrong_type", "error_shape", "confusion", "reach",
+FINDING_KINDS = ("unknown_argument", "missing_argument", "wrong_type", "error_shape", "repeated", "confusion", "reach",
                  "undefined", "unused", "no_when_to_use", "undescribed_parameters", "shift")
 
 
@@ -392,7 +392,8 @@ def analyse(traffic: Sequence[TracedCalls], *, run_id: str | None = None, releas
     before = previous_release(traffic, release) if release is not None else None
     selected = [trace for trace in traffic if release is None or trace.release == release]
     context = _Context(traffic, selected, order, min_traces, significance, set(quiet_tools), redactor)
-    findings = (_argument_findings(context) + _error_shape_findings(context) + _confusion_findings(context, embedder)
+    findings = (_argument_findings(context) + _error_shape_findings(context) + _repeat_findings(context)
+                + _confusion_findings(context, embedder)
                 + _reach_findings(context) + _definition_findings(context))
     if release is not None and before is not None:
         findings += _shift_findings(context, release, before)
@@ -540,6 +541,22 @@ def _error_shape_findings(context: _Context) -> list[Finding]:
             shape=shape, failed=failed, calls=calls, other_failed=other_failed, other_calls=other_calls,
             p_adjusted=adjusted))
     return found
+
+
+def _repeat_findings(context: _Context) -> list[Finding]:
+    """A tool called again with the same arguments right after itself: a loop, or a retry that cannot help."""
+    patterns = _Patterns()
+    for trace in context.traffic:
+        for first, second in zip(trace.calls, trace.calls[1:]):
+            if call_key(first) == call_key(second):
+                patterns[("repeated", second.get("name"))].add(trace, second.get("arguments"))
+
+    def describe(key: Any, seen: _Seen, trace_ids: list[str]) -> tuple[str, str, Any]:
+        calls = [seen.calls[t] for t in trace_ids]
+        return ("repeated", f"{key[1]} is called again with the same arguments right after itself: {sum(calls)} times "
+                f"in {len(trace_ids)} traces, up to {max(calls)} in one", seen.example)
+
+    return context.from_patterns(patterns, describe)
 
 
 def _confusion_findings(context: _Context, embedder: Any) -> list[Finding]:

@@ -130,6 +130,19 @@ def test_usage_counts_calls_traces_errors_empty_results_and_the_last_call_before
     assert rows["lookup_order"].failure_share == pytest.approx(4 / 12)
 
 
+def test_a_call_repeated_right_after_itself_is_a_pattern_once_three_traces_show_it(store, tmp_path):
+    again = ("lookup_order", {"order_id": "#W7"}, FOUND)
+    rows = [chat(f"loop-{n}", [again] * (n + 2)) for n in range(3)]
+    rows += [chat("once-more", [again, ("lookup_order", {"order_id": "#W8"}, FOUND), again])]  # not back to back
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    [repeated] = [f for f in tool_report(store).findings if f.kind == "repeated"]
+    assert (repeated.tools, repeated.traces, repeated.trace_ids, repeated.example) == (
+        ("lookup_order",), 3, ("loop-0", "loop-1", "loop-2"), {"order_id": "#W7"})
+    assert repeated.what == ("lookup_order is called again with the same arguments right after itself: 6 times in 3 "
+                             "traces, up to 3 in one")
+    assert [(u.name, u.calls, u.repeated) for u in tool_report(store).usage] == [("lookup_order", 12, 6)]
+
+
 def test_arguments_are_read_against_the_json_schema_of_the_definition():
     schema = TOOLS[1]["function"]
     assert argument_problems({"order_id": "#W1", "amount": 12}, schema) == []
