@@ -737,23 +737,25 @@ def _quoted(description: str) -> str:
     return f'"{description[:60]}…"' if len(description) > 60 else f'"{description}"'
 
 
-SHIFT_METRICS = ("errors", "empty results", "argument problems", "use")
+SHIFT_METRICS = ("errors", "empty results", "repeats", "argument problems", "use")
 
 
 def _shift_findings(context: _Context, release: str, before: str) -> list[Finding]:
-    """Per tool, what changed from the release before: its error rate, empty results and argument
-    problems (per call), and its use (per trace), by Fisher's exact test. A finding cites the
-    traces that show the behaviour, in the release where it is the more common."""
+    """Per tool, what changed from the release before: its error rate, empty results, repeats (the
+    same call right after itself) and argument problems (per call), and its use (per trace), by
+    Fisher's exact test. A finding cites the traces that show the behaviour, in the release where
+    it is the more common."""
     tallies: dict[tuple[str, str, str], Counter[str]] = {}  # (tool, metric, release) -> {"of": n, "hit": k}
     showing: dict[tuple[str, str, str], list[str]] = {}  # (tool, metric, release) -> traces showing it
     traces = Counter(trace.release for trace in context.traffic)
     for trace in context.traffic:
         if trace.release not in (release, before):
             continue
-        for call in trace.calls:
+        for position, call in enumerate(trace.calls):
             name = call.get("name")
             definition = (trace.definitions or {}).get(name)
-            events = {"errors": bool(call.get("error")), "empty results": context.came_back_empty(call)}
+            events = {"errors": bool(call.get("error")), "empty results": context.came_back_empty(call),
+                      "repeats": position > 0 and call_key(trace.calls[position - 1]) == call_key(call)}
             if definition is not None:
                 events["argument problems"] = bool(argument_problems(call.get("arguments"), definition))
             for metric, happened in events.items():
@@ -785,7 +787,7 @@ def _shift_findings(context: _Context, release: str, before: str) -> list[Findin
         if adjusted > context.significance:
             continue
         unit = "traces" if metric == "use" else "calls"
-        what = {"errors": "fails in", "empty results": "comes back empty in",
+        what = {"errors": "fails in", "empty results": "comes back empty in", "repeats": "repeats itself in",
                 "argument problems": "misses its definition in", "use": "is called in"}[metric]
         found.append(context.finding(
             "shift", (name,), f"{name} {what} {now} of {now_of} {unit} in {release}, against {then} of {then_of} "

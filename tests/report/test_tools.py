@@ -204,6 +204,12 @@ def test_a_release_is_compared_with_the_one_before_and_what_shifted_is_named(sto
     assert [(f.tools, f.what, f.trace_ids, f.started) for f in shifts] == [
         (("lookup_order",), "lookup_order fails in 8 of 10 calls in 2026.11.2, against 0 of 10 in 2026.11.1",
          tuple(f"b{n}" for n in range(5)), "2026.11.2")]
+    looping = [chat(f"c{n}", [("lookup_order", {"order_id": "#W1"}, FOUND)] * 2, release="2026.11.3",
+                    created="2026-11-22T10:00:00Z") for n in range(10)]
+    ingest_file(store, write_jsonl(tmp_path / "looping.jsonl", looping), kind="production")
+    assert [f.what for f in tool_report(store, release="2026.11.3").findings if f.kind == "shift"] == [
+        "lookup_order repeats itself in 10 of 20 calls in 2026.11.3, against 0 of 10 in 2026.11.2",
+        "lookup_order fails in 0 of 20 calls in 2026.11.3, against 8 of 10 in 2026.11.2"]
     assert tool_report(store, release="2026.11.1").previous_release is None
     with pytest.raises(Exception, match=r"no trace of release '2026.12'; releases: 2026.11.1, 2026.11.2"):
         tool_report(store, release="2026.12")
