@@ -3,12 +3,13 @@
 The day after a release (a new prompt block, tool or constraint), read thirty trajectories that
 went through it. `reading_list(store, release=R)` picks them from R's traces: those given an
 assembled prompt that changed from the release before (a block or tool definition added, dropped
-or edited: `diff_releases` over the stored assemblies), those calling a tool whose behaviour
-shifted in R (the tool report's `shift` findings: errors, empty results, argument use, use), and
-those in a region new since R (in the latest mining run, a region with traces of R and none of a
-release before it). Flagged traces come first, spread across regions; each says why it was
-chosen. `write_reading_list` writes the list as JSONL and as one self-contained HTML page, both
-redacted; `queue_reading_list` puts it into the labelling queue, which a trace enters once ever.
+or edited: `diff_releases` over the stored assemblies), those that went through a tool whose
+behaviour shifted in R (the tool report's `shift` findings: a trace showing the behaviour that grew
+more common, a failing call or a repeat, say; or calling the tool, where it grew rarer), and those
+in a region new since R (in the latest mining run, a region with traces of R and none of a release
+before it). Flagged traces come first, spread across regions; each says why it was chosen.
+`write_reading_list` writes the list as JSONL and as one self-contained HTML page, both redacted;
+`queue_reading_list` puts it into the labelling queue, which a trace enters once ever.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from harness_evals.prompts.snapshots import block_changes
 from harness_evals.records import NOISE, QueuePick
 from harness_evals.redact import Redactor
 from harness_evals.report.tools import DEFAULTS as TOOL_DEFAULTS
-from harness_evals.report.tools import TracedCalls, previous_release, read_calls, release_order, release_shifts
+from harness_evals.report.tools import (
+    TracedCalls,
+    previous_release,
+    read_calls,
+    release_order,
+    release_shifts,
+    shows,
+)
 from harness_evals.store import Store
 from harness_evals.store.tools import is_mining_run, trace_documents
 
@@ -83,13 +91,12 @@ def reading_list(store: Store, *, release: str, n: int = DEFAULTS.n, run_id: str
         for trace in given:
             reasons[trace.trace_id].append(f"its prompt changed in {release}: {', '.join(changed) or 'reordered'}")
 
-    shifts = {finding.tools[0]: finding for finding in release_shifts(
-        traffic, release=release, before=before, min_traces=min_traces, significance=significance,
-        quiet_tools=detectors.quiet_tools)}
-    changes += [finding.what for finding in shifts.values()]
+    shifts = release_shifts(traffic, release=release, before=before, min_traces=min_traces,
+                            significance=significance, quiet_tools=detectors.quiet_tools)
+    changes += [shift.what for shift in shifts]
     for trace in of_release:
-        reasons[trace.trace_id] += [f"calls {name}, which shifted: {shifts[name].what}"
-                                    for name in sorted(trace.names & shifts.keys())]
+        reasons[trace.trace_id] += [f"went through a shift of {shift.tools[0]}: {shift.what}" for shift in shifts
+                                    if shows(trace, shift, quiet_tools=detectors.quiet_tools)]
 
     for cluster_id, count in _new_regions(traffic, release).items():
         changes.append(f"region {cluster_id} is new since {release}: {count} traces of {release}, none before")

@@ -740,6 +740,31 @@ def _quoted(description: str) -> str:
 SHIFT_METRICS = ("errors", "empty results", "repeats", "argument problems", "use")
 
 
+def call_events(trace: TracedCalls, position: int, *, quiet_tools: Iterable[str] = ()) -> dict[str, bool]:
+    """Which per-call shift metrics the trace's call at `position` shows (argument problems only
+    where its prompt defines the tool)."""
+    call = trace.calls[position]
+    events = {"errors": bool(call.get("error")),
+              "empty results": not call.get("error") and call.get("name") not in quiet_tools and returned_nothing(call),
+              "repeats": position > 0 and call_key(trace.calls[position - 1]) == call_key(call)}
+    definition = (trace.definitions or {}).get(call.get("name"))
+    if definition is not None:
+        events["argument problems"] = bool(argument_problems(call.get("arguments"), definition))
+    return events
+
+
+def shows(trace: TracedCalls, shift: Finding, *, quiet_tools: Iterable[str] = ()) -> bool:
+    """Whether a trace went through a shift: it calls the tool and, where the behaviour grew more
+    common, shows it (a failing call, an empty result, a repeat, an argument problem)."""
+    tool = shift.tools[0]
+    if tool not in trace.names:
+        return False
+    if shift.counts["metric"] == "use" or shift.counts["direction"] == "down":
+        return True
+    return any(call_events(trace, position, quiet_tools=quiet_tools).get(shift.counts["metric"], False)
+               for position, call in enumerate(trace.calls) if call.get("name") == tool)
+
+
 def _shift_findings(context: _Context, release: str, before: str) -> list[Finding]:
     """Per tool, what changed from the release before: its error rate, empty results, repeats (the
     same call right after itself) and argument problems (per call), and its use (per trace), by
@@ -753,12 +778,7 @@ def _shift_findings(context: _Context, release: str, before: str) -> list[Findin
             continue
         for position, call in enumerate(trace.calls):
             name = call.get("name")
-            definition = (trace.definitions or {}).get(name)
-            events = {"errors": bool(call.get("error")), "empty results": context.came_back_empty(call),
-                      "repeats": position > 0 and call_key(trace.calls[position - 1]) == call_key(call)}
-            if definition is not None:
-                events["argument problems"] = bool(argument_problems(call.get("arguments"), definition))
-            for metric, happened in events.items():
+            for metric, happened in call_events(trace, position, quiet_tools=context.quiet_tools).items():
                 tally = tallies.setdefault((name, metric, trace.release), Counter())
                 tally["of"] += 1
                 tally["hit"] += happened

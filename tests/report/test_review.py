@@ -44,7 +44,7 @@ def test_the_list_holds_the_traces_that_got_the_changed_prompt_and_none_that_did
     assert len(reading.changes) == 1 and reading.changes[0].endswith("(4 traces): dropped Policy")
 
 
-def test_traces_of_a_tool_that_shifted_and_of_a_new_region_are_listed_flagged_first_across_regions(two_releases,
+def test_traces_that_went_through_a_shift_or_are_in_a_new_region_are_listed_flagged_first_across_regions(two_releases,
                                                                                                    tmp_path):
     failing = [("lookup_order", {"order_id": "#W1"}, "Error: timeout")]
     ingest_file(two_releases, write_jsonl(tmp_path / "more.jsonl", [later(f"failing-{n}", failing) for n in range(6)]),
@@ -55,16 +55,18 @@ def test_traces_of_a_tool_that_shifted_and_of_a_new_region_are_listed_flagged_fi
     two_releases.insert("trace_flags", {"run_id": [run_id], "trace_id": ["failing-5"],
                                         "detector": ["error_then_confident_answer"], "reason": ["lookup_order failed"]})
     reading = reading_list(two_releases, release=AFTER, n=5)
-    assert reading.candidates == 4 + 3 + 6  # kept-* call the tool that shifted, in the old prompt
+    assert reading.candidates == 4 + 6  # kept-* call the tool that shifted, but none of their calls failed
     assert [(item.trace_id, item.cluster_id, item.flags) for item in reading.readings] == [
         ("failing-5", 3, ["error_then_confident_answer"]),  # flagged first
-        ("dropped-0", 2, []), ("failing-0", 3, []), ("kept-0", 1, []),  # then one region at a time, the region
-        ("dropped-1", 2, [])]                                            # with the most reasons to read first
-    shifted = "calls lookup_order, which shifted: lookup_order fails in 6 of 13 calls in 2026.11.2, against 0 of 10 in 2026.11.1"
-    assert reading.readings[3].reasons == [shifted]
+        ("dropped-0", 2, []), ("failing-0", 3, []), ("dropped-1", 2, []), ("failing-1", 3, [])]  # a region at a time
+    shifted = ("went through a shift of lookup_order: lookup_order fails in 6 of 13 calls in 2026.11.2, against 0 of "
+               "10 in 2026.11.1")
     assert reading.readings[0].reasons == [shifted, "in region 3, new since 2026.11.2 (6 traces, none before)"]
-    assert reading.readings[1].reasons == ["its prompt changed in 2026.11.2: dropped Policy", shifted,
+    assert reading.readings[1].reasons == ["its prompt changed in 2026.11.2: dropped Policy",
                                            "in region 2, new since 2026.11.2 (4 traces, none before)"]
+    assert reading.changes[1:] == ["lookup_order fails in 6 of 13 calls in 2026.11.2, against 0 of 10 in 2026.11.1",
+                                   "region 2 is new since 2026.11.2: 4 traces of 2026.11.2, none before",
+                                   "region 3 is new since 2026.11.2: 6 traces of 2026.11.2, none before"]
 
 
 def test_the_reading_file_is_redacted_jsonl_and_one_offline_html_page(two_releases, tmp_path):
