@@ -247,8 +247,10 @@ redacted · generated {{ generated }}</p>
 {% for flag in r.flags %} <span class="tag">{{ flag }}</span>{% endfor %}</p>
 <ul class="why">{% for reason in r.reasons %}<li>{{ reason }}</li>{% endfor %}</ul>
 {% if r.messages %}
-{% for m in r.messages %}<div class="turn {{ m.role }}{% if m.error %} failed{% endif %}"><b>{{ m.role }}</b>
-{% if m.content %}<pre>{{ m.content | text }}</pre>{% endif %}
+{% for m in r.messages %}<div class="turn {{ m.role }}{% if m.error %} failed{% endif %}">
+{% if m.role in ("system", "developer") %}<details><summary><b>{{ m.role }}</b></summary>
+<pre>{{ m.content | text }}</pre></details>{% else %}<b>{{ m.role }}</b>
+{% if m.content %}<pre>{{ m.content | text }}</pre>{% endif %}{% endif %}
 {% for name, arguments in m | calls %}<pre>→ {{ name }}({{ arguments }})</pre>{% endfor %}</div>{% endfor %}
 {% else %}
 <div class="turn user"><b>request</b><pre>{{ r.input }}</pre></div>
