@@ -16,7 +16,8 @@ from harness_evals.cli.options import Config, Db, setting_help
 from harness_evals.cli.output import console
 from harness_evals.config import ReviewSettings, ToolSettings
 
-RunOption = Annotated[Optional[str], typer.Option("--run", help="A mining run, for regions and flags [default: the latest]")]
+RunOption = Annotated[Optional[str], typer.Option(
+    "--run", help="A mining run, for regions and flags [default: the latest]")]
 MinTraces = Annotated[Optional[int], typer.Option(help=setting_help(
     ToolSettings.model_fields["min_traces"].description, "tools.min_traces"))]
 

@@ -246,8 +246,8 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int):
         return "integer"
-    return {float: "number", str: "string", list: "array", dict: "object", type(None): "null"}.get(type(value),
-                                                                                                    type(value).__name__)
+    names = {float: "number", str: "string", list: "array", dict: "object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def argument_problems(arguments: Any, definition: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -477,7 +477,8 @@ def usage(traffic: Iterable[TracedCalls], *, quiet_tools: Sequence[str] = ()) ->
         if trace.failure and trace.calls:
             counts[trace.calls[-1].get("name")]["last_before_failure"] += 1
     rows = [ToolUsage(name, kinds[name], tally["calls"], tally["traces"], tally["errors"], tally["empty"],
-                      tally["repeated"], tally["last_before_failure"], defined.get(name)) for name, tally in counts.items()]
+                      tally["repeated"], tally["last_before_failure"], defined.get(name))
+            for name, tally in counts.items()]
     return sorted(rows, key=lambda row: (-row.calls, row.name))
 
 

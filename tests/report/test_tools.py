@@ -106,7 +106,8 @@ def test_each_planted_misuse_is_found_once_it_has_shown_up_three_times_with_its_
                                    "of other shapes")
     assert what["confusion"] == ("search_orders came back empty, then find_orders was called with similar arguments: "
                                  "3 times in 3 traces; names 58% alike, descriptions 56% alike")
-    assert what["undefined"] == "cancel_order is called in 3 traces whose prompt does not define it; no prompt defines it"
+    assert what["undefined"] == (
+        "cancel_order is called in 3 traces whose prompt does not define it; no prompt defines it")
     assert what["no_when_to_use"] == ('Tools described by what they do, not when to use them (1): issue_refund '
                                       '("Refund an order.") (each in the prompt of 15 traces)')
     assert all(f.started == "2026.11.1" for f in report.findings)
@@ -228,7 +229,8 @@ def test_tau_bench_usage_and_the_lints_of_its_own_tool_definitions(store, tmp_pa
     ingest_file(store, tau_bench_with_definitions(tmp_path), kind="production")
     report = tool_report(store)
     assert report.findings == []  # two trajectories: nothing has shown up three times
-    assert [(u.name, u.calls, u.traces, u.errors, u.empty, u.repeated, u.last_before_failure) for u in report.usage] == [
+    assert [(u.name, u.calls, u.traces, u.errors, u.empty, u.repeated, u.last_before_failure)
+            for u in report.usage] == [
         ("get_reservation_details", 3, 1, 0, 0, 0, 0), ("book_reservation", 2, 1, 1, 0, 0, 1),
         ("calculate", 2, 1, 0, 0, 0, 0), ("get_user_details", 2, 2, 0, 0, 0, 0),
         ("think", 2, 2, 0, 0, 0, 0),  # the scratchpad returns nothing by design: not an empty result
