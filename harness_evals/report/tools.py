@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from harness_evals.config import ToolSettings
@@ -73,9 +74,15 @@ class TracedCalls:
     def calls_of(self, name: str) -> list[dict[str, Any]]:
         return [call for call in self.calls if call.get("name") == name]
 
-    @property
+    @cached_property
     def names(self) -> set[str]:
         return {call.get("name") for call in self.calls}
+
+    @cached_property
+    def repeats(self) -> list[bool]:
+        """Per call, whether it is the call just before it again (name and arguments)."""
+        keys = [call_key(call) for call in self.calls]
+        return [position > 0 and keys[position - 1] == key for position, key in enumerate(keys)]
 
 
 @dataclass(frozen=True)
@@ -460,16 +467,14 @@ def usage(traffic: Iterable[TracedCalls], *, quiet_tools: Sequence[str] = ()) ->
     kinds: dict[str, str] = {}
     defined: dict[str, bool | None] = {}
     for trace in traffic:
-        previous = None
-        for call in trace.calls:
+        for call, repeated in zip(trace.calls, trace.repeats, strict=True):
             name = call.get("name")
             kinds.setdefault(name, AGENT_STEPS[call.get("type", "tool_call")])
             tally = counts.setdefault(name, Counter())
             tally["calls"] += 1
             tally["errors"] += bool(call.get("error"))
             tally["empty"] += not call.get("error") and name not in quiet_tools and returned_nothing(call)
-            tally["repeated"] += previous is not None and call_key(previous) == call_key(call)
-            previous = call
+            tally["repeated"] += repeated
         for name in trace.names:
             counts[name]["traces"] += 1
             if trace.definitions is not None:
@@ -548,9 +553,9 @@ def _repeat_findings(context: _Context) -> list[Finding]:
     """A tool called again with the same arguments right after itself: a loop, or a retry that cannot help."""
     patterns = _Patterns()
     for trace in context.traffic:
-        for first, second in zip(trace.calls, trace.calls[1:]):
-            if call_key(first) == call_key(second):
-                patterns[("repeated", second.get("name"))].add(trace, second.get("arguments"))
+        for call, repeated in zip(trace.calls, trace.repeats, strict=True):
+            if repeated:
+                patterns[("repeated", call.get("name"))].add(trace, call.get("arguments"))
 
     def describe(key: Any, seen: _Seen, trace_ids: list[str]) -> tuple[str, str, Any]:
         calls = [seen.calls[t] for t in trace_ids]
@@ -747,7 +752,7 @@ def call_events(trace: TracedCalls, position: int, *, quiet_tools: Iterable[str]
     call = trace.calls[position]
     events = {"errors": bool(call.get("error")),
               "empty results": not call.get("error") and call.get("name") not in quiet_tools and returned_nothing(call),
-              "repeats": position > 0 and call_key(trace.calls[position - 1]) == call_key(call)}
+              "repeats": trace.repeats[position]}
     definition = (trace.definitions or {}).get(call.get("name"))
     if definition is not None:
         events["argument problems"] = bool(argument_problems(call.get("arguments"), definition))
