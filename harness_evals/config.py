@@ -75,6 +75,26 @@ class SuggestSettings(BaseModel):
         "Suggest a tool as required when at least this share of the region's successful traces call it"))
 
 
+class ToolSettings(BaseModel):
+    """`[tools]`: what the tool report (and the reading list's shifts) call a pattern."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_traces: int = Field(default=3, ge=1, description=(
+        "A pattern is reported once it has shown up in this many traces: once is an accident"))
+    significance: float = Field(default=0.05, gt=0, lt=1, description=(
+        "False discovery rate of the reach, error-shape and release-shift tests (Fisher's exact test)"))
+
+
+class ReviewSettings(BaseModel):
+    """`[review]`: the reading list of a release."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(default=30, ge=1, description="Trajectories on the reading list")
+    out: Path = Path("data/review")  # <release>.jsonl and <release>.html are written here
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +112,8 @@ class Settings(BaseModel):
     full_schedule: str = "0 3 * * 0"  # the weekly run that refits the clusters on everything
     mine: MineSettings = MineSettings()
     suggest: SuggestSettings = SuggestSettings()
+    tools: ToolSettings = ToolSettings()
+    review: ReviewSettings = ReviewSettings()
     redact: RedactionRules = RedactionRules()
     prompt_contract: Path | None = None  # TOML or YAML (harness_evals.prompts.assembly.PromptContract); flags feed sampling
     # Encoding and cluster placement on a Dask cluster: its scheduler's address (tcp://host:8786),

@@ -311,7 +311,8 @@ def test_every_command_that_takes_db_uses_the_settings_files_db(tmp_path, monkey
     monkeypatch.delenv("HARNESS_EVALS_DB", raising=False)
     monkeypatch.delenv("HARNESS_EVALS_CONFIG", raising=False)
     Path("harness-evals.toml").write_text('db = "team.duckdb"\nqueue_out = "queue.jsonl"\nreport_out = "report.html"\n'
-                                          'suite_dir = "suites"\n[mine]\nembedder = "hashing"\nbudget = 3\n')
+                                          'suite_dir = "suites"\n[mine]\nembedder = "hashing"\nbudget = 3\n'
+                                          '[review]\nout = "review"\n')
     with_prompts = [trace(f"p{n}", "where is my parcel", metadata={"release": f"2026.11.{n}"},
                           messages=[{"role": "system", "content": f"# Policy\nBe brief ({n})"},
                                     {"role": "user", "content": "where is my parcel"}]) for n in (1, 2)]
@@ -321,7 +322,8 @@ def test_every_command_that_takes_db_uses_the_settings_files_db(tmp_path, monkey
         ["ingest", "t.jsonl"], ["mine"], ["flags"], ["status"], ["queue", "export"],
         ["queue", "import", "labels.jsonl"], ["emit"], ["report"], ["prompts", "list"],
         ["prompts", "diff", "--from", "2026.11.1", "--to", "2026.11.2"], ["prompts", "check", "--contract", "contract.toml"],
-        ["prompts", "snapshot", "--out", "snapshots"], ["export", "--parquet", "backup"],
+        ["prompts", "snapshot", "--out", "snapshots"], ["export", "--parquet", "backup"], ["tools"],
+        ["review", "--release", "2026.11.2", "--queue"],
     ]
     for step in steps:
         if step[:2] == ["queue", "import"]:  # label the first queued trace
@@ -332,7 +334,7 @@ def test_every_command_that_takes_db_uses_the_settings_files_db(tmp_path, monkey
         assert not Path("data").exists(), step  # nothing looked for, or made, the default store
     with Store(tmp_path / "team.duckdb", read_only=True) as store:
         assert store.con.execute("SELECT kind, count(*) FROM runs GROUP BY kind ORDER BY kind").fetchall() == [
-            ("emit", 1), ("ingest", 1), ("label", 1), ("mine", 1)]
+            ("emit", 1), ("ingest", 1), ("label", 1), ("mine", 1), ("review", 1)]
     # run and serve are covered by the same option (they start Prefect); restore's --db is the new file it makes
     assert commands_taking("--db") - {"run", "serve", "restore"} == {" ".join(step[:2]) if step[0] in (
         "queue", "prompts") else step[0] for step in steps}
@@ -401,7 +403,7 @@ def test_every_command_shows_its_help_without_reading_the_settings_or_the_store(
     Path("harness-evals.toml").write_text("db_path = 'not a setting'\n")  # would be one red line, were it read
     commands = [words for words, _ in every_command()]
     assert [" ".join(words) for words in commands] == [
-        "", "ingest", "mine", "flags", "emit", "run", "report", "status", "export", "restore", "serve",
+        "", "ingest", "mine", "flags", "tools", "review", "emit", "run", "report", "status", "export", "restore", "serve",
         "queue", "queue export", "queue import", "suite", "suite check", "suite run", "suite pytest", "suite export",
         "prompts", "prompts list", "prompts diff", "prompts check", "prompts snapshot"]  # the order --help lists them
     for words in commands:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from harness_evals.cli import ingest, mine, prompts, queue, run, store, suite
+from harness_evals.cli import ingest, mine, prompts, queue, run, store, suite, tools
 
 # Help is plain text: as rich markup, "[default: 20, or [mine] budget]" would vanish as a tag.
 app = typer.Typer(
@@ -18,6 +18,8 @@ app = typer.Typer(
 app.command()(ingest.ingest)
 app.command(name="mine")(mine.mine_command)
 app.command()(mine.flags)
+app.command()(tools.tools)
+app.command()(tools.review)
 app.command()(suite.emit)
 app.command()(run.run)
 app.command(name="report")(run.report_command)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from harness_evals.cli.invocation import invoked
-from harness_evals.config import MineSettings, Settings, SuggestSettings
+from harness_evals.config import MineSettings, ReviewSettings, Settings, SuggestSettings, ToolSettings
 from harness_evals.redact import RedactionRules
 
 
@@ -16,7 +16,8 @@ def setting_help(text: str, key: str, *, unset: str = "unset") -> str:
     """The help of a flag that overrides the settings file's `key` ("suite_dir", "mine.budget"),
     with the default as the settings model holds it; `unset` says what a default of None means."""
     section, _, name = key.rpartition(".")
-    models = {"": Settings, "mine": MineSettings, "suggest": SuggestSettings, "redact": RedactionRules}
+    models = {"": Settings, "mine": MineSettings, "suggest": SuggestSettings, "tools": ToolSettings,
+              "review": ReviewSettings, "redact": RedactionRules}
     default = models[section].model_fields[name].default
     return f"{text} [default: {unset if default is None else default}, or {f'[{section}] ' if section else ''}{name}]"
 

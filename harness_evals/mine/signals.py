@@ -68,9 +68,19 @@ class Signature:
     cost: float | None
 
 
+def call_key(step: dict[str, Any]) -> tuple[Any, str]:
+    """A call as repeats are told: its name and its arguments, whatever their key order."""
+    return step.get("name"), json.dumps(step.get("arguments"), sort_keys=True, default=str)
+
+
+def returned_nothing(step: dict[str, Any]) -> bool:
+    """The step's result is missing or empty: "", [], {}, null, none."""
+    result = step.get("result")
+    return str(result if result is not None else "").strip().lower() in EMPTY_RESULTS
+
+
 def signature(steps: list[dict[str, Any]], metadata: dict[str, Any]) -> Signature:
-    calls = [(s.get("name"), json.dumps(s.get("arguments"), sort_keys=True, default=str)) for s in steps
-             if s.get("type") != "llm_call"]
+    calls = [call_key(s) for s in steps if s.get("type") != "llm_call"]
     longest = run = 0
     for index, call in enumerate(calls):
         run = run + 1 if index and calls[index - 1] == call else 1
@@ -138,8 +148,7 @@ def empty_result_used(trace: TraceRecord, sig: Signature, settings: DetectorSett
     """A tool came back empty, the agent never called it again, and the answer does not say so."""
     tools = [s for s in trace.steps if s.get("type", "tool_call") == "tool_call"]
     for position, step in enumerate(tools):
-        result = str(step.get("result") if step.get("result") is not None else "").strip().lower()
-        if step.get("error") or step.get("name") in settings.quiet_tools or result not in EMPTY_RESULTS:
+        if step.get("error") or step.get("name") in settings.quiet_tools or not returned_nothing(step):
             continue
         retried = any(later.get("name") == step.get("name") for later in tools[position + 1 :])
         if not retried and trace.output.strip() and not ACKNOWLEDGES_TROUBLE.search(trace.output):

@@ -203,6 +203,30 @@ def block_diffs(before: PromptAssembly, after: PromptAssembly) -> list[str]:
     return diffs
 
 
+def closest(assembly: PromptAssembly, others: dict[str, PromptAssembly]) -> str | None:
+    """The digest of the one of `others` that shares most of `assembly`'s block names (ties: the
+    greater digest, as `diff_releases` breaks them); None when none shares any."""
+    similarity, digest = max(((_similarity(other, assembly), digest) for digest, other in others.items()),
+                             default=(0.0, None))
+    return digest if similarity > 0 else None
+
+
+def changed_blocks(before: PromptAssembly | None, after: PromptAssembly) -> list[str]:
+    """What `after` changes from `before`, block by block in prompt order: "dropped Policy", "added
+    tool:refund", "edited Refunds"; with no `before`, every block of `after` is added."""
+    old = {b.name: b.text for b in before.blocks} if before is not None else {}
+    new = {b.name: b.text for b in after.blocks}
+    changes = []
+    for name in dict.fromkeys(list(old) + list(new)):
+        if name not in new:
+            changes.append(f"dropped {name}")
+        elif name not in old:
+            changes.append(f"added {name}")
+        elif old[name] != new[name]:
+            changes.append(f"edited {name}")
+    return changes
+
+
 def diff_releases(before: dict[str, tuple[PromptAssembly, float]], after: dict[str, tuple[PromptAssembly, float]],
                   *, min_similarity: float = 0.5) -> list[AssemblyChange]:
     """Assemblies (digest -> (assembly, traffic share)) of two releases: which appeared, vanished or

@@ -12,7 +12,16 @@ from typing import Any
 
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
-from harness_evals.prompts.assembly import AssemblyChange, PromptAssembly, PromptBlock, PromptContract, diff_releases, violations
+from harness_evals.prompts.assembly import (
+    AssemblyChange,
+    PromptAssembly,
+    PromptBlock,
+    PromptContract,
+    changed_blocks,
+    closest,
+    diff_releases,
+    violations,
+)
 from harness_evals.store import Store
 from harness_evals.store.clusters import production_clusters
 from harness_evals.store.prompts import (
@@ -56,13 +65,34 @@ def list_assemblies(store: Store) -> list[AssemblyStats]:
             for digest, blocks, traces, releases, first, last in rows]
 
 
-def _release_assemblies(store: Store, release: str) -> dict[str, tuple[PromptAssembly, float]]:
+def _assemblies_of(store: Store, release: str) -> dict[str, tuple[PromptAssembly, float]]:
+    """Digest -> (assembly, share of the release's traced traffic) of each assembly given in `release`."""
     rows = release_assemblies(store, release)
-    if not rows:
-        known = traced_releases(store)
-        raise UserError(f"no traced prompt in release {release!r}; releases in the store: {', '.join(known) or 'none'}")
     total = sum(count for _, _, count in rows)
     return {digest: (_assembly(blocks), count / total) for digest, blocks, count in rows}
+
+
+def _release_assemblies(store: Store, release: str) -> dict[str, tuple[PromptAssembly, float]]:
+    assemblies = _assemblies_of(store, release)
+    if not assemblies:
+        known = traced_releases(store)
+        raise UserError(f"no traced prompt in release {release!r}; releases in the store: {', '.join(known) or 'none'}")
+    return assemblies
+
+
+def block_changes(store: Store, *, before: str, after: str) -> dict[str, list[str]]:
+    """The assemblies given in `after` and in no trace of `before`, by digest, each with what it
+    changes (`changed_blocks`) from the assembly of `before` it replaces (`diff_releases`), or, one
+    that appeared beside the old ones (a partial rollout), from the closest of them. Empty when
+    `after` traced no prompt."""
+    old, new = _assemblies_of(store, before), _assemblies_of(store, after)
+    earlier = {digest: assembly for digest, (assembly, _) in old.items()}
+    found = {}
+    for change in diff_releases(old, new):
+        if change.after is not None:
+            base = change.before or closest(new[change.after][0], earlier)
+            found[change.after] = changed_blocks(earlier[base] if base else None, new[change.after][0])
+    return found
 
 
 def _latest_clusters(store: Store) -> dict[str, int]:

@@ -71,6 +71,13 @@ svg { max-width: 100%; height: auto; } .charts { display: grid; grid-template-co
 {% if flags %}<table><tr><th>detector</th><th class="n">traces</th></tr>{% for name, count in flags %}
 <tr><td>{{ name }}</td><td class="n">{{ count }}</td></tr>{% endfor %}</table>
 {% else %}<p>No detector fired.</p>{% endif %}
+<h2>Tool use</h2>
+{% if tools.findings %}<table><tr><th class="n">traces</th><th>finding</th><th>since</th><th>examples</th></tr>
+{% for f in tools.findings[:12] %}<tr><td class="n">{{ f.traces }}</td><td>{{ f.what }}</td>
+<td>{{ f.started or "" }}</td><td>{{ f.trace_ids[:3] | join(", ") }}</td></tr>{% endfor %}</table>
+{% else %}<p>No tool misuse pattern has shown up in {{ tools.min_traces }} traces yet.</p>{% endif %}
+<p class="meta">{% for u in tools.usage[:8] %}{{ u.name }}: {{ u.calls }} calls, {{ "%.0f%%" % (100 * u.error_rate) }}
+ failed{% if not loop.last %} · {% endif %}{% endfor %} (harness-evals tools for all of it)</p>
 <h2>Labelling queue</h2>
 <p>{% for state, count in queue_sizes %}{{ count }} {{ state }}{% if not loop.last %} · {% endif %}{% else %}
 The queue is empty.{% endfor %}</p>
@@ -173,7 +180,7 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
         coverage_map=coverage_map(points),
         trend_chart=trend_chart(trend),
         gaps=[d for d in descriptions if d.gap > 0][:12], emerging=[d for d in descriptions if d.emerging],
-        flags=flags, queue_sizes=queue_sizes, queued=queued,
+        flags=flags, queue_sizes=queue_sizes, queued=queued, tools=workspace.tools(run_id),
     )
 
 

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from harness_evals.report.describe import ClusterDescription, Namer, describe_clusters
+from harness_evals.report.tools import DEFAULTS as TOOL_DEFAULTS
+from harness_evals.report.tools import ToolReport, tool_report
 from harness_evals.errors import UserError
 from harness_evals.config import SuggestSettings
 from harness_evals.label.labels import LabelReport, apply_labels
@@ -102,6 +104,15 @@ class Workspace:
     def describe(self, run_id: str | None = None, *, namer: Namer | None = None) -> list[ClusterDescription]:
         """Every region of a mining run: keywords, representative requests (redacted), tools, coverage."""
         return describe_clusters(self.store, self.mine_run(run_id), redactor=self.redactor, namer=namer)
+
+    def tools(self, run_id: str | None = None, *, release: str | None = None,
+              min_traces: int = TOOL_DEFAULTS.min_traces, significance: float = TOOL_DEFAULTS.significance
+              ) -> ToolReport:
+        """How each tool and subagent is used in a mining run's traces (the latest by default; every
+        stored trace before any run), or in one release's against the release before it: `usage`
+        per tool, and the misuse `findings` (report/tools.py), their examples redacted."""
+        return tool_report(self.store, run_id=run_id, release=release, min_traces=min_traces,
+                           significance=significance, redactor=self.redactor)
 
     def flags(self, run_id: str | None = None) -> pa.Table:
         """Silent-failure flags of a mining run: trace, detector, reason, and the trace's cluster."""

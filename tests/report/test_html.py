@@ -32,12 +32,13 @@ def report_path(tmp_path_factory) -> Path:
 def test_the_report_is_one_offline_file_with_every_section(report_path):
     html = report_path.read_text()
     for heading in ("Coverage map", "Coverage over time", "Largest gaps", "Emerging regions", "Silent-failure flags",
-                    "Labelling queue"):
+                    "Tool use", "Labelling queue"):
         assert f"<h2>{heading}</h2>" in html
     assert html.count("<svg") == 2
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing fetched from anywhere
     assert "<script" not in html
     assert "280</b><span>production traces" in html
+    assert "search_direct_flight came back empty, then search_onestop_flight was called with similar arguments" in html
 
 
 def test_the_report_loads_in_chromium_without_console_errors_and_is_screenshotted(report_path):
