@@ -20,6 +20,13 @@ HDBSCAN over production+eval, the medoid of each eval-free cluster, largest firs
 recall@B: share of uncovered labels with >= 3 production traces that get >= 1 queued trace.
 precision@B: share of queued traces whose label is uncovered. B = 1x and 1.5x the number of
 those labels.
+
+`--nights N` runs the loop a team lives instead: each night `mine --budget 1x`, a simulated
+labeller labels every queued trace (`queue import`, its label the true intent as a reference
+answer), `emit` turns the labels into eval cases, and the next night mines again. Per night:
+cumulative recall (targets with a queued trace on any night so far), cumulative precision (picks
+whose intent had no eval case when picked), false coverage (of the traces whose intent still has
+no eval case, the share the judge counts covered), and the covered-traffic figure against the truth.
 """
 
 from __future__ import annotations
@@ -146,6 +153,42 @@ def ours(template: Path, folder: Path, budget: int, embedder: str) -> tuple[list
     return picks, seconds
 
 
+def nights(template: Path, folder: Path, production, covered: set[str], targets: set[str], *, budget: int,
+           count: int, embedder: str) -> list[dict[str, float]]:
+    """The loop, night after night, through the real CLI; one row of figures per night."""
+    from harness_evals.report.workspace import Workspace
+
+    db = folder / "loop.duckdb"
+    shutil.copy(template, db)
+    run("ingest", str(folder / "production.jsonl"), "--kind", "production", "--db", str(db))
+    run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
+    label_of = {f"p{i:05d}": label for i, (_, label) in enumerate(production)}
+    has_case, reached, picks, on_uncovered, rows = set(covered), set(), 0, 0, []
+    for night in range(1, count + 1):
+        run("mine", "--budget", str(budget), "--embedder", embedder, "--db", str(db))
+        queue = folder / f"queue-{night}.jsonl"
+        run("queue", "export", "--out", str(queue), "--db", str(db))
+        queued = [json.loads(line)["trace_id"] for line in queue.read_text().splitlines()]
+        with Workspace(db) as workspace:
+            verdicts = {row["item_id"]: row["covered"] for row in workspace.assignments().to_pylist()
+                        if row["item_kind"] == "production"}
+            figure = workspace.summary()["covered_traffic"]
+        still = [trace_id for trace_id, label in label_of.items() if label not in has_case]
+        picks += len(queued)
+        on_uncovered += sum(label_of[trace_id] not in has_case for trace_id in queued)
+        reached |= {label_of[trace_id] for trace_id in queued} & targets
+        rows.append({"recall": len(reached) / len(targets), "precision": on_uncovered / picks if picks else 0.0,
+                     "false coverage": sum(verdicts[t] for t in still) / len(still) if still else 0.0,
+                     "covered figure": figure, "covered truth": 1 - len(still) / len(label_of)})
+        labels = folder / f"labels-{night}.jsonl"
+        labels.write_text("".join(json.dumps({"trace_id": trace_id, "expected": {"reference": label_of[trace_id]},
+                                              "verdict": "pass"}) + "\n" for trace_id in queued))
+        run("queue", "import", str(labels), "--db", str(db))
+        run("emit", "--out", str(folder / "suites"), "--db", str(db))
+        has_case |= {label_of[trace_id] for trace_id in queued}
+    return rows
+
+
 def random_peer(production_vectors, eval_vectors, budget, seed, **_):
     rng = np.random.default_rng(seed)
     return rng.choice(len(production_vectors), size=min(budget, len(production_vectors)), replace=False).tolist()
@@ -229,11 +272,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--corpora", nargs="+", default=["clinc150", "banking77"])
     parser.add_argument("--peers", nargs="*", default=list(PEERS))
+    parser.add_argument("--nights", type=int, default=0, help="run the labelling loop this many nights instead")
     parser.add_argument("--embedder", default="minilm",
                         help="any of mine's: minilm-int8 to check it loses nothing, st:FOLDER to try another model")
     args = parser.parse_args()
     model = get_embedder(args.embedder).name
 
+    if args.nights:
+        return loop_table(args)
     results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     timings: dict[tuple[str, str], list[float]] = {}
     aucs: dict[str, list[float]] = {}
@@ -294,6 +340,30 @@ def main() -> None:
     print("|---|---|---|")
     for (corpus, method), values in timings.items():
         print(f"| {corpus} | {method} | {statistics.mean(values):.2f} |")
+
+
+def loop_table(args: argparse.Namespace) -> None:
+    figures: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for corpus in args.corpora:
+        pools = load_corpus(corpus)
+        template = template_db(corpus, pools, args.embedder)
+        for seed in args.seeds:
+            production, evals, covered = build_scenario(pools, seed)
+            counts = Counter(label for _, label in production)
+            targets = {label for label, count in counts.items() if label not in covered and count >= 3}
+            with tempfile.TemporaryDirectory() as folder_name:
+                write_inputs(Path(folder_name), production, evals)
+                for night, row in enumerate(nights(template, Path(folder_name), production, covered, targets,
+                                                   budget=len(targets), count=args.nights, embedder=args.embedder),
+                                            start=1):
+                    figures.setdefault((corpus, night), []).append(row)
+            print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
+    names = ["recall", "precision", "false coverage", "covered figure", "covered truth"]
+    print(f"\nseeds {args.seeds}; budget 1x per night; mean ± stdev (min) over seeds\n")
+    print("| corpus | night | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for (corpus, night), rows in figures.items():
+        print(f"| {corpus} | {night} | " + " | ".join(_fmt([row[name] for row in rows]) for name in names) + " |")
 
 
 def _fmt(values: list[float]) -> str:
