@@ -283,48 +283,42 @@ def main() -> None:
     results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     timings: dict[tuple[str, str], list[float]] = {}
     aucs: dict[str, list[float]] = {}
-    for corpus in args.corpora:
-        pools = load_corpus(corpus)
-        template = template_db(corpus, pools, args.embedder)
-        for seed in args.seeds:
-            production, evals, covered = build_scenario(pools, seed)
-            counts = Counter(label for _, label in production)
-            targets = {label for label, count in counts.items() if label not in covered and count >= 3}
-            budgets = {"1x": len(targets), "1.5x": round(1.5 * len(targets))}
-            with tempfile.TemporaryDirectory() as folder_name:
-                folder = Path(folder_name)
-                write_inputs(folder, production, evals)
-                peer_inputs, rankings = None, {}
-                for budget_name, budget in budgets.items():
-                    picks, seconds = ours(template, folder, budget, args.embedder)
-                    timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
-                    results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
-                    if peer_inputs is None:
-                        with Store(folder / f"ours-{budget}.duckdb", read_only=True) as store:
-                            production_texts = [intent_view(TraceText(t)) for t, _ in production]
-                            eval_texts = [intent_view(TraceText(t)) for t, _ in evals]
-                            peer_inputs = dict(
-                                production_vectors=load_vectors(store, production_texts, model=model, view="intent"),
-                                eval_vectors=load_vectors(store, eval_texts, model=model, view="intent"),
-                                production_texts=production_texts, eval_texts=eval_texts, seed=seed,
-                            )
-                            uncovered = np.array([label not in covered for _, label in production])
-                            aucs.setdefault(corpus, []).append(separability(
-                                peer_inputs["production_vectors"], peer_inputs["eval_vectors"], uncovered))
-                            rankings["ceiling"] = ceiling(budget=max(budgets.values()), uncovered=uncovered,
-                                                          **peer_inputs)
-                    results.setdefault((corpus, budget_name, "ceiling: labels known, our sampler"), []).append(
-                        score(rankings["ceiling"][:budget], production, covered, targets))
-                    for peer in args.peers:
-                        if peer not in rankings:  # every peer's picks at B are the first B of one ranking
-                            start = time.perf_counter()
-                            rankings[peer] = PEERS[peer](budget=max(budgets.values()), **peer_inputs)
-                            timings.setdefault((corpus, peer), []).append(time.perf_counter() - start)
-                        results.setdefault((corpus, budget_name, peer), []).append(
-                            score(rankings[peer][:budget], production, covered, targets)
+    for corpus, template, seed, production, evals, covered, targets in scenarios(args):
+        budgets = {"1x": len(targets), "1.5x": round(1.5 * len(targets))}
+        with tempfile.TemporaryDirectory() as folder_name:
+            folder = Path(folder_name)
+            write_inputs(folder, production, evals)
+            peer_inputs, rankings = None, {}
+            for budget_name, budget in budgets.items():
+                picks, seconds = ours(template, folder, budget, args.embedder)
+                timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
+                results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
+                if peer_inputs is None:
+                    with Store(folder / f"ours-{budget}.duckdb", read_only=True) as store:
+                        production_texts = [intent_view(TraceText(t)) for t, _ in production]
+                        eval_texts = [intent_view(TraceText(t)) for t, _ in evals]
+                        peer_inputs = dict(
+                            production_vectors=load_vectors(store, production_texts, model=model, view="intent"),
+                            eval_vectors=load_vectors(store, eval_texts, model=model, view="intent"),
+                            production_texts=production_texts, eval_texts=eval_texts, seed=seed,
                         )
-            print(f"# {corpus} seed {seed}: {len(production)} traces, {len(evals)} eval cases, "
-                  f"{len(targets)} uncovered labels with >= 3 traces", file=sys.stderr)
+                        uncovered = np.array([label not in covered for _, label in production])
+                        aucs.setdefault(corpus, []).append(separability(
+                            peer_inputs["production_vectors"], peer_inputs["eval_vectors"], uncovered))
+                        rankings["ceiling"] = ceiling(budget=max(budgets.values()), uncovered=uncovered,
+                                                      **peer_inputs)
+                results.setdefault((corpus, budget_name, "ceiling: labels known, our sampler"), []).append(
+                    score(rankings["ceiling"][:budget], production, covered, targets))
+                for peer in args.peers:
+                    if peer not in rankings:  # every peer's picks at B are the first B of one ranking
+                        start = time.perf_counter()
+                        rankings[peer] = PEERS[peer](budget=max(budgets.values()), **peer_inputs)
+                        timings.setdefault((corpus, peer), []).append(time.perf_counter() - start)
+                    results.setdefault((corpus, budget_name, peer), []).append(
+                        score(rankings[peer][:budget], production, covered, targets)
+                    )
+        print(f"# {corpus} seed {seed}: {len(production)} traces, {len(evals)} eval cases, "
+              f"{len(targets)} uncovered labels with >= 3 traces", file=sys.stderr)
 
     print(f"\nseeds {args.seeds}; mean ± stdev (min) over seeds\n")
     print("| corpus | budget | method | recall | precision |")
@@ -342,8 +336,9 @@ def main() -> None:
         print(f"| {corpus} | {method} | {statistics.mean(values):.2f} |")
 
 
-def loop_table(args: argparse.Namespace) -> None:
-    figures: dict[tuple[str, int], list[dict[str, float]]] = {}
+def scenarios(args: argparse.Namespace):
+    """Per corpus and seed: the template store, the scenario, and its targets (uncovered labels with
+    at least 3 production traces)."""
     for corpus in args.corpora:
         pools = load_corpus(corpus)
         template = template_db(corpus, pools, args.embedder)
@@ -351,13 +346,19 @@ def loop_table(args: argparse.Namespace) -> None:
             production, evals, covered = build_scenario(pools, seed)
             counts = Counter(label for _, label in production)
             targets = {label for label, count in counts.items() if label not in covered and count >= 3}
-            with tempfile.TemporaryDirectory() as folder_name:
-                write_inputs(Path(folder_name), production, evals)
-                for night, row in enumerate(nights(template, Path(folder_name), production, covered, targets,
-                                                   budget=len(targets), count=args.nights, embedder=args.embedder),
-                                            start=1):
-                    figures.setdefault((corpus, night), []).append(row)
-            print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
+            yield corpus, template, seed, production, evals, covered, targets
+
+
+def loop_table(args: argparse.Namespace) -> None:
+    figures: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for corpus, template, seed, production, evals, covered, targets in scenarios(args):
+        with tempfile.TemporaryDirectory() as folder_name:
+            write_inputs(Path(folder_name), production, evals)
+            for night, row in enumerate(nights(template, Path(folder_name), production, covered, targets,
+                                               budget=len(targets), count=args.nights, embedder=args.embedder),
+                                        start=1):
+                figures.setdefault((corpus, night), []).append(row)
+        print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
     names = ["recall", "precision", "false coverage", "covered figure", "covered truth"]
     print(f"\nseeds {args.seeds}; budget 1x per night; mean ± stdev (min) over seeds\n")
     print("| corpus | night | " + " | ".join(names) + " |")
