@@ -25,6 +25,10 @@ from harness_evals.suite.model import ExpectedField
 NOISE = -1
 """HDBSCAN's label for points in no cluster. Kept as data: the long tail lives there."""
 
+EMITTED_SOURCE = "suite:"
+"""The source of an eval case `emit` made from a label, before the suite's name: one labelled
+phrasing of a behaviour, unlike the cases a team wrote."""
+
 MapChunks = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 """How the heavy pure steps (encoding texts, placing vectors into clusters) run over their chunks:
 the shape of the builtin `map`, which is the default (one after another, in this process). The

@@ -32,7 +32,7 @@ from harness_evals.label.queue import already_queued, enqueue
 from harness_evals.mine.identity import Lineage, is_emerging
 from harness_evals.prompts.assembly import PromptContract
 from harness_evals.records import (
-    NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick, Ruler,
+    EMITTED_SOURCE, NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick, Ruler,
 )
 from harness_evals.mine.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
@@ -99,6 +99,7 @@ class Traffic:
     case_ids: list[str]
     case_requests: list[str]
     template: frozenset[str]
+    case_emitted: list[bool]  # made by `emit` from a label, not written by the team
 
     @property
     def clustered_case_ids(self) -> list[str]:
@@ -219,8 +220,8 @@ def mine(
                          map_chunks=map_chunks)
         regions = find_regions(store, embedded.vectors, traffic.items, clusterer=clusterer, embedder=model.name,
                                view=view, full=full, map_chunks=map_chunks)
-        ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, embedded.judged_evals, embedder=model.name,
-                           refit=refit_ruler, refit_share=ruler_refit_share)
+        ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, calibrating(embedded.judged_evals, traffic),
+                           embedder=model.name, refit=refit_ruler, refit_share=ruler_refit_share)
         verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
                             else calibrate_covered_similarity(embedded.judged_evals.vectors))
@@ -250,10 +251,10 @@ def read_traffic(store: Store, *, view: str) -> Traffic:
     requests = production_requests(store)
     if not requests:
         raise MineError("no production traces in the store: run `harness-evals ingest PATH --kind production` first")
-    cases = eval_requests(store)
+    cases = eval_requests(store, emitted_source=EMITTED_SOURCE)
     template = shared_lines([request for _, request in requests])
-    return Traffic(view, [trace_id for trace_id, _ in requests], [case_id for case_id, _ in cases],
-                   [request for _, request in cases], template)
+    return Traffic(view, [trace_id for trace_id, _ in requests], [case_id for case_id, _, _ in cases],
+                   [request for _, request, _ in cases], template, [emitted for _, _, emitted in cases])
 
 
 def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detectors: DetectorSettings,
@@ -339,6 +340,16 @@ def embed(store: Store, traffic: Traffic, prepared: Prepared, *, model: Embedder
                     EmbeddedItems(traffic.trace_ids, prepared.requests.traces, requests[:count]),
                     EmbeddedItems(traffic.case_ids, prepared.requests.cases, requests[count:]),
                     embedded, cached)
+
+
+def calibrating(evals: EmbeddedItems, traffic: Traffic) -> EmbeddedItems:
+    """The eval cases a ruler is fitted on: those the team wrote, not those `emit` made from labels
+    (one phrasing each, they would read as far apart and drag a spacing-based threshold to its
+    floor, and each night's emit would refit the ruler); all of them when the team wrote none."""
+    keep = [position for position, emitted in enumerate(traffic.case_emitted) if not emitted]
+    if not keep or len(keep) == len(evals.ids):
+        return evals
+    return EmbeddedItems([evals.ids[p] for p in keep], [evals.texts[p] for p in keep], evals.vectors[keep])
 
 
 def keep_ruler(store: Store, judge: CoverageJudge, traces: EmbeddedItems, evals: EmbeddedItems, *, embedder: str,

@@ -48,9 +48,10 @@ def production_requests(store: Store) -> list[tuple[str, str]]:
     return store.con.execute("SELECT trace_id, input FROM traces ORDER BY trace_id").fetchall()
 
 
-def eval_requests(store: Store) -> list[tuple[str, str]]:
-    """(case_id, input) of every eval case, in case id order."""
-    return store.con.execute("SELECT case_id, input FROM eval_cases ORDER BY case_id").fetchall()
+def eval_requests(store: Store, *, emitted_source: str) -> list[tuple[str, str, bool]]:
+    """(case_id, input, emitted: its source starts with `emitted_source`) of every eval case, in case id order."""
+    return store.con.execute("SELECT case_id, input, starts_with(source, ?) FROM eval_cases ORDER BY case_id",
+                             [emitted_source]).fetchall()
 
 
 def whole_traces(store: Store, trace_ids: list[str]) -> list[tuple[str, str, str | None, str, str, str | None]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.label.queue import record_events
-from harness_evals.records import content_hash
+from harness_evals.records import EMITTED_SOURCE, content_hash
 from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
 from harness_evals.store.queue import labels_for_suite, mark_emitted
@@ -57,7 +57,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     a secret or personal data is refused, naming the case, since redacting it would change the check."""
     redactor = redactor or Redactor()
     rows = labels_for_suite(store)
-    suite_source = f"suite:{name}"
+    suite_source = f"{EMITTED_SOURCE}{name}"
     existing_inputs = eval_inputs_outside(store, suite_source)
     cases, newly_emitted, skipped, leaks = [], [], 0, []
     for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, stored_case_id, request in rows:
