@@ -62,3 +62,24 @@ def test_other_fields_join_the_metadata_and_one_it_names_already_keeps_both():
                        format="braintrust") == {"source": "faq", "tags": "mine", "braintrust.tags": ["a"],
                                                 "span_id": "s1"}
     assert with_fields(["not", "an", "object"], {}, format="langfuse") == {"metadata": ["not", "an", "object"]}
+
+
+def test_mining_embeds_a_chat_eval_case_by_its_rendered_request(store, tmp_path):
+    import json
+
+    from harness_evals.ingest import ingest_file
+    from harness_evals.mine.embed import HashingEmbedder
+    from harness_evals.mine.pipeline import mine
+    from tests.conftest import topic_traces, write_jsonl
+
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", topic_traces()), kind="production")
+    path = tmp_path / "examples.jsonl"  # LangSmith chat examples: the refund requests are the user turns
+    path.write_text("".join(json.dumps({"id": f"ex-{n}", "inputs": {"messages": [
+        {"role": "system", "content": "You are the shop's assistant, " + "always polite, " * 20},
+        {"role": "user", "content": request}]}, "outputs": {"answer": "refunded"}}) + "\n"
+        for n, request in enumerate(["I want a refund for order 3", "please refund my order 5 it arrived broken",
+                                     "refund order 9 to my card"])))
+    ingest_file(store, path, kind="eval")
+    mine(store, budget=0, embedder=HashingEmbedder(64), min_cluster_size=3, dimensions=8, covered_similarity=0.6)
+    covered = store.con.execute("SELECT item_id FROM cluster_assignments WHERE covered ORDER BY 1").fetchall()
+    assert {row[0] for row in covered} == {f"refund-{n}" for n in range(8)}  # the system prompt is not the request
