@@ -154,3 +154,31 @@ def test_an_eval_set_format_from_an_entry_point_is_named_and_sniffed(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"{path} (eval, support-desk): 2 stored, 0 unchanged, 0 quarantined" in result.stdout
     assert "support-desk" not in EVAL_FORMATS.names()  # this process did not install it
+
+
+def test_worker_processes_store_an_eval_set_as_one_process_does_naming_a_repeated_id_alike(tmp_path):
+    samples = [{"id": f"s{n:03}", "input": f"Where is my parcel {n}?", "target": "in transit"} for n in range(120)]
+    samples[90] = {**samples[30], "target": "lost"}  # s030 again, in another piece, with other content
+    path = write_jsonl(tmp_path / "samples.jsonl", samples)
+    results = []
+    for workers in (1, 2):
+        with Store(tmp_path / f"{workers}.duckdb") as store:
+            report = ingest_file(store, path, kind="eval", workers=workers, parallel_min_bytes=0, chunk_bytes=2000)
+            results.append(((report.stored, [(q.line, q.reason) for q in report.quarantined]),
+                            store.con.execute("SELECT * EXCLUDE (run_id) FROM eval_cases ORDER BY 1").fetchall()))
+    assert results[0] == results[1]
+    assert results[0][0] == (119, [(91, "id 's030' repeats that of line 31 with different content: give one of them "
+                                        "a new id (line 31's is kept)")])
+
+
+def test_no_raw_redacts_a_chat_eval_case_s_messages_as_well_as_its_input(tmp_path, store):
+    from harness_evals.redact import Redactor
+
+    path = write_jsonl(tmp_path / "samples.jsonl", [{"id": "s1", "target": "resent", "input": [
+        {"role": "system", "content": "Support agent."},
+        {"role": "user", "content": "Resend the invoice to ana@example.com please"}]}])
+    ingest_file(store, path, kind="eval", redactor=Redactor())
+    assert store.one("SELECT input, messages FROM eval_cases") == (
+        "Resend the invoice to <EMAIL_1> please",
+        '[{"role": "system", "content": "Support agent."}, '
+        '{"role": "user", "content": "Resend the invoice to <EMAIL_1> please"}]')
