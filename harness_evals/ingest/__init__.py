@@ -3,12 +3,12 @@
 Each format is a small reader module behind one registry (TRACE_FORMATS here; EVAL_FORMATS, in
 `evalsets/`, for eval sets); `format="auto"` sniffs the file's first record. A file whose first
 record says it was given the wrong kind or format (an eval set ingested as traces, a τ²-bench
-file as τ-bench) is refused before anything is stored. A
-record that is not valid JSON, does not fit its format, or reuses a stored id with different
-content is quarantined with its location (line, or position in the document) and reason; every
-other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
-BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
-whole batches only, and ingesting the file again stores the rest.
+file as τ-bench) is refused before anything is stored. A record that is not valid JSON, does not
+fit its format, or reuses a stored id with different content is quarantined with its location
+(line, or position in the document) and reason; every other record is stored. Re-ingesting a
+file changes nothing. The file streams in batches of BATCH_RECORDS records (CHUNK_BYTES with
+worker processes), each one transaction: a crash keeps whole batches only, and ingesting the
+file again stores the rest.
 """
 
 from __future__ import annotations
@@ -444,23 +444,25 @@ def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: st
     those whose id is stored (or earlier in the file) with different content."""
     table = "traces" if report.kind == "production" else "eval_cases"
     stored_hashes = stored_content_hashes(store, table, prepared.ids)
-    new: dict[str, tuple[str, int]] = {}  # id -> (content hash, location) of each record this batch stores
+    new: dict[str, str] = {}
+    lines_here: dict[str, int] = {}  # id -> where its record in this batch is, stored or found unchanged
     keep: list[int] = []
     quarantined, unchanged, row = [], 0, -1
     for location, raw, reason in zip(prepared.locations, prepared.raws, prepared.reasons, strict=True):
         if reason is None:
             row += 1
             record_id, digest = prepared.ids[row], prepared.digests[row]
-            known = stored_hashes.get(record_id) or new.get(record_id, (None, None))[0]
+            known = stored_hashes.get(record_id) or new.get(record_id)
+            if known == digest or known is None:
+                lines_here.setdefault(record_id, location)
             if known == digest:
                 unchanged += 1
                 continue
             if known is None:
-                new[record_id] = (digest, location)
+                new[record_id] = digest
                 keep.append(row)
                 continue
-            earlier = None if table == "traces" else new[record_id][1] if record_id in new else \
-                report.eval_case_lines.get(record_id)
+            earlier = None if table == "traces" else report.eval_case_lines.get(record_id, lines_here.get(record_id))
             reason = (f"id {record_id!r} repeats that of line {earlier} with different content: give one of them "
                       f"a new id (line {earlier}'s is kept)" if earlier is not None else
                       f"id {record_id!r} is already stored with different content; nothing stored is "
@@ -475,7 +477,8 @@ def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: st
             _store_prompts(store, [prepared.ids[row] for row in keep], [prepared.prompts[row] for row in keep],
                            [prepared.releases[row] for row in keep], run_id=run_id)
     if table == "eval_cases":
-        report.eval_case_lines.update((record_id, location) for record_id, (_, location) in new.items())
+        for record_id, location in lines_here.items():
+            report.eval_case_lines.setdefault(record_id, location)
     report.stored += len(keep)
     report.unchanged += unchanged
     report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store

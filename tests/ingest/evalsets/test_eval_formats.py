@@ -182,3 +182,16 @@ def test_no_raw_redacts_a_chat_eval_case_s_messages_as_well_as_its_input(tmp_pat
         "Resend the invoice to <EMAIL_1> please",
         '[{"role": "system", "content": "Support agent."}, '
         '{"role": "user", "content": "Resend the invoice to <EMAIL_1> please"}]')
+
+
+def test_a_repeated_id_names_the_line_kept_whether_stored_now_or_found_unchanged_never_a_quarantined_one(tmp_path,
+                                                                                                         store):
+    rome, paris, tokyo = ({"id": "item-1", "input": city, "expectedOutput": city}
+                          for city in ("Rome", "Paris", "Tokyo"))
+    ingest_file(store, write_jsonl(tmp_path / "monday.jsonl", [rome]), kind="eval")
+    unchanged_first = ingest_file(store, write_jsonl(tmp_path / "tuesday.jsonl", [rome, paris]), kind="eval")
+    assert [(q.line, q.reason) for q in unchanged_first.quarantined] == [
+        (2, "id 'item-1' repeats that of line 1 with different content: give one of them a new id (line 1's is kept)")]
+    refused_first = ingest_file(store, write_jsonl(tmp_path / "wednesday.jsonl", [paris, tokyo]), kind="eval")
+    assert [q.reason.split(";")[0] for q in refused_first.quarantined] == [
+        "id 'item-1' is already stored with different content"] * 2
