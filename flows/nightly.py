@@ -62,7 +62,7 @@ def ingest_source(db: str, source: Source, rules: RedactionRules) -> IngestRepor
     redactor = None if rules.keep_raw else Redactor(rules)
     with Store(db) as store:
         return ingest_file(store, source.path, kind=source.kind, format=source.format, redactor=redactor,
-                           workers=available_cpus())
+                           input_var=source.input_var, workers=available_cpus())
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=unless_user_error, cache_policy=NO_CACHE)

@@ -32,6 +32,7 @@ class Source(BaseModel):
     path: Path
     kind: Literal["production", "eval"] = "production"  # also `ingest`'s defaults
     format: str = "auto"
+    input_var: str | None = None  # the var of a promptfoo test that is the request, when its tests have several
 
 
 class MineSettings(BaseModel):

@@ -17,7 +17,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer,
+                      model_validator)
 
 from harness_evals.prompts.assembly import PromptAssembly
 from harness_evals.suite.model import ExpectedField
@@ -108,13 +109,10 @@ class Trace(BaseModel):
         return value
 
 
-EVAL_CASE_FIELDS = ("id", "input", "expected", "metadata")
-
-
 class EvalCase(BaseModel):
-    """One case of the existing eval set. A common eval file loads as it is: `target` (Inspect's
-    name, and what `suite export --format inspect` writes) is the expected answer, an integer id
-    is read as text, and other fields (`tags`, `category`, …) are kept in metadata."""
+    """One case of an existing eval set, as a reader in `ingest/evalsets/` made it from its source's
+    record: `input` is the request as text (what the mining views embed, `evalsets.cases.input_text`),
+    and a chat input keeps its messages as the source gave them."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -122,26 +120,16 @@ class EvalCase(BaseModel):
     input: str = Field(min_length=1)
     expected: Any = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    messages: list[dict[str, Any]] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _read_common_eval_fields(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        case = {key: value[key] for key in EVAL_CASE_FIELDS if key in value}
-        if "target" in value:
-            if "expected" in value:
-                raise ValueError("both expected and target are given: keep one (target is read as expected)")
-            case["expected"] = value["target"]
-        if isinstance(case.get("id"), int) and not isinstance(case["id"], bool):
-            case["id"] = str(case["id"])
-        others = {key: item for key, item in value.items() if key not in (*EVAL_CASE_FIELDS, "target")}
-        metadata = case.get("metadata", {})
-        if others and isinstance(metadata, dict):
-            if clash := sorted(others.keys() & metadata.keys()):
-                raise ValueError(f"{', '.join(clash)} given both as a field and in metadata: keep one")
-            case["metadata"] = {**metadata, **others}
-        return case
+    @model_serializer(mode="wrap")
+    def _without_absent_messages(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A case without messages dumps, and so hashes, as it did before messages were kept: an eval
+        file ingested then is unchanged when ingested again."""
+        dumped = handler(self)
+        if dumped.get("messages") is None:
+            dumped.pop("messages", None)
+        return dumped
 
 
 class Label(BaseModel):

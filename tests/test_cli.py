@@ -88,7 +88,7 @@ def test_a_file_whose_every_record_is_quarantined_exits_2_in_one_line_and_again_
     assert invoke("ingest", path, "--db", db).exit_code == 0
 
 
-def test_a_common_eval_file_with_target_tags_and_category_loads(tmp_path):
+def test_a_common_eval_file_with_target_tags_and_category_loads_as_inspect_and_ours_refuses_saying_it_twice(tmp_path):
     db = tmp_path / "h.duckdb"
     path = write_jsonl(tmp_path / "evals.jsonl", [
         {"id": 1, "input": "Cancel my reservation", "target": "cancel_reservation", "tags": ["airline"],
@@ -96,9 +96,17 @@ def test_a_common_eval_file_with_target_tags_and_category_loads(tmp_path):
         {"id": "2", "input": "Refund my order", "expected": "refund", "target": "refund"},
     ])
     result = invoke("ingest", path, "--kind", "eval", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert f"{path} (eval, inspect): 2 stored, 0 unchanged, 0 quarantined" in result.output
+    with Store(db, read_only=True) as store:  # `expected` is no field of Inspect's: it is kept, in metadata
+        assert store.con.execute("SELECT case_id, expected, metadata FROM eval_cases ORDER BY 1").fetchall() == [
+            ("1", '"cancel_reservation"', '{"tags": ["airline"], "category": "cancellation"}'),
+            ("2", '"refund"', '{"expected": "refund"}')]
+
+    result = invoke("ingest", path, "--kind", "eval", "--format", "eval-case", "--db", tmp_path / "ours.duckdb")
     assert result.exit_code == 1, result.output
     assert "line 2: both expected and target are given: keep one (target is read as expected)" in result.output
-    with Store(db, read_only=True) as store:
+    with Store(tmp_path / "ours.duckdb", read_only=True) as store:
         assert store.con.execute("SELECT case_id, expected, metadata FROM eval_cases").fetchall() == [
             ("1", '"cancel_reservation"', '{"tags": ["airline"], "category": "cancellation"}')]
 

@@ -160,6 +160,31 @@ def test_pickled_fits_are_dropped_when_fits_come_to_be_kept_as_arrays_and_the_ne
         assert store.one("SELECT count(*) FROM cluster_models WHERE run_id = ?", [report.run_id]) == (1,)
 
 
+def test_eval_cases_stored_before_messages_were_kept_have_none_and_their_file_is_unchanged_when_ingested_again(
+        tmp_path):
+    import hashlib
+    import json
+
+    from harness_evals.ingest import ingest_file
+    from tests.conftest import write_jsonl
+
+    case = {"id": "e1", "input": "refund order 4", "expected": {"contains": ["refund"]}, "metadata": {"suite": "smoke"}}
+    evals = write_jsonl(tmp_path / "evals.jsonl", [case])
+    path = tmp_path / "before-messages.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_eval_case_messages"))
+    con.execute("INSERT INTO runs VALUES ('r1', 'ingest', '2026-11-20 02:00:00+00', NULL, 'succeeded', NULL, NULL)")
+    # the case as ingest stored and hashed it then
+    con.execute("INSERT INTO eval_cases VALUES ('e1', ?, 'refund order 4', ?, ?, ?, 'r1')", [
+        hashlib.sha256(json.dumps(case, sort_keys=True).encode()).hexdigest(), json.dumps(case["expected"]),
+        json.dumps(case["metadata"]), str(evals)])
+    con.close()
+    with Store(path) as store:
+        assert store.one("SELECT case_id, messages FROM eval_cases") == ("e1", None)
+        report = ingest_file(store, evals, kind="eval")
+        assert (report.stored, report.unchanged, report.quarantined) == (0, 1, [])
+
+
 def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "1GB")
     with Store(tmp_path / "h.duckdb") as store:

@@ -1,13 +1,14 @@
 """Ingest files of production traces or eval cases into the store.
 
-Each format is a small reader module behind one registry; `format="auto"` sniffs the file's
-first JSON value. A file whose first record says it was given the wrong kind or format (an eval
-set ingested as traces, a τ²-bench file as τ-bench) is refused before anything is stored. A
-record that is not valid JSON, does not fit its format, or reuses a stored id with different
-content is quarantined with its location (line, Parquet row, or position in the document) and reason; every
-other record is stored. Re-ingesting a file changes nothing. The file streams in batches of
-BATCH_RECORDS records (CHUNK_BYTES with worker processes), each one transaction: a crash keeps
-whole batches only, and ingesting the file again stores the rest.
+Each format is a small reader module behind one registry (TRACE_FORMATS here; EVAL_FORMATS, in
+`evalsets/`, for eval sets); `format="auto"` sniffs the file's first record. A file whose first
+record says it was given the wrong kind or format (an eval set ingested as traces, a τ²-bench
+file as τ-bench) is refused before anything is stored. A record that is not valid JSON, does not
+fit its format, or reuses a stored id with different content is quarantined with its location
+(line, Parquet row, or position in the document) and reason; every other record is stored. Re-ingesting a
+file changes nothing. The file streams in batches of BATCH_RECORDS records (CHUNK_BYTES with
+worker processes), each one transaction: a crash keeps whole batches only, and ingesting the
+file again stores the rest.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pydantic import BaseModel
 
 from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
+from harness_evals.ingest.evalsets import CATCH_ALL_EVAL_FORMAT, EVAL_FORMATS, ReadOptions, claims, eval_format_claiming
+from harness_evals.ingest.evalsets.files import first_record, read_a_record_at_a_time
 from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
 from harness_evals.ingest.langfuse import looks_like_langfuse, read_langfuse
 from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
@@ -87,7 +90,6 @@ TRACE_FORMATS: Registry[TraceFormat] = Registry("trace format", "harness_evals.t
     )
 }, instance_of=TraceFormat, also=["auto (detect it from the first record)"])
 CATCH_ALL_FORMAT = "canonical"
-EVAL_CASES = per_line(EvalCase.model_validate)
 
 
 class IngestError(UserError):
@@ -104,6 +106,9 @@ class IngestReport:
     quarantined: list[Quarantined] = field(default_factory=list)
     run_id: str = ""
     from_line: int = 1  # JSON lines read on from an earlier ingest's watermark start past line 1
+    # where each eval case this ingest stored was, to name both lines when an id comes again with other
+    # content: eval sets are small enough to remember, trace files are not
+    eval_case_lines: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def lines(self) -> int:
@@ -154,12 +159,28 @@ def looks_like_eval_case(value: Any) -> bool:
             and _claimed_by(value) in (None, CATCH_ALL_FORMAT))
 
 
-def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
-    """Why the file's first record says the file was given the wrong kind or (production) format, and
-    the fix. None if it fits, or looks like nothing else: a first record that is merely broken is
-    quarantined with its own reason, like any other."""
+def _eval_format_claiming(path: Path, value: Any) -> str:
+    if path.stat().st_size == 0:
+        raise IngestError(f"{path}: the file is empty")
+    claimed_by = eval_format_claiming(value)
+    if claimed_by is None:
+        raise IngestError(
+            f"{path}: cannot tell the eval-set format from its first record; pass --format "
+            f"({', '.join(EVAL_FORMATS.names())}) or see the README's \"Eval sets read\""
+        )
+    return claimed_by
+
+
+def _misfit(value: Any, *, kind: Kind, format: str, first_record: Any = None) -> str | None:
+    """Why the file's first record says the file was given the wrong kind or format, and the fix.
+    None if it fits, or looks like nothing else: a first record that is merely broken is
+    quarantined with its own reason, like any other. `value` is the file's first JSON value, as
+    trace formats see it; `first_record`, for eval sets, the first record as eval-set formats do."""
     claimed_by = _claimed_by(value)
     if kind == "eval":
+        eval_claimed_by = eval_format_claiming(first_record)
+        if eval_claimed_by not in (None, CATCH_ALL_EVAL_FORMAT):  # a tool's eval set, whatever a trace sniffer says
+            return _misnamed(format, eval_claimed_by, first_record)
         # canonical claims any record with an input: only a trace_id tells a canonical trace from an eval case
         if claimed_by and not looks_like_eval_case(value) and (claimed_by != CATCH_ALL_FORMAT or "trace_id" in value):
             return f"looks like production traces ({claimed_by}), not eval cases: pass --kind production"
@@ -172,6 +193,23 @@ def _misfit(value: Any, *, kind: Kind, format: str) -> str | None:
             f"pass --format {claimed_by}, or leave --format out to detect it")
 
 
+def _refuse_misfit(path: Path, misfit: str | None) -> None:
+    if misfit is not None:
+        raise IngestError(f"{path}: {misfit}")
+
+
+def _misnamed(format: str, claimed_by: str, first_record: Any) -> str | None:
+    """Why an eval set named as one format looks like another (not our catch-all, which claims any
+    record with an input: a tool's file without its distinctive fields is still that tool's)."""
+    if format in ("auto", claimed_by):
+        return None
+    named = EVAL_FORMATS.get(format)
+    if claims(named, first_record):
+        return None
+    return (f"its first record is not {format} ({named.shape}); it looks like {claimed_by}: "
+            f"pass --format {claimed_by}, or leave --format out to detect it")
+
+
 def _claims(trace_format: TraceFormat, value: Any) -> bool:
     try:
         return bool(trace_format.sniff(value))
@@ -180,16 +218,17 @@ def _claims(trace_format: TraceFormat, value: Any) -> bool:
 
 
 REDACTED_FIELDS = {"production": ("input", "output", "steps", "messages", "metadata", "feedback"),
-                   "eval": ("input", "expected", "metadata")}
+                   "eval": ("input", "expected", "metadata", "messages")}
 
 
 def ingest_file(
     store: Store, path: str | Path, *, kind: Kind, format: str = "auto", redactor: Redactor | None = None,
-    workers: int = 1, batch_records: int = BATCH_RECORDS, parallel_min_bytes: int = PARALLEL_MIN_BYTES,
-    chunk_bytes: int = CHUNK_BYTES,
+    input_var: str | None = None, workers: int = 1, batch_records: int = BATCH_RECORDS,
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES, chunk_bytes: int = CHUNK_BYTES,
 ) -> IngestReport:
     """`redactor`: store only redacted text (`--no-raw`); ids and hashes still come from the raw record,
-    so re-ingesting the same file still changes nothing.
+    so re-ingesting the same file still changes nothing. `input_var`: which var of a promptfoo test
+    is the request, when its tests have several.
 
     Records are stored `batch_records` per transaction. `workers` > 1: JSON lines beyond
     `parallel_min_bytes` are parsed and hashed by that many worker processes, in pieces of about
@@ -200,16 +239,25 @@ def ingest_file(
         raise IngestError(f"{path}: no such file")
     first = first_value(path)
     if kind == "production":
+        if input_var is not None:
+            raise IngestError(f"{path}: --input-var names the var of a promptfoo test that is the request: "
+                              "it is for --kind eval")
         if format == "auto":
             format = _format_claiming(path, first)
-        trace_format = TRACE_FORMATS.get(format)
-        read, resumable = trace_format.read, trace_format.resumable
+        resumable = TRACE_FORMATS.get(format).resumable
+        _refuse_misfit(path, _misfit(first, kind=kind, format=format))
     elif kind == "eval":
-        format, read, resumable = "eval-case", EVAL_CASES, True
+        head = first_record(path)
+        _refuse_misfit(path, _misfit(first, kind=kind, format=format, first_record=head))
+        if format == "auto":
+            format = _eval_format_claiming(path, head)
+        eval_format = EVAL_FORMATS.get(format)
+        if input_var is not None and not eval_format.reads_input_var:
+            raise IngestError(f"{path}: --input-var names the var of a promptfoo test that is the request; "
+                              f"{format} has no vars: leave it out")
+        resumable = eval_format.resumable and read_a_record_at_a_time(path)
     else:
         raise IngestError(f"unknown kind {kind!r}: choose production or eval")
-    if (misfit := _misfit(first, kind=kind, format=format)) is not None:
-        raise IngestError(f"{path}: {misfit}")
     if workers < 1:
         raise IngestError(f"workers must be 1 or more, got {workers}")
 
@@ -217,13 +265,17 @@ def ingest_file(
     report = IngestReport(source=source, kind=kind, format=format)
     span = _unread_span(store, path, kind=kind, format=format) if resumable else Span()
     report.from_line = span.first_line
+    options = ReadOptions(input_var=input_var)
     if resumable and workers > 1 and span.end - span.start >= parallel_min_bytes and not is_parquet(path):
         pieces = _line_chunks(path, span, chunk_bytes=chunk_bytes)
         batches = _prepared_by_workers([(format, kind, path, chunk, source, redactor) for chunk in pieces],
                                        workers=workers)
     else:
+        read = _reader(kind, format, options)
+        # read before the run starts: a reader may refuse the whole file (a UserError) before anything is written
+        records = read(path, span) if resumable else read(path)
         batches = (prepare(parsed, kind=kind, source=source, redactor=redactor)
-                   for parsed in _batched(read(path, span) if resumable else read(path), size=batch_records))
+                   for parsed in _batched(records, size=batch_records))
     with store.run("ingest", {"path": source, "kind": kind, "format": format}) as run:
         report.run_id = run.run_id
         for prepared in batches:
@@ -233,6 +285,14 @@ def ingest_file(
         run.summary = {"stored": report.stored, "unchanged": report.unchanged, "quarantined": len(report.quarantined),
                        "from_line": report.from_line}
     return report
+
+
+def _reader(kind: Kind, format: str, options: ReadOptions = ReadOptions()) -> Callable[..., Iterator[Parsed]]:
+    """The format's reader, as `(path)` or, if resumable, `(path, span)`."""
+    if kind == "production":
+        return TRACE_FORMATS.get(format).read
+    read = EVAL_FORMATS.get(format).read
+    return lambda path, span=Span(): read(path, span, options)
 
 
 def available_cpus() -> int:
@@ -280,8 +340,7 @@ def _batched(parsed: Iterator[Parsed], *, size: int) -> Iterator[list[Parsed]]:
 
 
 def _prepare_span(format: str, kind: Kind, path: Path, span: Span, source: str, redactor: Redactor | None) -> Prepared:
-    read = EVAL_CASES if kind == "eval" else TRACE_FORMATS.get(format).read
-    return prepare(list(read(path, span)), kind=kind, source=source, redactor=redactor)
+    return prepare(list(_reader(kind, format)(path, span)), kind=kind, source=source, redactor=redactor)
 
 
 def _prepared_by_workers(pieces: list[tuple], *, workers: int) -> Iterator[Prepared]:
@@ -398,10 +457,11 @@ def prepare(parsed: list[Parsed], *, kind: Kind, source: str, redactor: Redactor
 
 def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: str) -> None:
     """Store a prepared batch in one transaction: new records, and in quarantine the unparsed and
-    those whose id is stored (or earlier in the batch) with different content."""
+    those whose id is stored (or earlier in the file) with different content."""
     table = "traces" if report.kind == "production" else "eval_cases"
     stored_hashes = stored_content_hashes(store, table, prepared.ids)
     new: dict[str, str] = {}
+    lines_here: dict[str, int] = {}  # id -> where its record in this batch is, stored or found unchanged
     keep: list[int] = []
     quarantined, unchanged, row = [], 0, -1
     for location, raw, reason in zip(prepared.locations, prepared.raws, prepared.reasons, strict=True):
@@ -409,6 +469,8 @@ def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: st
             row += 1
             record_id, digest = prepared.ids[row], prepared.digests[row]
             known = stored_hashes.get(record_id) or new.get(record_id)
+            if known == digest or known is None:
+                lines_here.setdefault(record_id, location)
             if known == digest:
                 unchanged += 1
                 continue
@@ -416,7 +478,10 @@ def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: st
                 new[record_id] = digest
                 keep.append(row)
                 continue
-            reason = (f"id {record_id!r} is already stored with different content; nothing stored is "
+            earlier = None if table == "traces" else report.eval_case_lines.get(record_id, lines_here.get(record_id))
+            reason = (f"id {record_id!r} repeats that of line {earlier} with different content: give one of them "
+                      f"a new id (line {earlier}'s is kept)" if earlier is not None else
+                      f"id {record_id!r} is already stored with different content; nothing stored is "
                       "overwritten, so give the changed record a new id")
         quarantined.append(Quarantined(source=report.source, line=location, reason=reason, raw=raw))
 
@@ -427,6 +492,9 @@ def commit(store: Store, prepared: Prepared, report: IngestReport, *, run_id: st
         if table == "traces":
             _store_prompts(store, [prepared.ids[row] for row in keep], [prepared.prompts[row] for row in keep],
                            [prepared.releases[row] for row in keep], run_id=run_id)
+    if table == "eval_cases":
+        for record_id, location in lines_here.items():
+            report.eval_case_lines.setdefault(record_id, location)
     report.stored += len(keep)
     report.unchanged += unchanged
     report.quarantined += [replace(q, raw="") for q in quarantined]  # the raw text is in the store
@@ -502,5 +570,6 @@ def _eval_rows(cases: list[EvalCase], digests: list[str], *, source: str) -> pa.
         "input": [c.input for c in cases],
         "expected": _json_column([c.expected for c in cases]),
         "metadata": _json_column([c.metadata for c in cases]),
+        "messages": _json_column([c.messages for c in cases]),
         "source": [source] * len(cases),
     })

@@ -134,6 +134,12 @@ def json_lines(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]
 def read_document(path: Path) -> Any:
     """A whole-file JSON document, or Unreadable (too big, not UTF-8, not JSON). Its records are
     checked one by one (`problem_with`), so one bad record does not cost the file."""
+    raw = document_text(path)
+    return raw if isinstance(raw, Unreadable) else parse_json(raw, check=False)
+
+
+def document_text(path: Path) -> str | Unreadable:
+    """The text of a file read as one document, or Unreadable (too big, not UTF-8)."""
     size = path.stat().st_size
     if size > MAX_DOCUMENT_BYTES:
         return Unreadable(
@@ -141,10 +147,9 @@ def read_document(path: Path) -> Any:
             f"{_mib(MAX_DOCUMENT_BYTES)}: split the file, or convert it to JSON lines"
         )
     try:
-        raw = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         return Unreadable(f"not valid UTF-8 (at offset {error.start}): export the file as UTF-8")
-    return parse_json(raw, check=False)
 
 
 def first_value(path: Path) -> Any:

@@ -297,9 +297,16 @@ def _coverage_rulers(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _eval_case_messages(con: duckdb.DuckDBPyConnection) -> None:
+    """A chat eval case's messages, as its source gave them (Inspect, OpenAI Evals, LangSmith): the
+    `input` beside them stays the text the mining views embed. Cases stored before have none (NULL)."""
+    con.execute("ALTER TABLE eval_cases ADD COLUMN messages JSON")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
     _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays, _coverage_rulers,
+    _eval_case_messages,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

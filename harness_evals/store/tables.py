@@ -50,7 +50,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
                          "output": _TEXT, "steps": _JSON, "messages": _JSON, "metadata": _JSON, "feedback": _JSON,
                          "source": _TEXT, "run_id": _TEXT}),
     TableSpec("eval_cases", {"case_id": _TEXT, "content_hash": _TEXT, "input": _TEXT, "expected": _JSON,
-                             "metadata": _JSON, "source": _TEXT, "run_id": _TEXT}),
+                             "metadata": _JSON, "source": _TEXT, "run_id": _TEXT, "messages": _JSON}),
     TableSpec("quarantine", {"source": _TEXT, "line": _INTEGER, "reason": _TEXT, "raw": _TEXT, "run_id": _TEXT}),
     TableSpec("embeddings", {"content_hash": _TEXT, "model": _TEXT, "view": _TEXT, "vector": _VECTOR,
                              "run_id": _TEXT}),

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
 from harness_evals.label.queue import record_events
-from harness_evals.records import EMITTED_SOURCE, content_hash
+from harness_evals.records import EMITTED_SOURCE, EvalCase, content_hash
 from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
 from harness_evals.store.queue import labels_for_suite, mark_emitted
@@ -29,6 +29,12 @@ from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
 def case_id_for(trace_id: str, expected_json: str) -> str:
     key = f"{trace_id}\n{json.dumps(json.loads(expected_json), sort_keys=True)}"
     return "case-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def as_eval_case(case: SuiteCase) -> EvalCase:
+    """The case as the eval set holds it: hashed so, ingesting the suite file or its Inspect export
+    finds it unchanged."""
+    return EvalCase(id=case.id, input=case.input, expected=expected_json(case.expected), metadata=case.metadata)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
             record_events(store, [trace_id for trace_id, _ in newly_emitted], state="emitted", run_id=run.run_id)
             store.insert("eval_cases", {
                 "case_id": [case.id for _, case in newly_emitted],
-                "content_hash": [content_hash(case) for _, case in newly_emitted],
+                "content_hash": [content_hash(as_eval_case(case)) for _, case in newly_emitted],
                 "input": [case.input for _, case in newly_emitted],
                 "expected": [json.dumps(expected_json(case.expected), sort_keys=True) for _, case in newly_emitted],
                 "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],

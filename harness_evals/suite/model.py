@@ -41,7 +41,7 @@ class Expected(BaseModel):
 
     @model_validator(mode="after")
     def _has_a_check(self) -> Expected:
-        if not any(getattr(self, key) for key in CHECK_KEYS):
+        if not any(getattr(self, key) for key in CHECK_KEYS) and self.json_schema is None:  # {}: any JSON
             raise ValueError(f"no check given: name at least one of {', '.join(CHECK_KEYS)}")
         if self.regex is not None:
             try:

@@ -104,12 +104,12 @@ def test_eval_cases_are_stored_with_their_expected_answer(store, tmp_path):
     ]
 
 
-def test_eval_fields_of_other_formats_go_to_metadata_unless_they_clash_with_it(store, tmp_path):
+def test_eval_fields_of_other_formats_go_to_metadata_unless_they_clash_with_it_in_our_own_format(store, tmp_path):
     path = write_jsonl(tmp_path / "e.jsonl", [
         {"id": "e1", "input": "refund please", "target": ["refund"], "metadata": {"suite": "smoke"}, "difficulty": 2},
         {"id": "e2", "input": "reset my password", "category": "account", "metadata": {"category": "login"}},
     ])
-    report = ingest_file(store, path, kind="eval")
+    report = ingest_file(store, path, kind="eval", format="eval-case")
     assert [(q.line, q.reason) for q in report.quarantined] == [
         (2, "category given both as a field and in metadata: keep one")]
     assert store.con.execute("SELECT case_id, expected::VARCHAR, metadata::VARCHAR FROM eval_cases").fetchall() == [

@@ -25,6 +25,12 @@ def test_json_schema_check():
     assert (result.passed, result.detail.startswith("output is not JSON")) == (False, True)
 
 
+def test_an_empty_json_schema_is_the_check_that_the_answer_is_any_json():
+    expected = Expected(json_schema={})
+    assert outcome(expected, '["refund", 4]') == [("json_schema", True)]
+    assert outcome(expected, "Refund issued.") == [("json_schema", False)]
+
+
 def test_tool_checks_need_the_tool_calls():
     expected = Expected(required_tools=["lookup"], forbidden_tools=["transfer_to_human"])
     assert outcome(expected, "ok", ["lookup", "reply"]) == [("required_tools", True), ("forbidden_tools", True)]

@@ -158,3 +158,14 @@ def test_a_broken_manifest_in_the_folder_is_named(labelled, tmp_path):
     (tmp_path / "regression.manifest.json").write_text("{oops")
     with pytest.raises(EmitError, match=r"regression\.manifest\.json: not a suite manifest \(.*\): move it away"):
         emit_suite(labelled, tmp_path)
+
+
+def test_the_emitted_suite_and_its_inspect_export_ingest_as_the_eval_cases_emit_stored(labelled, tmp_path):
+    from harness_evals.suite.export import export_suite
+
+    report = emit_suite(labelled, tmp_path / "suites", name="regression")
+    exported = tmp_path / "regression_inspect.jsonl"
+    export_suite(report.suite_path, exported, format="inspect")
+    for path in (report.suite_path, exported):
+        ingested = ingest_file(labelled, path, kind="eval")
+        assert (ingested.stored, ingested.unchanged, ingested.quarantined) == (0, 2, []), path

@@ -1,0 +1,155 @@
+"""How an eval-set file holds its records: JSON lines, one JSON or YAML document, or CSV.
+
+The syntax comes from the file's name (`.csv`; `.yaml`/`.yml`; anything else is JSON or JSON
+lines). A record's location is its line for JSON lines and CSV (the row's first line) and its
+position in the list for a JSON or YAML document, as for trace files. A CSV row reaches a reader
+as a `CsvRow`, so a format can tell a CSV column from a JSON field of the same name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel
+
+from harness_evals.ingest.framing import (
+    RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, document_text, first_value, is_parquet, json_lines,
+    parse_json, per_line, problem_with,
+)
+
+Syntax = Literal["json", "yaml", "csv"]
+
+
+class CsvRow(dict):
+    """One row of a CSV file: each column's name to its cell's text."""
+
+
+def syntax_of(path: Path) -> Syntax:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    return "json"
+
+
+def read_a_record_at_a_time(path: Path) -> bool:
+    """A Parquet file, or a JSON file whose first line is a record on its own (an object that holds no
+    list of records, as a page of an API's answer does, written on one line): read a row or a line at
+    a time, and resumable."""
+    if is_parquet(path):
+        return True
+    if syntax_of(path) != "json":
+        return False
+    for _, _, value in json_lines(path):
+        return isinstance(value, dict) and document_records(value) == [value]
+    return False
+
+
+def document_records(document: Any) -> list[Any]:
+    """The records of a whole-file document: a list's items, the `data` list of a page of an API's
+    answer (Langfuse's `{"data": [...], "meta": {...}}`), or else the document itself."""
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict) and isinstance(document.get("data"), list) and set(document) <= {"data", "meta"}:
+        return document["data"]
+    return [document]
+
+
+def read_structured(path: Path) -> Any:
+    """A whole JSON or YAML document, or Unreadable with the reason."""
+    text = document_text(path)
+    if isinstance(text, Unreadable) or syntax_of(path) == "json":
+        return text if isinstance(text, Unreadable) else parse_json(text, check=False)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        return Unreadable(f"not valid YAML ({getattr(error, 'problem', None) or error}{where})")
+
+
+def csv_rows(path: Path) -> list[tuple[int, CsvRow]] | Unreadable:
+    """(line, row) for each row with a value in it: Inspect's and promptfoo's loaders skip blank rows."""
+    text = document_text(path)
+    if isinstance(text, Unreadable):
+        return text
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows, line = [], reader.line_num + 1
+    try:
+        for row in reader:
+            if any(isinstance(cell, str) and cell.strip() for cell in row.values()):
+                rows.append((line, CsvRow(row)))
+            line = reader.line_num + 1
+    except csv.Error as error:
+        return Unreadable(f"not valid CSV at line {reader.line_num}: {error}")
+    return rows
+
+
+def first_record(path: Path) -> Any:
+    """What sniffing looks at: the first line of JSON lines, the first record of a document (the
+    document itself if it is not a list), or a CSV file's first row (its header's columns with
+    empty cells if it has no row). None if there is none."""
+    if syntax_of(path) == "csv":
+        text = document_text(path)
+        if isinstance(text, Unreadable):
+            return None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            first = next(reader, None)
+        except csv.Error:
+            return None
+        return CsvRow(first) if first is not None else CsvRow.fromkeys(reader.fieldnames or [], "") or None
+    if read_a_record_at_a_time(path):
+        return first_value(path)
+    document = read_structured(path)
+    if isinstance(document, Unreadable) or document is None:
+        return None
+    records = document_records(document)
+    return records[0] if records else None
+
+
+def records_of(path: Path) -> list[tuple[int, Any]] | Unreadable:
+    """(location, value) of each record of a JSON or YAML document, or of each CSV row."""
+    if syntax_of(path) == "csv":
+        return csv_rows(path)
+    document = read_structured(path)
+    if isinstance(document, Unreadable):
+        return document
+    return list(enumerate(document_records(document), start=1))
+
+
+def parsed(location: int, value: Any, parse: Callable[[Any], BaseModel]) -> Parsed:
+    """One record of a document parsed, or why it cannot be, with its raw text for quarantine."""
+    problem = problem_with(value)
+    # escaped where it has a problem: a lone surrogate cannot be stored
+    raw = json.dumps(value, ensure_ascii=bool(problem), default=str)[:RAW_EXCERPT_CHARS]
+    if problem:
+        return Parsed(location, raw, problem)
+    if not isinstance(value, dict):
+        return Parsed(location, raw, f"expected an object, got {type(value).__name__}")
+    return Parsed(location, raw, convert(parse, value))
+
+
+def per_record(parse: Callable[[Any], BaseModel]) -> Callable[..., Iterator[Parsed]]:
+    """A reader of one record per line (JSON lines, from where the span starts), per list item (a
+    JSON or YAML document) or per row (CSV), whichever the file holds."""
+
+    def read(path: Path, span: Span = Span(), options: Any = None) -> Iterator[Parsed]:
+        if read_a_record_at_a_time(path):
+            yield from per_line(parse)(path, span)
+            return
+        records = records_of(path)
+        if isinstance(records, Unreadable):
+            yield Parsed(1, "", records.reason)
+            return
+        for location, value in records:
+            yield parsed(location, value, parse)
+
+    return read

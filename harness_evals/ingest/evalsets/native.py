@@ -1,0 +1,38 @@
+"""harness-evals' own eval-case format: `{"id"?, "input", "expected"?, "metadata"?}` per line.
+
+A common eval file loads as it is: `target` is read as `expected`, an integer id as text, and
+other fields (`tags`, `category`, …) are kept in metadata. Being our own format, a record that
+says one thing twice (both `expected` and `target`, a field also in its metadata) is refused
+rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness_evals.ingest.evalsets.cases import eval_case
+from harness_evals.ingest.evalsets.files import CsvRow
+from harness_evals.records import EvalCase
+
+NAME = "eval-case"
+FIELDS = ("id", "input", "expected", "target", "metadata")
+
+
+def looks_like_eval_case(value: Any) -> bool:
+    """A record with an input and no trace_id, which every canonical trace has."""
+    return isinstance(value, dict) and not isinstance(value, CsvRow) and "input" in value and "trace_id" not in value
+
+
+def read_eval_case(record: dict[str, Any]) -> EvalCase:
+    if "target" in record and "expected" in record:
+        raise ValueError("both expected and target are given: keep one (target is read as expected)")
+    if "input" not in record:
+        raise ValueError("input: Field required")
+    others = {key: value for key, value in record.items() if key not in FIELDS}
+    metadata = record.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata: expected an object, got {type(metadata).__name__}")
+    if clash := sorted(others.keys() & metadata.keys()):
+        raise ValueError(f"{', '.join(clash)} given both as a field and in metadata: keep one")
+    return eval_case(id=record.get("id"), input=record["input"], expected=record.get("expected", record.get("target")),
+                     metadata={**metadata, **others}, format=NAME)

@@ -1,0 +1,159 @@
+"""promptfoo tests, read as promptfoo reads them. The fixtures' tests are as promptfoo 0.121.20
+itself parsed them (`promptfoo eval` with the echo provider, each result's `testCase`): the same
+vars, the same asserts (`llm-rubric:` in a CSV cell keeps its leading space there too)."""
+
+import pytest
+import yaml
+
+from harness_evals.config import Source
+from harness_evals.ingest.evalsets.promptfoo import assertion_from_text
+from harness_evals.redact import RedactionRules
+from harness_evals.store import Store
+from harness_evals.suite.export import to_promptfoo
+from harness_evals.suite.model import SuiteCase, expected_json
+from tests.conftest import write_jsonl
+from tests.test_cli import invoke, one_error_line
+
+NOT_AS_AN_AI = {"not_contains": ["as an AI"]}  # the defaultTest's assert, on every test
+
+
+def test_a_config_s_inline_tests_take_its_default_test_and_the_named_var_as_the_request(fixture_copy, ingest_eval):
+    report, cases = ingest_eval(fixture_copy("promptfooconfig.yaml"), input_var="question")
+    assert (report.format, report.stored, report.quarantined) == ("promptfoo", 4, [])
+    assert [{key: case[key] for key in ("input", "expected", "metadata", "messages")} for case in cases] == [
+        {"input": "My order 4 arrived broken, I want a refund",
+         "expected": {"contains": ["refund"], **NOT_AS_AN_AI, "regex": r"order \d+",
+                      "rubric": "Offers a refund and apologises"},
+         "metadata": {"category": "refunds", "description": "refund for a broken order", "vars": {"tone": "friendly"},
+                      "asserts": [{"type": "javascript", "value": "output.length < 500"}]},
+         "messages": None},
+        # a var holding a list of texts is one test per item, as promptfoo runs it
+        {"input": "Where is my parcel 12?",
+         "expected": {"contains": ["parcel", "tracking"], **NOT_AS_AN_AI, "required_tools": ["track_parcel"]},
+         "metadata": {"vars": {"tone": "formal"}}, "messages": None},
+        {"input": "Where is my parcel 31?",
+         "expected": {"contains": ["parcel", "tracking"], **NOT_AS_AN_AI, "required_tools": ["track_parcel"]},
+         "metadata": {"vars": {"tone": "formal"}}, "messages": None},
+        # an equals on a transformed output, and a similarity, mean no check of ours: kept as they are
+        {"input": "Give me my account details as JSON",
+         "expected": {**NOT_AS_AN_AI, "json_schema": {"type": "object", "required": ["account_id"]}},
+         "metadata": {"vars": {"tone": "friendly"}, "asserts": [
+             {"type": "equals", "value": '{"account_id": 7}', "transform": "output.trim()"},
+             {"type": "similar", "value": "The account details of account 7", "threshold": 0.8}]},
+         "messages": None},
+    ]
+    assert all(case["id"].startswith("case-") for case in cases) and len({case["id"] for case in cases}) == 4
+    assert ingest_eval(fixture_copy("promptfooconfig.yaml"), input_var="question")[0].unchanged == 4
+
+
+def test_tests_with_several_vars_and_none_named_are_refused_in_one_line_listing_them_and_the_flag(fixture_copy,
+                                                                                                tmp_path):
+    db = tmp_path / "h.duckdb"
+    path = fixture_copy("promptfooconfig.yaml")
+    result = invoke("ingest", path, "--kind", "eval", "--db", db)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {path}: its tests have several vars (tone, question) and none is named as the request: "
+        "pass --input-var NAME (input_var in a [[sources]] entry)")
+    with Store(db, read_only=True) as store:
+        assert store.one("SELECT count(*) FROM runs") == store.one("SELECT count(*) FROM eval_cases") == (0,)
+    result = invoke("ingest", path, "--kind", "eval", "--input-var", "question", "--db", db)
+    assert (result.exit_code, f"{path} (eval, promptfoo): 4 stored" in result.output) == (0, True)
+
+
+def test_a_source_in_the_settings_names_its_var(fixture_copy, tmp_path):
+    from flows.nightly import ingest_source
+
+    source = Source(path=fixture_copy("promptfooconfig.yaml"), kind="eval", input_var="question")
+    report = ingest_source.fn(str(tmp_path / "h.duckdb"), source, RedactionRules())
+    assert (report.format, report.stored) == ("promptfoo", 4)
+
+
+def test_a_test_without_the_named_var_is_quarantined_and_the_rest_loads(tmp_path, ingest_eval):
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump([{"vars": {"question": "Where is parcel 12?", "tone": "formal"}},
+                                    {"vars": {"query": "Where is parcel 31?", "tone": "formal"}}]))
+    report, cases = ingest_eval(path, input_var="question")
+    assert [case["input"] for case in cases] == ["Where is parcel 12?"]
+    assert [(q.line, q.reason) for q in report.quarantined] == [
+        (2, "vars: no 'question' var (its vars: query, tone): give it one, or name another with --input-var")]
+
+
+def test_a_tests_file_s_single_var_is_the_request(fixture_copy, ingest_eval):
+    report, cases = ingest_eval(fixture_copy("promptfoo_tests.yaml"))
+    assert [{key: case[key] for key in ("input", "expected", "metadata")} for case in cases] == [
+        {"input": "What is the capital of France?", "expected": {"contains": ["Paris"]}, "metadata": {}},
+        {"input": "What is 2 + 2?", "expected": {"equals": "4", "json_schema": {}},  # is-json: the answer is JSON
+         "metadata": {"description": "arithmetic"}},
+        {"input": "Reset my password, please", "expected": None, "metadata": {"category": "account"}},
+    ]
+
+
+def test_a_tests_csv_reads_its_vars_expected_and_metadata_columns(fixture_copy, ingest_eval):
+    report, cases = ingest_eval(fixture_copy("promptfoo_tests.csv"))
+    assert report.quarantined == []
+    assert [{key: case[key] for key in ("input", "expected", "metadata")} for case in cases] == [
+        {"input": "What is 2+2?", "expected": {"equals": "4", "contains": ["four"]},
+         "metadata": {"category": "math", "tags": ["arithmetic", "easy"], "description": "Basic math"}},
+        {"input": "What's the weather?", "expected": {"rubric": " Provides weather information"},
+         "metadata": {"category": "weather", "asserts": [{"type": "python", "value": "len(output) < 200"}]}},
+        {"input": "Calculate 5 * 6", "expected": {"equals": "30", "not_contains": ["error"]},  # no type: equals
+         "metadata": {"tags": ["arithmetic,multiplication"]}},  # an escaped comma stays in its item
+    ]
+
+
+@pytest.mark.parametrize(("cell", "assertion"), [
+    ("Paris", {"type": "equals", "value": "Paris"}),
+    ("Note: it is Paris", {"type": "equals", "value": "Note: it is Paris"}),  # no promptfoo type before the colon
+    ("icontains-any: refund, credit", {"type": "icontains-any", "value": ["refund", "credit"]}),
+    ("not-regex: ^Sorry", {"type": "not-regex", "value": "^Sorry"}),
+    ("similar(0.9):The capital is Paris", {"type": "similar", "value": "The capital is Paris", "threshold": 0.9}),
+    ("is-json", {"type": "is-json", "value": None}),
+    ("fn: output.length < 10", {"type": "javascript", "value": "output.length < 10"}),
+    ("file://checks/grade.py:score", {"type": "python", "value": "checks/grade.py:score"}),
+])
+def test_an_expected_cell_is_read_as_promptfoo_reads_it(cell, assertion):
+    assert assertion_from_text(cell) == assertion
+
+
+SUITE = [
+    SuiteCase(id="c-contains", input="refund order 4", expected={"contains": ["refund"], "not_contains": ["sorry"],
+                                                                  "regex": r"order \d"}),
+    SuiteCase(id="c-equals", input="what is the fee", expected={"equals": "5 euros", "rubric": "is polite"}),
+    SuiteCase(id="c-json", input="my account as JSON", expected={"json_schema": {"type": "object"}}),
+    SuiteCase(id="c-tools", input="cancel booking ZX81K",
+              expected={"required_tools": ["cancel_reservation"], "forbidden_tools": ["transfer_to_human"]}),
+    SuiteCase(id="c-reference", input="where is my parcel", expected="It is on its way."),
+]
+
+
+def test_our_promptfoo_export_ingests_back_as_the_same_cases_alone_and_through_a_config(tmp_path, ingest_eval):
+    (tmp_path / "tests.yaml").write_text(to_promptfoo(SUITE))
+    (tmp_path / "promptfooconfig.yaml").write_text('prompts: ["{{input}}"]\nproviders: ["echo"]\n'
+                                                   "tests: file://tests.yaml\n")
+    report, cases = ingest_eval(tmp_path / "tests.yaml")
+    assert (report.format, report.quarantined) == ("promptfoo", [])
+    assert [(case["id"], case["input"], case["expected"]) for case in cases] == [
+        (case.id, case.input, expected_json(case.expected)) for case in SUITE]
+    report, _ = ingest_eval(tmp_path / "promptfooconfig.yaml")  # the same ids with the same content
+    assert (report.stored, report.unchanged, report.quarantined) == (0, len(SUITE), [])
+
+
+def test_tests_a_config_generates_are_refused_naming_the_fix(tmp_path):
+    path = tmp_path / "promptfooconfig.yaml"
+    path.write_text('prompts: ["{{input}}"]\ntests: file://generate_tests.py:create_tests\n')
+    result = invoke("ingest", path, "--kind", "eval", "--db", tmp_path / "h.duckdb")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {path}: its tests 'file://generate_tests.py:create_tests' are not local test files (.yaml, .yml, "
+        ".json, .jsonl, .csv): write the tests out as one (a generator's or a dataset's) and ingest that file")
+
+
+def test_promptfoo_json_lines_read_one_test_a_line(tmp_path, ingest_eval):
+    path = write_jsonl(tmp_path / "tests.jsonl", [
+        {"vars": {"x": "5 + 3"}, "assert": [{"type": "equals", "value": "8"}]}, "{broken",
+        {"vars": {"x": "10 + 7"}, "assert": [{"type": "equals", "value": "17"}]}])
+    report, cases = ingest_eval(path)
+    assert [(case["input"], case["expected"]) for case in cases] == [("5 + 3", {"equals": "8"}),
+                                                                      ("10 + 7", {"equals": "17"})]
+    assert [q.line for q in report.quarantined] == [2]
