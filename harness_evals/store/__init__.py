@@ -1,7 +1,7 @@
 """The DuckDB store: one file, ordered migrations applied on connect (`migrations`), one column
 spec per table (`tables`), the open store, its run lock and run bookkeeping (`connection`), and
-the named queries the stages read and write it with, one module per area (`queue`, `embeddings`,
-`prompts`, `clusters`, `runs`, `traces`, `suites`, `tools`, `backup`). SQL goes here, nowhere else
+the named queries the stages read and write it with, one module per area (`queue`, `suggestions`, `embeddings`,
+`prompts`, `clusters`, `rulers`, `runs`, `traces`, `suites`, `tools`, `backup`). SQL goes here, nowhere else
 (tests/test_store.py checks)."""
 
 from harness_evals.store.connection import (
