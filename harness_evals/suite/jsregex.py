@@ -50,7 +50,7 @@ def python_space() -> str:
 
 
 def _code(code: int) -> str:
-    return f"\\u{{{code:x}}}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\u{{{code:x}}}"
 
 
 def _literal(char: str, *, in_class: bool) -> str:

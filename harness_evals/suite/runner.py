@@ -98,9 +98,13 @@ def run_case(case: SuiteCase, target: Callable[..., Any], *, grader: Grader | No
                               grader=(lambda *args: _call(grader, *args)) if grader else None)
     except Exception as error:  # the agent under test failing is a result, not a crash of the runner
         return CaseOutcome(case, "failed", [], time.perf_counter() - start, f"{type(error).__name__}: {error}")
+    return CaseOutcome(case, verdict(checks), checks, time.perf_counter() - start)
+
+
+def verdict(checks: Sequence[CheckResult]) -> Status:
+    """Failed if a check failed, passed if one passed and none failed, else skipped (nothing could be applied)."""
     outcomes = {c.passed for c in checks}
-    status: Status = "failed" if False in outcomes else "passed" if True in outcomes else "skipped"
-    return CaseOutcome(case, status, checks, time.perf_counter() - start)
+    return "failed" if False in outcomes else "passed" if True in outcomes else "skipped"
 
 
 def run_suite(cases: Sequence[SuiteCase], target: Callable[..., Any], *, grader: Grader | None = None) -> list[CaseOutcome]:
