@@ -268,3 +268,46 @@ def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
     assert untranslated["verbose-regex-passes"] == [
         "regex '(?x) a \\\\  b': the verbose flag (?x) has no JavaScript form: write the pattern without it"]
     assert untranslated["reference-skipped"][0].startswith("reference: a reference answer alone")
+
+
+TAU2_TASKS = '''
+from inspect_ai import task
+from inspect_ai.model import ChatCompletionChoice, ChatMessageAssistant, ChatMessageTool, ModelOutput
+from inspect_ai.tool import ToolCall
+
+from harness_evals.suite.inspect_scorer import mockllm_answering, suite_task
+
+
+def agent(calls):
+    def play(messages):
+        if isinstance(messages[-1], ChatMessageTool) or not calls:
+            return "Both lines are active."
+        return ModelOutput(model="mockllm", choices=[ChatCompletionChoice(stop_reason="tool_calls", message=
+            ChatMessageAssistant(content="", model="mockllm", tool_calls=[
+                ToolCall(id="lookup", function=name, arguments={"line_id": "L1001"}) for name in calls]))])
+    return play
+
+
+@task
+def looks_up():
+    return suite_task("multiturn_inspect.jsonl", model=mockllm_answering(agent(["get_details_by_id"])))
+
+
+@task
+def skips_the_tool():
+    return suite_task("multiturn_inspect.jsonl", model=mockllm_answering(agent([])))
+'''
+
+
+def test_a_case_emitted_from_a_tau2_trace_runs_in_inspect_and_its_tool_check_fails_when_the_agent_skips_it(tmp_path):
+    golden = Path(__file__).parent / "golden" / "multiturn.jsonl"  # emitted by test_emit from a τ²-bench trace
+    (tmp_path / "multiturn_inspect.jsonl").write_text(to_inspect(load_suite(golden)))
+    (tmp_path / "task.py").write_text(TAU2_TASKS)
+    assert inspect_verdicts(tmp_path, "task.py@looks_up") == {"case-c73259d999573999": "passed"}
+    for log in (tmp_path / "logs").glob("*.json"):
+        log.unlink()
+    assert inspect_verdicts(tmp_path, "task.py@skips_the_tool") == {"case-c73259d999573999": "failed"}
+    [log] = (tmp_path / "logs").glob("*.json")
+    [sample] = json.loads(log.read_text())["samples"]
+    assert next(iter(sample["scores"].values()))["explanation"] == "required_tools: get_details_by_id was not called"
+    assert len(sample["messages"]) > 24  # the conversation went in as chat messages, the agent's turn after it
