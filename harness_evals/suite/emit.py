@@ -134,7 +134,8 @@ def case_messages(messages: list[Any] | None, request: str) -> list[Message] | N
     messages and the results of its own calls, up to the next user message (a user who runs tools,
     as in τ²-bench's telecom domain, keeps those calls and results on the user's side). The kept
     messages are everything before that turn, as `label.queue.turns_of` reads them (no system
-    prompt). A trace whose kept messages are just its request is single-turn: None.
+    prompt), in the roles a case keeps (user, assistant, tool). A trace whose kept messages are just
+    its request is single-turn: None.
     """
     if not messages:
         return None
@@ -150,11 +151,13 @@ def case_messages(messages: list[Any] | None, request: str) -> list[Message] | N
     calling = [start for start, end in spans if any(turn["tool_calls"] for turn in turns[start:end])]
     answering = [start for start, end in spans if any(turn["text"].strip() for turn in turns[start:end])]
     cut = (calling or answering or [len(turns)])[-1]
-    kept = turns[:cut]
+    kept = [turn for turn in turns[:cut] if turn["role"] in ("user", "assistant", "tool")]
+    while kept and kept[-1]["role"] == "assistant":  # what came between them was in a role left out
+        kept.pop()
     if not kept or (len(kept) == 1 and kept[0]["role"] == "user" and kept[0]["text"] == request):
         return None
     return [Message(role=turn["role"], content=turn["text"], tool_calls=turn["tool_calls"],
-                    tool_call_id=turn["tool_call_id"]) for turn in kept if turn["role"] in ("user", "assistant", "tool")]
+                    tool_call_id=turn["tool_call_id"]) for turn in kept]
 
 
 def _redacted(message: Message, redactor: Redactor, placeholders: Placeholders) -> Message:

@@ -216,7 +216,8 @@ def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
     tests, refused = [], []
     for case in cases:
         asserts, untranslated = _promptfoo_asserts(case.expected)
-        test: dict[str, Any] = {"description": case.id, "vars": {"input": case.input, "messages": openai_messages(case)}}
+        test: dict[str, Any] = {"description": case.id,
+                                "vars": {"input": case.input, "messages": openai_messages(case)}}
         if asserts:
             test["assert"] = asserts
         test["metadata"] = {"case_id": case.id, "checks": json.dumps(expected_json(case.expected), sort_keys=True)}

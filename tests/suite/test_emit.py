@@ -186,7 +186,8 @@ def test_a_labelled_agent_trajectory_becomes_a_multi_turn_case(tau2_labelled, tm
     assert case["messages"][-1] == {"role": "user", "content": source[23]["content"]}
     assert len(case["messages"]) == 24  # every message before it: the greeting, both sides' calls and results
     assert [m["role"] for m in case["messages"][:6]] == ["assistant", "user", "assistant", "user", "assistant", "tool"]
-    assert case["messages"][4]["tool_calls"] == [{"name": "get_customer_by_phone", "id": source[4]["tool_calls"][0]["id"],
+    call_id = source[4]["tool_calls"][0]["id"]
+    assert case["messages"][4]["tool_calls"] == [{"name": "get_customer_by_phone", "id": call_id,
                                                   "arguments": {"phone_number": "555-123-2002"}}]  # not a real number
     result = case["messages"][5]  # a tool result, redacted as the request is
     assert (result["role"], result["tool_call_id"]) == ("tool", source[4]["tool_calls"][0]["id"])
