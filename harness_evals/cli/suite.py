@@ -55,7 +55,9 @@ def suite_check(suite: Annotated[Path, typer.Argument(help="A suite JSONL file")
 @suite_app.command("run")
 def suite_run(
     suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
-    target: Annotated[str, typer.Option(help="Your agent: module:function, called with each case's input")],
+    target: Annotated[str, typer.Option(
+        help="Your agent: module:function, called with each case's input, or its messages if it has a `messages` "
+             "parameter; returns the answer, or {'output': ..., 'tool_calls': [...]} (README, Suites)")],
     junit: Annotated[Optional[Path], typer.Option(help="Write a JUnit XML report here")] = None,
     grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
 ) -> None:
@@ -80,7 +82,7 @@ def suite_run(
 @suite_app.command("pytest")
 def suite_pytest(
     suite: Annotated[Path, typer.Argument(help="A suite JSONL file")],
-    target: Annotated[str, typer.Option(help="Your agent: module:function, called with each case's input")],
+    target: Annotated[str, typer.Option(help="Your agent: module:function, called as `suite run` calls it")],
     out: Annotated[Path, typer.Option("--out", help="The test module to write, e.g. tests/test_regression.py")],
     grader: Annotated[Optional[str], typer.Option(help="module:function(input, output, rubric) -> bool for rubrics")] = None,
 ) -> None:
@@ -91,7 +93,7 @@ def suite_pytest(
 
         count = len(load_suite(suite))
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(pytest_module(str(suite), target=target, grader=grader), encoding="utf-8")
+        out.write_text(pytest_module(suite, out=out, target=target, grader=grader), encoding="utf-8")
     console.print(f"wrote {out}: {count} cases from {suite}", highlight=False)
 
 

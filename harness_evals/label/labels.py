@@ -1,4 +1,10 @@
-"""Labels back in, in the format the queue went out in: JSONL, CSV, or a Label Studio JSON export.
+"""Labels back in, in the format the queue went out in: JSONL, CSV, or Label Studio's exports.
+
+Label Studio exports a project three ways, and each reads to the same labels: JSON (tasks with
+their annotations; the newest that was not cancelled counts), JSON-MIN (one flat record per
+annotation: the task's data, each control's value by its name, `annotator`) and CSV (the same
+records as columns). The `verdict` choice `skip` skips the trace, and the labeller is the
+annotator's email where the export has it (`completed_by` expanded), else the user id as text.
 
 LABEL_FORMATS read them; a format from outside the package is an entry point in
 `harness_evals.label_formats`, or `module:function`. A label never silently replaces another: a
@@ -44,36 +50,75 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """Our queue's CSV, filled in, or Label Studio's CSV export (its columns: the task's data, the
+    controls by name, `annotator`, `id` the task's)."""
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
-    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):  # line 1 is the header
-        expected = (row.get("expected") or "").strip()
-        if expected.startswith("{"):
-            try:
-                expected = json.loads(expected)
-            except json.JSONDecodeError as error:
-                yield line, ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})")
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    for line, row in _newest_per_task(enumerate(rows, start=2)):  # line 1 is the header
+        try:
+            yield line, _flat_label(row, skip=(row.get("skip") or "").strip().lower() in ("true", "yes", "1"))
+        except ValueError as error:
+            yield line, error
+
+
+def _newest_per_task(rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """Label Studio's flat exports hold a row per annotation of a task, newest first: the first
+    counts, as the newest annotation does in its JSON export. Rows of our own files pass as they are."""
+    tasks: set[Any] = set()
+    for line, row in rows:
+        if isinstance(row, dict) and "annotation_id" in row and row.get("id") not in (None, ""):
+            if row["id"] in tasks:
                 continue
-        yield line, {**row, "expected": expected or None, "verdict": row.get("verdict") or None,
-                     "notes": row.get("notes") or None,
-                     "skip": (row.get("skip") or "").strip().lower() in ("true", "yes", "1")}
+            tasks.add(row["id"])
+        yield line, row
+
+
+def _flat_label(row: dict[str, Any], *, skip: bool = False) -> dict[str, Any]:
+    """The label of a flat row (our CSV, Label Studio's CSV or JSON-MIN): a control's several
+    values are joined by lines, the `skip` choice skips, and `annotator` is the labeller."""
+    fields = {name: _one_text(row.get(name)) for name in ("expected", "verdict", "notes")}
+    if fields["verdict"] == "skip":
+        fields["verdict"], skip = None, True
+    label = {**row, **fields, "expected": _expected_of(fields["expected"]), "skip": skip}
+    annotator = row.get("annotator")
+    if annotator not in (None, "") and not row.get("labeller"):
+        label["labeller"] = str(annotator)
+    return label
+
+
+def _one_text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = "\n".join(str(item) for item in value)
+    return None if value is None or not str(value).strip() else str(value)
+
+
+def _expected_of(text: str | None) -> Any:
+    """Expected as a labeller typed it: a JSON object of checks when it starts with `{`, else text."""
+    if text is None or not text.strip().startswith("{"):
+        return text and text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})") from None
 
 
 def _label_studio_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """Tasks of a Label Studio JSON export; the `line` is the task's position, from 1."""
+    """Tasks of a Label Studio JSON export, or the records of its JSON-MIN export; the `line` is
+    the position in the list, from 1."""
     tasks = read_document(path)
     if isinstance(tasks, Unreadable) or not isinstance(tasks, list):
         problem = tasks.reason if isinstance(tasks, Unreadable) else "it is not a list of tasks"
         raise UserError(f"{path}: not a Label Studio JSON export: {problem}")
-    for position, task in enumerate(tasks, start=1):
+    for position, task in _newest_per_task(enumerate(tasks, start=1)):
         problem = problem_with(task)
         if problem or not isinstance(task, dict):
             yield position, ValueError(problem or f"expected a task object, got {type(task).__name__}")
             continue
         try:
-            yield position, _label_studio_row(task)
+            yield position, _label_studio_row(task) if "data" in task or "annotations" in task else _flat_label(task)
         except (AttributeError, TypeError, KeyError, IndexError) as error:
             yield position, ValueError(f"not a Label Studio task: {type(error).__name__}: {error}")
         except ValueError as error:
@@ -94,12 +139,10 @@ def _label_studio_row(task: dict[str, Any]) -> dict[str, Any]:
                 row[result["from_name"]] = "\n".join(value["text"])
         completed_by = annotations[-1].get("completed_by")
         if isinstance(completed_by, dict):
-            row["labeller"] = completed_by.get("email")
-        if isinstance(row.get("expected"), str) and row["expected"].lstrip().startswith("{"):
-            try:
-                row["expected"] = json.loads(row["expected"])
-            except json.JSONDecodeError as error:
-                raise ValueError(f"expected: starts with {{ but is not a JSON object ({error.msg})") from None
+            completed_by = completed_by.get("email") or completed_by.get("id")
+        if completed_by not in (None, ""):
+            row["labeller"] = str(completed_by)
+        row["expected"] = _expected_of(row.get("expected"))
     return row
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness_evals.chat import message_text
+from harness_evals.chat import decode_json_text, message_text
 from harness_evals.config import SuggestSettings
 from harness_evals.label.suggest import DEFAULTS as SUGGEST_DEFAULTS
 from harness_evals.label.suggest import NEGATIVE_FEEDBACK_BELOW, succeeded, suggest
@@ -134,16 +134,39 @@ def conversation_of(messages: list[Any] | None, request: str, answer: str) -> li
     with neither text nor calls that answer no call. A trace without messages: its request, then its answer."""
     if not messages:
         return [{"role": "user", "text": request}] + ([{"role": "assistant", "text": answer}] if answer else [])
+    return [{"role": turn["role"], "text": turn["text"]}
+            | ({"tool_calls": [call["name"] for call in turn["tool_calls"]]} if turn["tool_calls"] else {})
+            for turn in turns_of(messages)]
+
+
+def turns_of(messages: list[Any]) -> list[dict[str, Any]]:
+    """The stored messages of a trace as conversation_of keeps them, calls whole: {role, text,
+    tool_calls: [{name, arguments, id}], tool_call_id} (the call a `tool` message answers: its
+    `tool_call_id`, or its `id` as τ²-bench names it). Arguments sent as JSON text are decoded."""
     turns = []
     for message in messages:
         if not isinstance(message, dict) or message.get("role") in PROMPT_ROLES:
             continue
         text = message_text(message.get("content")) or message_text(message.get("parts"))
-        calls = [str(name) for call in message.get("tool_calls") or [] if isinstance(call, dict)
-                 and (name := call.get("name") or (call.get("function") or {}).get("name"))]
+        calls = [whole for call in message.get("tool_calls") or [] if (whole := _call_of(call))]
         if text.strip() or calls or message.get("role") == "tool":
-            turns.append({"role": str(message.get("role")), "text": text} | ({"tool_calls": calls} if calls else {}))
+            answers = message.get("tool_call_id") or (message.get("id") if message.get("role") == "tool" else None)
+            turns.append({"role": str(message.get("role")), "text": text, "tool_calls": calls,
+                          "tool_call_id": answers})
     return turns
+
+
+def _call_of(call: Any) -> dict[str, Any] | None:
+    """{name, arguments, id} of a call as OpenAI chat (`function: {name, arguments}`) or τ²-bench
+    (`name`, `arguments`) writes it; None for one without a name."""
+    if not isinstance(call, dict):
+        return None
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    name = call.get("name") or function.get("name")
+    if not name:
+        return None
+    arguments = call["arguments"] if "arguments" in call else function.get("arguments")
+    return {"name": str(name), "arguments": decode_json_text(arguments), "id": call.get("id")}
 
 
 def dialogue_lines(item: dict[str, Any]) -> list[dict[str, str]]:

@@ -93,10 +93,11 @@ def emitted_case_id(store: Store, trace_id: str) -> str | None:
 
 def labels_for_suite(store: Store) -> list[tuple[Any, ...]]:
     """Every labelled or emitted trace: (trace_id, expected, verdict, notes, labeller, cluster_id,
-    run_id, case_id (None until emitted), the trace's input)."""
+    run_id, case_id (None until emitted), the trace's input, its messages as JSON text or None)."""
     return store.con.execute(
         """
-        SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input
+        SELECT q.trace_id, q.expected, q.verdict, q.notes, q.labeller, q.cluster_id, q.run_id, q.case_id, t.input,
+               t.messages
         FROM labelling_queue q JOIN traces t USING (trace_id)
         WHERE q.state IN ('labelled', 'emitted')
         """

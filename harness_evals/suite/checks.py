@@ -70,7 +70,7 @@ def _check_json_schema(output: str, schema: dict) -> CheckResult:
 def _check_tools(expected: Expected, tool_calls: Sequence[str] | None) -> list[CheckResult]:
     if tool_calls is None:
         return [CheckResult("tools", False, "the target reported no tool calls: return "
-                            "{'output': ..., 'tool_calls': [names]} to check tools")]
+                            "{'output': ..., 'tool_calls': [names]} to check tools ([] if it called none)")]
     called = set(tool_calls)
     results = [CheckResult("required_tools", name in called, f"{name} was not called")
                for name in expected.required_tools]

@@ -1,7 +1,8 @@
 """Emit labelled traces as a versioned regression suite that CI runs.
 
 The suite is one JSONL file, cases sorted by id, plus a manifest with its version and content
-hash. A case id depends only on the trace and its label, so re-emitting without new labels
+hash. A trace with a conversation becomes a multi-turn case (`case_messages`): the conversation
+up to the agent's turn under test. A case id depends only on the trace and its label, so re-emitting without new labels
 writes the same bytes and keeps the version. The store records each version of a suite name
 (`suite_versions`): a version is one content, whichever folder it is written to. Emitted cases
 join the eval set in the store: the next mining run counts their region as covered.
@@ -13,17 +14,18 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
-from harness_evals.label.queue import record_events
+from harness_evals.label.queue import record_events, turns_of
 from harness_evals.records import EMITTED_SOURCE, EvalCase, content_hash
 from harness_evals.redact import Placeholders, Redactor
 from harness_evals.store import Store
 from harness_evals.store.queue import labels_for_suite, mark_emitted
 from harness_evals.store.suites import suite_version_of, suite_versions
 from harness_evals.store.traces import eval_inputs_outside
-from harness_evals.suite.model import SUITE_FORMAT, SuiteCase, expected_json
+from harness_evals.suite.model import SUITE_FORMAT, Message, SuiteCase, expected_json
 
 
 def case_id_for(trace_id: str, expected_json: str) -> str:
@@ -34,7 +36,8 @@ def case_id_for(trace_id: str, expected_json: str) -> str:
 def as_eval_case(case: SuiteCase) -> EvalCase:
     """The case as the eval set holds it: hashed so, ingesting the suite file or its Inspect export
     finds it unchanged."""
-    return EvalCase(id=case.id, input=case.input, expected=expected_json(case.expected), metadata=case.metadata)
+    return EvalCase(id=case.id, input=case.input, expected=expected_json(case.expected), metadata=case.metadata,
+                    messages=None if case.messages is None else case.conversation())
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
     suite_source = f"{EMITTED_SOURCE}{name}"
     existing_inputs = eval_inputs_outside(store, suite_source)
     cases, newly_emitted, skipped, leaks = [], [], 0, []
-    for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, stored_case_id, request in rows:
+    for trace_id, expected, verdict, notes, labeller, cluster_id, run_id, stored_case_id, request, messages in rows:
         placeholders = Placeholders()
         redacted_request = redactor.redact(request, placeholders)
+        conversation = case_messages(json.loads(messages) if messages else None, request)
         if request in existing_inputs or redacted_request in existing_inputs:  # eval sets ingested --no-raw
             skipped += 1
             continue
@@ -79,6 +83,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
             id=case_id,
             input=redacted_request,
             expected=json.loads(expected),
+            messages=conversation and [_redacted(message, redactor, placeholders) for message in conversation],
             metadata={
                 "verdict": verdict,
                 "notes": notes and redactor.redact(notes, placeholders),
@@ -121,11 +126,54 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
                 "input": [case.input for _, case in newly_emitted],
                 "expected": [json.dumps(expected_json(case.expected), sort_keys=True) for _, case in newly_emitted],
                 "metadata": [json.dumps(case.metadata, sort_keys=True) for _, case in newly_emitted],
+                "messages": [None if case.messages is None else json.dumps(case.conversation()) for _, case in newly_emitted],
                 "source": [suite_source] * len(newly_emitted),
                 "run_id": [run.run_id] * len(newly_emitted),
             })
             run.summary = {"new_cases": len(newly_emitted), "version": version}
     return EmitReport(manifest, suite_path, len(newly_emitted), skipped)
+
+
+def case_messages(messages: list[Any] | None, request: str) -> list[Message] | None:
+    """The conversation up to the agent's turn under test, or None for a single-turn trace.
+
+    The turn under test is the agent's last turn that calls a tool, or, if it calls none, its last
+    answer: what a labeller's tool checks and answer checks are about. An agent's turn is its
+    messages and the results of its own calls, up to the next user message (a user who runs tools,
+    as in τ²-bench's telecom domain, keeps those calls and results on the user's side). The kept
+    messages are everything before that turn, as `label.queue.turns_of` reads them (no system
+    prompt), in the roles a case keeps (user, assistant, tool). A trace whose kept messages are just
+    its request is single-turn: None.
+    """
+    if not messages:
+        return None
+    turns = turns_of(messages)
+    agents, caller = [], None
+    for turn in turns:
+        if turn["tool_calls"]:
+            caller = turn["role"]
+        agents.append(turn["role"] == "assistant" or (turn["role"] == "tool" and caller == "assistant"))
+    starts = [i for i, by_agent in enumerate(agents) if by_agent and (i == 0 or not agents[i - 1])]
+    spans = [(start, next((end for end in range(start, len(turns)) if not agents[end]), len(turns)))
+             for start in starts]
+    calling = [start for start, end in spans if any(turn["tool_calls"] for turn in turns[start:end])]
+    answering = [start for start, end in spans if any(turn["text"].strip() for turn in turns[start:end])]
+    cut = (calling or answering or [len(turns)])[-1]
+    kept = [turn for turn in turns[:cut] if turn["role"] in ("user", "assistant", "tool")]
+    while kept and kept[-1]["role"] == "assistant":  # what came between them was in a role left out
+        kept.pop()
+    if not kept or (len(kept) == 1 and kept[0]["role"] == "user" and kept[0]["text"] == request):
+        return None
+    return [Message(role=turn["role"], content=turn["text"], tool_calls=turn["tool_calls"],
+                    tool_call_id=turn["tool_call_id"]) for turn in kept]
+
+
+def _redacted(message: Message, redactor: Redactor, placeholders: Placeholders) -> Message:
+    """Its text and its calls' arguments redacted, numbered with the rest of the case."""
+    return message.model_copy(update={
+        "content": redactor.redact(message.content, placeholders),
+        "tool_calls": [call.model_copy(update={"arguments": redactor.redact_value(call.arguments, placeholders)})
+                       for call in message.tool_calls]})
 
 
 def _version_of(store: Store, name: str, digest: str, manifest_path: Path) -> tuple[int, bool]:

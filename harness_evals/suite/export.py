@@ -1,5 +1,10 @@
 """Write a suite for the harnesses CI already runs: Inspect AI datasets and promptfoo tests.
 
+Both carry the conversation of a multi-turn case (Inspect ChatMessage input; a `messages` var in
+OpenAI chat form for a promptfoo chat prompt) and each check with the same meaning as `suite run`
+gives it: in Inspect through our scorer (suite/inspect_scorer.py), in promptfoo as assertions,
+and a check promptfoo has no assertion for is named in the file with the reason.
+
 Each format is a function `(cases) -> text` in SUITE_FORMATS; one from outside the package is an
 entry point in `harness_evals.suite_formats`, or `module:function`.
 """
@@ -12,64 +17,218 @@ from pathlib import Path
 from typing import Any
 
 from harness_evals.registry import Registry
-from harness_evals.suite.model import Expected, SuiteCase, expected_json, load_suite
+from harness_evals.suite.jsregex import Untranslatable, python_space, to_javascript
+from harness_evals.suite.model import Expected, Message, SuiteCase, ToolCall, expected_json, load_suite
 
 
-def _target(expected: Expected | str) -> str | list[str]:
+def reference_answer(expected: Expected | str) -> str:
+    """The case's reference answer: its `expected` when that is text, else `expected.reference`, else ""."""
     if isinstance(expected, str):
         return expected
-    for text in (expected.equals, expected.reference, expected.rubric):
-        if text:
-            return text
-    return list(expected.contains)
+    return expected.reference or ""
+
+
+def chat_turns(case: SuiteCase) -> list[dict[str, Any]]:
+    """The case's conversation in the roles a chat API takes: {role, content, tool_calls, answers}
+    (`answers`: the call a tool result answers, or None). Only the assistant calls tools there, so
+    a user's own calls (τ²-bench's telecom customer) and their results become user text. A result
+    answers the earliest unanswered call with its id (or the earliest, if it names none); a call
+    without an id gets `call_M_N`, the message's place and the call's."""
+    turns: list[dict[str, Any]] = []
+    pending: list[tuple[ToolCall, str]] = []  # unanswered calls and who made them, oldest first
+    for place, message in enumerate(case.messages or [Message(role="user", content=case.input)]):
+        calls = [call if call.id else call.model_copy(update={"id": f"call_{place}_{n}"})
+                 for n, call in enumerate(message.tool_calls, start=1)]
+        pending += [(call, message.role) for call in calls]
+        turn = {"role": message.role, "content": message.content, "tool_calls": calls, "answers": None}
+        if message.role == "user" and calls:
+            turn["content"] = "\n".join(filter(None, [message.content, *(f"(I run {call.name}" + (
+                "" if call.arguments is None else f" {json.dumps(call.arguments, ensure_ascii=False)}") + ")"
+                for call in calls)]))
+            turn["tool_calls"] = []
+        elif message.role == "tool":
+            found = next((i for i, (call, _) in enumerate(pending) if message.tool_call_id in (None, call.id)), None)
+            if found is not None:
+                call, caller = pending.pop(found)
+                turn = ({"role": "user", "content": f"({call.name} says: {message.content})", "tool_calls": [],
+                         "answers": None} if caller == "user" else turn | {"answers": call})
+        turns.append(turn)
+    return turns
+
+
+def _arguments_object(arguments: Any) -> dict[str, Any]:
+    """Chat APIs take a call's arguments as an object: a trace's other values go under `arguments`."""
+    if isinstance(arguments, dict):
+        return arguments
+    return {} if arguments is None else {"arguments": arguments}
+
+
+def inspect_input(case: SuiteCase) -> str | list[dict[str, Any]]:
+    """A single-turn case's input text, or the conversation as Inspect ChatMessage records."""
+    if case.messages is None:
+        return case.input
+    messages = []
+    for turn in chat_turns(case):
+        message: dict[str, Any] = {"role": turn["role"], "content": turn["content"]}
+        if turn["tool_calls"]:
+            message["tool_calls"] = [{"id": call.id, "function": call.name, "type": "function",
+                                      "arguments": _arguments_object(call.arguments)} for call in turn["tool_calls"]]
+        if turn["answers"] is not None:
+            message |= {"tool_call_id": turn["answers"].id, "function": turn["answers"].name}
+        messages.append(message)
+    return messages
+
+
+def openai_messages(case: SuiteCase) -> list[dict[str, Any]]:
+    """The conversation as OpenAI chat messages (arguments as JSON text): promptfoo's chat prompt."""
+    messages = []
+    for turn in chat_turns(case):
+        message: dict[str, Any] = {"role": turn["role"], "content": turn["content"]}
+        if turn["tool_calls"]:
+            message["tool_calls"] = [{"id": call.id, "type": "function", "function": {
+                "name": call.name, "arguments": json.dumps(_arguments_object(call.arguments), ensure_ascii=False)}}
+                for call in turn["tool_calls"]]
+        if turn["answers"] is not None:
+            message["tool_call_id"] = turn["answers"].id
+        messages.append(message)
+    return messages
 
 
 def to_inspect(cases: Sequence[SuiteCase]) -> str:
-    """Inspect AI dataset JSONL (`json_dataset` reads it): input, target, id, metadata with the checks."""
+    """Inspect AI dataset JSONL (`json_dataset` reads it): `input` (text, or ChatMessage records for
+    a multi-turn case), `target` (the reference answer, reference_answer: for people and
+    model-graded scorers, never one of our checks), `id`, and `metadata` with the checks under
+    `checks`, which the `harness_evals/suite_checks` scorer applies (suite/inspect_scorer.py)."""
     lines = []
     for case in cases:
         record = {
             "id": case.id,
-            "input": case.input,
-            "target": _target(case.expected),
+            "input": inspect_input(case),
+            "target": reference_answer(case.expected),
             "metadata": {**case.metadata, "checks": expected_json(case.expected)},
         }
         lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
     return "".join(lines)
 
 
-def _asserts(expected: Expected | str) -> list[dict[str, Any]]:
+# JSON Schema keywords of drafts after 7: promptfoo validates with ajv's draft-07, jsonschema with the newest draft.
+NEWER_SCHEMA_KEYWORDS = ("$defs", "prefixItems", "dependentRequired", "dependentSchemas", "unevaluatedItems",
+                         "unevaluatedProperties", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef",
+                         "minContains", "maxContains")
+PROMPTFOO_NOTES = """\
+# promptfoo tests written by `harness-evals suite export --format promptfoo`.
+# Use them with `tests: file://THIS_FILE` and a chat prompt that sends each test's conversation:
+#   prompts: ['{{{{ messages | dump }}}}']     (vars.messages: OpenAI chat messages; vars.input: the request)
+# What each check became:
+#   equals        a javascript assertion: both sides stripped of Python's whitespace, then compared exactly
+#   contains      icontains / not-icontains (case-insensitive, as ours)
+#   regex         a javascript assertion with the pattern translated from Python's syntax (suite/jsregex.py)
+#   json_schema   is-json with the schema (ajv, draft-07)
+#   rubric        llm-rubric: it needs a grader provider (--grader, or defaultTest.options.provider);
+#                 without one promptfoo fails the test where `suite run` skips the rubric
+#   required_tools / forbidden_tools
+#                 trajectory:tool-used / not-trajectory:tool-used: they read the trace of the test, so
+#                 turn on tracing (tracing: {{enabled: true, otlp: {{http: {{enabled: true}}}}}}) and have the
+#                 provider send a span per tool call (attribute gen_ai.tool.name) to the OTLP receiver with the
+#                 traceparent promptfoo gives it; without a trace the assertion fails, as ours does
+#                 when a target reports no tool calls
+{untranslated}"""
+
+
+def _js_string(text: str) -> str:
+    """A JavaScript string literal holding `text`, with no `{`, `}`, `%` or `#` in it: promptfoo
+    renders assertion values as Nunjucks templates before it runs them."""
+    literal = json.dumps(text, ensure_ascii=True)
+    return "".join(f"\\u{ord(char):04x}" if char in "{}%#" else char for char in literal)
+
+
+def _python_strip(expression: str) -> str:
+    space = python_space()
+    return f"{expression}.replace(new RegExp({_js_string(f'^[{space}]+|[{space}]+$')}, 'gu'), '')"
+
+
+def _templated(text: str) -> bool:
+    """Would promptfoo read the value as a template or a file (so its meaning changes)?"""
+    return any(mark in text for mark in ("{{", "{%", "{#")) or text.startswith(("file://", "package:"))
+
+
+def _contains(text: str, *, inverse: bool) -> dict[str, Any]:
+    if not _templated(text):
+        return {"type": "not-icontains" if inverse else "icontains", "value": text}
+    found = f"String(output).toLowerCase().includes({_js_string(text)}.toLowerCase())"
+    return {"type": "javascript", "value": f"!{found}" if inverse else found}
+
+
+def _promptfoo_asserts(expected: Expected | str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The assertions for a case's checks, and `check: why` for each check that has none."""
     if isinstance(expected, str):
-        return [{"type": "llm-rubric", "value": f"The answer agrees with this reference answer: {expected}"}]
+        expected = Expected(reference=expected)
     asserts: list[dict[str, Any]] = []
+    untranslated = []
     if expected.equals is not None:
-        asserts.append({"type": "equals", "value": expected.equals})
-    asserts += [{"type": "icontains", "value": text} for text in expected.contains]
-    asserts += [{"type": "not-icontains", "value": text} for text in expected.not_contains]
+        stripped = _js_string(expected.equals.strip())
+        asserts.append({"type": "javascript", "value": f"{_python_strip('String(output)')} === {stripped}"})
+    asserts += [_contains(text, inverse=False) for text in expected.contains]
+    asserts += [_contains(text, inverse=True) for text in expected.not_contains]
     if expected.regex is not None:
-        asserts.append({"type": "regex", "value": expected.regex})
+        try:
+            source, flags = to_javascript(expected.regex)
+            asserts.append({"type": "javascript",
+                            "value": f"new RegExp({_js_string(source)}, {_js_string(flags)}).test(String(output))"})
+        except Untranslatable as why:
+            untranslated.append(f"regex {expected.regex!r}: {why}")
     if expected.json_schema is not None:
-        asserts.append({"type": "is-json", "value": expected.json_schema})
+        newer = sorted({key for key in _keys(expected.json_schema) if key in NEWER_SCHEMA_KEYWORDS})
+        declared = expected.json_schema.get("$schema", "")
+        if newer or (declared and "draft-07" not in declared):
+            untranslated.append("json_schema: promptfoo checks with JSON Schema draft-07, and this schema uses "
+                                + (", ".join(newer) if newer else f"$schema {declared}"))
+        else:
+            asserts.append({"type": "is-json", "value": expected.json_schema})
+    if expected.required_tools:
+        asserts.append({"type": "trajectory:tool-used", "value": list(expected.required_tools)})
+    if expected.forbidden_tools:
+        asserts.append({"type": "not-trajectory:tool-used", "value": list(expected.forbidden_tools)})
     if expected.rubric is not None:
-        asserts.append({"type": "llm-rubric", "value": expected.rubric})
-    return asserts
+        if _templated(expected.rubric):
+            untranslated.append("rubric: promptfoo would read it as a template (it holds {{, {% or {#)")
+        else:
+            asserts.append({"type": "llm-rubric", "value": expected.rubric})
+    if expected.reference is not None:
+        untranslated.append("reference: a reference answer alone is for a person or a grader; `suite run` skips "
+                            "it, and promptfoo has no skipped verdict")
+    return asserts, untranslated
+
+
+def _keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [*value, *(key for item in value.values() for key in _keys(item))]
+    return [key for item in value for key in _keys(item)] if isinstance(value, list) else []
 
 
 def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
-    """promptfoo test cases (YAML list, for `tests: file://...`). Tool checks have no promptfoo
-    assertion that does not depend on the provider, so they travel in each test's metadata."""
+    """promptfoo test cases (a YAML list, for `tests: file://...`), a header of notes first: each
+    test's vars (`input`, and `messages` for a chat prompt), its assertions (each check as an
+    assertion of the same meaning, _promptfoo_asserts), and in its metadata the case id, the checks,
+    and `untranslated`: each check with no assertion, and why (listed in the header too)."""
     import yaml
 
-    tests = []
+    tests, refused = [], []
     for case in cases:
-        test: dict[str, Any] = {"description": case.id, "vars": {"input": case.input}}
-        asserts = _asserts(case.expected)
+        asserts, untranslated = _promptfoo_asserts(case.expected)
+        test: dict[str, Any] = {"description": case.id,
+                                "vars": {"input": case.input, "messages": openai_messages(case)}}
         if asserts:
             test["assert"] = asserts
         test["metadata"] = {"case_id": case.id, "checks": json.dumps(expected_json(case.expected), sort_keys=True)}
+        if untranslated:
+            test["metadata"]["untranslated"] = untranslated
+            refused += [f"#   {case.id}: {why}" for why in untranslated]
         tests.append(test)
-    return yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
-
+    listed = "# Not translated (kept in each test's metadata.untranslated):\n" + "\n".join(refused) + "\n" \
+        if refused else "# Every check was translated.\n"
+    header = PROMPTFOO_NOTES.format(untranslated=listed)
+    return header + yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
 
 SuiteWriter = Callable[[Sequence[SuiteCase]], str]
 SUITE_FORMATS: Registry[SuiteWriter] = Registry("suite format", "harness_evals.suite_formats",

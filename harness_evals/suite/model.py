@@ -6,6 +6,11 @@ of checks:
     {"equals": "...", "contains": [...], "not_contains": [...], "regex": "...",
      "json_schema": {...}, "required_tools": [...], "forbidden_tools": [...],
      "rubric": "...", "reference": "..."}
+
+A multi-turn case also keeps `messages`: the conversation up to the point under test, and the
+checks are on the agent's next turn (its tool calls and its answer), not on a whole episode. The
+messages end where the agent's turn starts (a user message, or a tool result for the agent).
+`harness-evals/suite@2` added `messages`; a suite written as `@1` reads as it is.
 """
 
 from __future__ import annotations
@@ -13,13 +18,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from harness_evals.errors import UserError, describe_validation_error
 
-SUITE_FORMAT = "harness-evals/suite@1"
+SUITE_FORMAT = "harness-evals/suite@2"
 CHECK_KEYS = ("equals", "contains", "not_contains", "regex", "json_schema", "required_tools", "forbidden_tools",
               "rubric", "reference")
 
@@ -79,18 +84,67 @@ def expected_json(expected: Expected | str) -> Any:
     return expected.model_dump(mode="json", exclude_defaults=True)
 
 
+class ToolCall(BaseModel):
+    """A tool call in a conversation: the tool's name, its arguments (decoded from JSON text where
+    they came as text), and the id its result answers, where the trace had one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    arguments: Any = None
+    id: str | None = None
+
+
+class Message(BaseModel):
+    """One message of a case's conversation. The system prompt is not kept: the target brings its own.
+    `tool_calls` are on assistant messages, and on user messages where the user runs tools too
+    (τ²-bench's telecom customer); a `tool` message is a call's result, `tool_call_id` naming the call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content, **self.model_dump(
+            mode="json", exclude_defaults=True, include={"tool_calls", "tool_call_id"})}
+
+
 class SuiteCase(BaseModel):
-    """One regression case. The same shape as an eval case, with checks in `expected`."""
+    """One regression case. The same shape as an eval case, with checks in `expected`, and for a
+    multi-turn case the conversation so far in `messages`."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1)
-    input: str = Field(min_length=1)
+    input: str = Field(min_length=1)  # the user's request: the first user message of a multi-turn case
     expected: ExpectedField
+    messages: list[Message] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ends_where_the_agent_acts(self) -> SuiteCase:
+        if self.messages is not None:
+            if not self.messages:
+                raise ValueError("messages is empty: leave it out for a single-turn case")
+            if self.messages[-1].role == "assistant":
+                raise ValueError("messages ends with an assistant message: end it where the agent's turn under "
+                                 "test starts (a user message or a tool result)")
+        return self
+
+    def conversation(self) -> list[dict[str, Any]]:
+        """The messages as JSON objects (what a target with a `messages` parameter gets); a
+        single-turn case: its input as the one user message."""
+        if self.messages is None:
+            return [{"role": "user", "content": self.input}]
+        return [message.as_json() for message in self.messages]
 
     def to_json_line(self) -> str:
         body = {"expected": expected_json(self.expected), "id": self.id, "input": self.input, "metadata": self.metadata}
+        if self.messages is not None:  # a single-turn case's line stays as the @1 format wrote it
+            body["messages"] = self.conversation()
         return json.dumps(body, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -169,3 +169,70 @@ def test_the_emitted_suite_and_its_inspect_export_ingest_as_the_eval_cases_emit_
     for path in (report.suite_path, exported):
         ingested = ingest_file(labelled, path, kind="eval")
         assert (ingested.stored, ingested.unchanged, ingested.quarantined) == (0, 2, []), path
+
+
+# --- multi-turn cases (issue 19): the conversation up to the agent's turn under test ---
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+TAU2_DATA_SAVER = "53759db8-5657-4a7b-b6fa-18c09fd8b859"  # the agent looks up both lines after the user's third tool
+
+
+@pytest.fixture
+def tau2_labelled(store, tmp_path):
+    ingest_file(store, FIXTURES / "tau2_telecom.json", kind="production")
+    enqueue(store, [QueuePick(TAU2_DATA_SAVER, 2, "cluster 2", 1.0)], run_id="run-1")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": TAU2_DATA_SAVER, "expected": {"required_tools": ["get_details_by_id"],
+                                                    "forbidden_tools": ["transfer_to_human_agents"]}}]))
+    return store
+
+
+def test_a_labelled_agent_trajectory_becomes_a_multi_turn_case(tau2_labelled, tmp_path):
+    report = emit_suite(tau2_labelled, tmp_path / "suites", name="multiturn")
+    assert_matches_golden(report.suite_path, GOLDEN / "multiturn.jsonl")
+    [case] = [json.loads(line) for line in report.suite_path.read_text().splitlines()]
+    source = json.loads((FIXTURES / "tau2_telecom.json").read_text())["simulations"][0]["messages"]
+    # the agent's last turn that calls tools starts after the user's message at 23 (get_details_by_id twice)
+    assert [m["tool_calls"][0]["name"] for m in source[24:27:2]] == ["get_details_by_id", "get_details_by_id"]
+    assert case["messages"][-1] == {"role": "user", "content": source[23]["content"]}
+    assert len(case["messages"]) == 24  # every message before it: the greeting, both sides' calls and results
+    assert [m["role"] for m in case["messages"][:6]] == ["assistant", "user", "assistant", "user", "assistant", "tool"]
+    call_id = source[4]["tool_calls"][0]["id"]
+    assert case["messages"][4]["tool_calls"] == [{"name": "get_customer_by_phone", "id": call_id,
+                                                  "arguments": {"phone_number": "555-123-2002"}}]  # not a real number
+    result = case["messages"][5]  # a tool result, redacted as the request is
+    assert (result["role"], result["tool_call_id"]) == ("tool", source[4]["tool_calls"][0]["id"])
+    assert "john.smith@example.com" in source[5]["content"]
+    assert result["content"] == source[5]["content"].replace("john.smith@example.com", "<EMAIL_1>")
+    user_runs = case["messages"][9]  # in telecom the customer runs tools on the phone: kept on the user's side
+    assert (user_runs["role"], user_runs["tool_calls"][0]["name"]) == ("user", "check_status_bar")
+    assert case["input"] == source[1]["content"]  # the request, which coverage compares, stays the first message
+    stored = tau2_labelled.one("SELECT messages FROM eval_cases WHERE case_id = ?", [case["id"]])[0]
+    assert json.loads(stored) == case["messages"]  # the eval case keeps the conversation it covers
+    ingested = ingest_file(tau2_labelled, report.suite_path, kind="eval")  # and reads back as the same case
+    assert (ingested.stored, ingested.unchanged, ingested.quarantined) == (0, 1, [])
+
+
+def test_a_single_turn_chat_trace_stays_single_turn_and_a_conversation_is_redacted_as_the_request(store, tmp_path):
+    single = [{"role": "system", "content": "be kind"}, {"role": "user", "content": "refund order 1"},
+              {"role": "assistant", "content": "Refunded."}]
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "find_user", "arguments": '{"email": "ana@example.com"}'}}
+    multi = [{"role": "user", "content": "refund ana@example.com"}, {"role": "assistant", "content": "Which order?"},
+             {"role": "user", "content": "order 7, mail bo@example.com too"},
+             {"role": "assistant", "content": None, "tool_calls": [call]},
+             {"role": "tool", "tool_call_id": "call_1", "content": "no user"},
+             {"role": "assistant", "content": "Refund issued."}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "refund order 1", messages=single),
+                                                           trace("b", "refund ana@example.com", messages=multi)]),
+                kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {"contains": ["refund"]}},
+                                                            {"trace_id": "b", "expected": {"contains": ["order"]}}]))
+    report = emit_suite(store, tmp_path / "suites")
+    cases = {json.loads(line)["metadata"]["provenance"]["trace_id"]: json.loads(line)
+             for line in report.suite_path.read_text().splitlines()}
+    assert "messages" not in cases["a"]
+    assert cases["b"]["input"] == "refund <EMAIL_1>"
+    assert cases["b"]["messages"] == [{"role": "user", "content": "refund <EMAIL_1>"},
+                                      {"role": "assistant", "content": "Which order?"},
+                                      {"role": "user", "content": "order 7, mail <EMAIL_2> too"}]

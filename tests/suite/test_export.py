@@ -1,9 +1,12 @@
-"""Our exports, read by the real tools: Inspect AI's dataset loader and promptfoo's own CLI."""
+"""Our exports, run by the real tools offline: `inspect eval` (mockllm) and `promptfoo eval` (a local
+Python provider), over one suite with a case per check kind. Each verdict must be the one `suite run`
+gives with the same agent."""
 
 import json
 import os
-import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,59 +15,298 @@ from harness_evals.suite import load_suite
 from harness_evals.suite.export import to_inspect, to_promptfoo
 from tests.conftest import REPO, write_jsonl
 
-PROMPTFOO_VERSION = "0.121.20"  # the newest release that still runs on Node 20
-CASES = [
-    {"id": "c1", "input": "refund order 4",
-     "expected": {"contains": ["refund"], "regex": r"order \d", "required_tools": ["issue_refund"]},
-     "metadata": {"verdict": "fail"}},
-    {"id": "c2", "input": "hello", "expected": {"not_contains": ["sorry"], "json_schema": {"type": "object"}},
-     "metadata": {}},
-    {"id": "c3", "input": "what is the fee", "expected": {"equals": "hello"}, "metadata": {}},
+PROMPTFOO = REPO / "tools" / "promptfoo" / "node_modules" / ".bin" / "promptfoo"  # `make install` runs npm ci there
+
+# The agent under test, one behaviour per request; `suite run` calls `answer`, Inspect's mockllm and
+# promptfoo's provider call it too. `grade` grades rubrics for all three.
+AGENT = '''
+def answer(request, messages):
+    last = messages[-1]["content"]
+    if len(messages) > 1:  # the multi-turn case: the user turned data saver off; this agent skips the lookup
+        assert "Data Saver" in last, last
+        return {"output": "Great, try again now.", "tool_calls": []}
+    replies = {
+        "say hello": ("  hello\\n", []),
+        "refund order 4": ("Your refund is issued.", []),
+        "hello": ("Sorry, I cannot help.", []),
+        "what is my pin": ("Your PIN is 1234.", []),
+        "as json": ('{"ok": true}', []),
+        "refund order 7": ("Refunded.", ["lookup_order", "issue_refund"]),
+        "I am angry": ("Transferring you.", ["transfer_to_human"]),
+        "rate us": ("Thanks for the feedback!", []),
+        "the fee": ("It is 5 euros.", []),
+        "spaced": ("a b", []),
+    }
+    output, calls = replies[request]
+    return {"output": output, "tool_calls": calls}
+
+
+def grade(request, output, rubric):
+    return "thank" in output.lower()
+'''
+
+MULTI_TURN = [
+    {"role": "user", "content": "My mobile data is slow."},
+    {"role": "assistant", "content": "", "tool_calls": [{"name": "get_customer_by_phone", "id": "call_1",
+                                                         "arguments": {"phone_number": "555-123-2002"}}]},
+    {"role": "tool", "content": '{"customer_id": "C1001"}', "tool_call_id": "call_1"},
+    {"role": "assistant", "content": "Please turn off Data Saver."},
+    {"role": "user", "content": "", "tool_calls": [{"name": "toggle_data_saver_mode", "id": "call_2"}]},
+    {"role": "tool", "content": "Data Saver Mode is now OFF.", "tool_call_id": "call_2"},
+    {"role": "user", "content": "I turned Data Saver off."},
 ]
+# One case per check kind (id: the check, and its verdict with this agent).
+CASES = [
+    {"id": "equals-passes", "input": "say hello", "expected": {"equals": "hello"}},
+    {"id": "contains-all-fails", "input": "refund order 4", "expected": {"contains": ["refund", "order"]}},
+    {"id": "not-contains-fails", "input": "hello", "expected": {"not_contains": ["sorry"]}},
+    {"id": "regex-passes", "input": "what is my pin", "expected": {"regex": r"(?i)\bpin\b is (?P<digits>\d{4})"}},
+    {"id": "json-schema-passes", "input": "as json",
+     "expected": {"json_schema": {"type": "object", "required": ["ok"]}}},
+    {"id": "tools-pass", "input": "refund order 7",
+     "expected": {"required_tools": ["issue_refund"], "forbidden_tools": ["transfer_to_human"]}},
+    {"id": "forbidden-tool-fails", "input": "I am angry", "expected": {"forbidden_tools": ["transfer_to_human"]}},
+    {"id": "rubric-passes", "input": "rate us", "expected": {"rubric": "thanks the user"}},
+    {"id": "multi-turn-tool-skipped-fails", "input": "My mobile data is slow.", "messages": MULTI_TURN,
+     "expected": {"required_tools": ["get_details_by_id"]}},
+    {"id": "reference-skipped", "input": "the fee", "expected": "5 euros"},
+    {"id": "verbose-regex-passes", "input": "spaced", "expected": {"regex": r"(?x) a \  b"}},
+]
+UNTRANSLATED_FOR_PROMPTFOO = {"reference-skipped", "verbose-regex-passes"}
+
+
+# Offline for sure, online machines too: every HTTP request but to this machine goes to a closed port.
+NO_NETWORK = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost",
+              "HF_HUB_OFFLINE": "1"}
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), **NO_NETWORK, **extra}
 
 
 @pytest.fixture
-def cases(tmp_path):
-    return load_suite(write_jsonl(tmp_path / "s.jsonl", CASES))
+def project(tmp_path) -> Path:
+    (tmp_path / "agent.py").write_text(AGENT)
+    write_jsonl(tmp_path / "regression.jsonl", CASES)
+    return tmp_path
 
 
-def test_inspect_ai_reads_our_dataset(cases, tmp_path):
+def suite_run_verdicts(project: Path) -> dict[str, str]:
+    """`suite run`'s verdict of each case, from its JUnit report."""
+    import xml.etree.ElementTree as ET
+
+    subprocess.run([sys.executable, "-m", "harness_evals.cli", "suite", "run", "regression.jsonl", "--target",
+                    "agent:answer", "--grader", "agent:grade", "--junit", "run.xml"], cwd=project,
+                   env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    verdicts = {}
+    for case in ET.parse(project / "run.xml").getroot().findall("testcase"):
+        verdicts[case.get("name")] = ("failed" if case.find("failure") is not None
+                                      else "skipped" if case.find("skipped") is not None else "passed")
+    return verdicts
+
+
+def test_suite_run_gives_the_verdicts_the_case_ids_say(project):
+    says = {"passes": "passed", "pass": "passed", "fails": "failed", "skipped": "skipped"}
+    assert suite_run_verdicts(project) == {case["id"]: says[case["id"].rsplit("-", 1)[1]] for case in CASES}
+
+
+def test_inspect_reads_our_dataset_with_chat_input_and_the_reference_as_target(project):
     from inspect_ai.dataset import json_dataset
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageTool, ChatMessageUser
 
-    path = tmp_path / "inspect.jsonl"
-    path.write_text(to_inspect(cases))
-    samples = list(json_dataset(str(path)))
-    assert [(s.id, s.input, s.target) for s in samples] == [
-        ("c1", "refund order 4", ["refund"]), ("c2", "hello", []), ("c3", "what is the fee", "hello")
-    ]
-    assert samples[0].metadata == {"verdict": "fail", "checks": CASES[0]["expected"]}
-
-
-@pytest.fixture(scope="session")
-def promptfoo() -> Path:
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("node and npm are not installed: the promptfoo export is not checked against promptfoo's CLI")
-    prefix = REPO / ".cache" / "promptfoo"
-    binary = prefix / "node_modules" / ".bin" / "promptfoo"
-    if not binary.exists():
-        subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-                        f"promptfoo@{PROMPTFOO_VERSION}"], check=True, capture_output=True, timeout=900)
-    return binary
+    path = project / "inspect.jsonl"
+    path.write_text(to_inspect(load_suite(project / "regression.jsonl")))
+    samples = {sample.id: sample for sample in json_dataset(str(path))}
+    assert samples["contains-all-fails"].target == ""  # never a check: includes() would pass on any one item
+    assert samples["reference-skipped"].target == "5 euros"
+    assert samples["tools-pass"].metadata["checks"] == CASES[5]["expected"]
+    chat = samples["multi-turn-tool-skipped-fails"].input
+    assert [type(message) for message in chat] == [ChatMessageUser, ChatMessageAssistant, ChatMessageTool,
+                                                    ChatMessageAssistant, ChatMessageUser, ChatMessageUser,
+                                                    ChatMessageUser]
+    assert (chat[1].tool_calls[0].function, chat[1].tool_calls[0].arguments) == (
+        "get_customer_by_phone", {"phone_number": "555-123-2002"})
+    assert (chat[2].tool_call_id, chat[2].function) == ("call_1", "get_customer_by_phone")
+    assert chat[4].text == "(I run toggle_data_saver_mode)"  # the user's own tool, as user text
+    assert chat[5].text == "(toggle_data_saver_mode says: Data Saver Mode is now OFF.)"
 
 
-def test_promptfoo_runs_our_tests_and_applies_our_assertions(cases, tmp_path, promptfoo):
-    (tmp_path / "tests.yaml").write_text(to_promptfoo(cases))
-    (tmp_path / "promptfooconfig.yaml").write_text(
-        'prompts: ["{{input}}"]\nproviders: ["echo"]\ntests: file://tests.yaml\n'
-    )
-    env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
-           "PROMPTFOO_CONFIG_DIR": str(tmp_path / ".promptfoo")}
-    validated = subprocess.run([str(promptfoo), "validate", "config", "-c", "promptfooconfig.yaml"], cwd=tmp_path,
-                               env=env, capture_output=True, text=True, timeout=300)
-    assert validated.returncode == 0, validated.stdout + validated.stderr
-    subprocess.run([str(promptfoo), "eval", "-c", "promptfooconfig.yaml", "--no-cache", "-o", "out.json"],
-                   cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    results = json.loads((tmp_path / "out.json").read_text())["results"]["results"]
-    # the echo provider answers with the input: c1 holds "refund" and matches /order \d/; c2 is not JSON; c3 is
-    # not "hello"
-    assert {r["testCase"]["description"]: r["success"] for r in results} == {"c1": True, "c2": False, "c3": False}
+INSPECT_TASK = '''
+from inspect_ai import task
+from inspect_ai.model import ChatCompletionChoice, ChatMessageAssistant, ChatMessageTool, ModelOutput
+from inspect_ai.tool import ToolCall
+
+from agent import answer
+from harness_evals.suite.inspect_scorer import mockllm_answering, suite_task
+
+
+def play(messages):
+    """mockllm as the agent: its tool calls first, then (after their results) its answer."""
+    request = next(m.text for m in messages if m.role == "user")
+    turn = answer(request, [{"role": m.role, "content": m.text} for m in messages if m.source == "input"])
+    if isinstance(messages[-1], ChatMessageTool) or not turn["tool_calls"]:
+        return turn["output"]
+    calls = [ToolCall(id=f"call_{n}", function=name, arguments={}) for n, name in enumerate(turn["tool_calls"])]
+    return ModelOutput(model="mockllm", choices=[ChatCompletionChoice(
+        message=ChatMessageAssistant(content="", tool_calls=calls, model="mockllm"), stop_reason="tool_calls")])
+
+
+@task
+def agent_under_test():
+    return suite_task("inspect.jsonl", grader="agent:grade", model=mockllm_answering(play))
+'''
+
+
+def inspect_verdicts(project: Path, *args: str) -> dict[str, str]:
+    """Run `inspect eval` offline, and read each sample's verdict from the log it wrote."""
+    result = subprocess.run([str(Path(sys.executable).parent / "inspect"), "eval", *args, "--model", "mockllm/model",
+                             "--log-dir", "logs", "--log-format", "json", "--display", "plain", "--no-log-realtime"],
+                            cwd=project, env=subprocess_env(TIKTOKEN_CACHE_DIR=str(project / "tiktoken")),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [log] = (project / "logs").glob("*.json")
+    samples = json.loads(log.read_text())["samples"]
+    assert [sample.get("error") for sample in samples] == [None] * len(samples)  # fetching o200k_base fails them
+    values = {"C": "passed", "I": "failed", "N": "skipped"}
+    assert {name for sample in samples for name in sample["scores"]} <= {"suite_checks", "harness_evals/suite_checks"}
+    return {sample["id"]: values[next(iter(sample["scores"].values()))["value"]] for sample in samples}
+
+
+def test_inspect_eval_offline_gives_suite_runs_verdicts(project):
+    (project / "inspect.jsonl").write_text(to_inspect(load_suite(project / "regression.jsonl")))
+    (project / "task.py").write_text(INSPECT_TASK)
+    assert inspect_verdicts(project, "task.py") == suite_run_verdicts(project)
+
+
+def test_the_documented_offline_inspect_run_answers_every_sample_and_scores_it(project):
+    (project / "inspect.jsonl").write_text(to_inspect(load_suite(project / "regression.jsonl")))
+    task = REPO / "harness_evals" / "suite" / "inspect_scorer.py"  # `harness_evals/regression` once installed
+    # Inspect runs a task file in its own folder: the dataset is named from anywhere
+    verdicts = inspect_verdicts(project, f"{task}@regression", "-T", f"dataset={project / 'inspect.jsonl'}",
+                                "-T", "mock_answer=Thanks for the refund order")  # -T splits at commas
+    assert verdicts["contains-all-fails"] == "passed"  # this answer has both words
+    assert verdicts["tools-pass"] == "failed"  # it calls no tool
+    assert verdicts["rubric-passes"] == "skipped"  # no grader given
+
+
+PROVIDER = '''
+"""The agent as a promptfoo provider: its answer, and a span per tool call sent to promptfoo's
+OTLP receiver (on 127.0.0.1) under the trace promptfoo names, so trajectory assertions see them."""
+import json
+import os
+import time
+import urllib.request
+
+from agent import answer
+
+
+def call_api(prompt, options, context):
+    variables = context["vars"]
+    turn = answer(variables["input"], variables["messages"])
+    _, trace_id, parent_id, _ = context["traceparent"].split("-")
+    now = time.time_ns()
+    spans = [{"traceId": trace_id, "spanId": os.urandom(8).hex(), "parentSpanId": parent_id, "name": f"tool {name}",
+              "kind": 1, "startTimeUnixNano": str(now + n), "endTimeUnixNano": str(now + n + 1),
+              "attributes": [{"key": "gen_ai.tool.name", "value": {"stringValue": name}}]}
+             for n, name in enumerate(turn["tool_calls"])]
+    if spans:
+        body = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "agent"},
+                                                                                   "spans": spans}]}]}
+        request = urllib.request.Request(f"http://127.0.0.1:{os.environ['OTLP_PORT']}/v1/traces",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=30).read()
+    return {"output": turn["output"]}
+'''
+GRADER = '''
+"""The rubric grader as a promptfoo provider: promptfoo's rubric prompt holds the output and the rubric."""
+import json
+import re
+
+from agent import grade
+
+
+def call_api(prompt, options, context):
+    asked = json.loads(prompt)[-1]["content"]
+    output, rubric = re.fullmatch(r"<Output>\\n(.*)\\n</Output>\\n<Rubric>\\n(.*)\\n</Rubric>", asked, re.S).groups()
+    passed = grade(None, output, rubric)
+    return {"output": json.dumps({"pass": passed, "score": float(passed), "reason": "graded by agent.grade"})}
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
+    assert PROMPTFOO.exists(), f"{PROMPTFOO} is missing: `make install` installs promptfoo with npm ci"
+    (project / "tests.yaml").write_text(to_promptfoo(load_suite(project / "regression.jsonl")))
+    (project / "provider.py").write_text(PROVIDER)
+    (project / "grader.py").write_text(GRADER)
+    port = free_port()
+    (project / "promptfooconfig.yaml").write_text(
+        "prompts: ['{{ messages | dump }}']\n"
+        "providers: ['file://provider.py']\n"
+        "tests: file://tests.yaml\n"
+        f"tracing: {{enabled: true, otlp: {{http: {{enabled: true, host: 127.0.0.1, port: {port}}}}}}}\n")
+    env = subprocess_env(PROMPTFOO_DISABLE_TELEMETRY="1", PROMPTFOO_DISABLE_UPDATE="1", OTLP_PORT=str(port),
+                         PROMPTFOO_CONFIG_DIR=str(project / ".promptfoo"), PROMPTFOO_PYTHON=sys.executable,
+                         PROMPTFOO_DISABLE_SHARING="1", PYTHONPATH=os.pathsep.join([str(REPO), str(project)]))
+    run = subprocess.run([str(PROMPTFOO), "eval", "-c", "promptfooconfig.yaml", "--no-cache", "--grader",
+                          "file://grader.py", "-j", "1", "-o", "out.json"], cwd=project, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert (project / "out.json").exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads((project / "out.json").read_text())["results"]["results"]
+    promptfoo = {r["testCase"]["description"]: "passed" if r["success"] else "failed" for r in results}
+    expected = {case: verdict for case, verdict in suite_run_verdicts(project).items()
+                if case not in UNTRANSLATED_FOR_PROMPTFOO}
+    assert {case: promptfoo[case] for case in expected} == expected, {r["testCase"]["description"]: r["gradingResult"]
+                                                                       ["reason"] for r in results}
+    untranslated = {r["testCase"]["description"]: r["testCase"]["metadata"].get("untranslated") for r in results}
+    assert untranslated["verbose-regex-passes"] == [
+        "regex '(?x) a \\\\  b': the verbose flag (?x) has no JavaScript form: write the pattern without it"]
+    assert untranslated["reference-skipped"][0].startswith("reference: a reference answer alone")
+
+
+TAU2_TASKS = '''
+from inspect_ai import task
+from inspect_ai.model import ChatCompletionChoice, ChatMessageAssistant, ChatMessageTool, ModelOutput
+from inspect_ai.tool import ToolCall
+
+from harness_evals.suite.inspect_scorer import mockllm_answering, suite_task
+
+
+def agent(calls):
+    def play(messages):
+        if isinstance(messages[-1], ChatMessageTool) or not calls:
+            return "Both lines are active."
+        return ModelOutput(model="mockllm", choices=[ChatCompletionChoice(stop_reason="tool_calls", message=
+            ChatMessageAssistant(content="", model="mockllm", tool_calls=[
+                ToolCall(id="lookup", function=name, arguments={"line_id": "L1001"}) for name in calls]))])
+    return play
+
+
+@task
+def looks_up():
+    return suite_task("multiturn_inspect.jsonl", model=mockllm_answering(agent(["get_details_by_id"])))
+
+
+@task
+def skips_the_tool():
+    return suite_task("multiturn_inspect.jsonl", model=mockllm_answering(agent([])))
+'''
+
+
+def test_a_case_emitted_from_a_tau2_trace_runs_in_inspect_and_its_tool_check_fails_when_the_agent_skips_it(tmp_path):
+    golden = Path(__file__).parent / "golden" / "multiturn.jsonl"  # emitted by test_emit from a τ²-bench trace
+    (tmp_path / "multiturn_inspect.jsonl").write_text(to_inspect(load_suite(golden)))
+    (tmp_path / "task.py").write_text(TAU2_TASKS)
+    assert inspect_verdicts(tmp_path, "task.py@looks_up") == {"case-c73259d999573999": "passed"}
+    for log in (tmp_path / "logs").glob("*.json"):
+        log.unlink()
+    assert inspect_verdicts(tmp_path, "task.py@skips_the_tool") == {"case-c73259d999573999": "failed"}
+    [log] = (tmp_path / "logs").glob("*.json")
+    [sample] = json.loads(log.read_text())["samples"]
+    assert next(iter(sample["scores"].values()))["explanation"] == "required_tools: get_details_by_id was not called"
+    assert len(sample["messages"]) > 24  # the conversation went in as chat messages, the agent's turn after it

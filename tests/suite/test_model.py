@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,29 @@ def test_check_finds_duplicates_and_sensitive_text(tmp_path):
         (3, "c3", "the same input appears in 2 cases"),
     ]
 
+
+
+def test_a_suite_written_before_messages_reads_and_writes_as_it_was(tmp_path):
+    written_by_format_1 = (Path(__file__).parent / "golden" / "regression.jsonl").read_text()
+    path = tmp_path / "old.jsonl"
+    path.write_text(written_by_format_1)
+    assert "".join(case.to_json_line() for case in load_suite(path)) == written_by_format_1
+
+
+def test_a_conversation_must_end_where_the_agent_acts(tmp_path):
+    turn = [{"role": "user", "content": "refund order 4"}, {"role": "assistant", "content": "Done."}]
+    cases, problems = read_suite(write_jsonl(tmp_path / "s.jsonl", [{**CASE, "messages": turn}, {**CASE, "messages": []}]))
+    assert cases == []
+    assert [reason.split(":")[0] for _, reason in problems] == ["messages ends with an assistant message",
+                                                                 "messages is empty"]
+
+
+def test_check_scans_the_conversation_and_tells_conversations_apart(tmp_path):
+    opening = {"role": "user", "content": "refund order 4"}
+    path = write_jsonl(tmp_path / "s.jsonl", [
+        {**CASE, "messages": [opening, {"role": "assistant", "content": "Which card?"},
+                              {"role": "user", "content": "the one ending 4111 1111 1111 1111"}]},
+        {**CASE, "id": "c2", "messages": [opening]},
+    ])
+    _, problems = check_suite(path)
+    assert [(p.case_id, p.problem) for p in problems] == [("c1", "messages holds CARD (411…11)")]

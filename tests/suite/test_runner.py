@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,76 @@ def test_suite_export_runs_on_the_core_install_with_a_format_from_the_working_di
     result = harness_evals(project, "suite", "export", "regression.jsonl", "--format", "review:lines", "--out", "review.txt")
     assert result.returncode == 0, result.stderr
     assert (project / "review.txt").read_text() == "c1: refund order 4\nc2: hello\nc3: rate us\n"
+
+
+# --- multi-turn cases (issue 19): the target gets the messages, tool checks use the calls it reports ---
+
+MULTI_TURN_AGENT = '''
+def looks_up(messages):
+    """Plays the agent's next turn: after the user changed a setting, it checks the lines."""
+    last = messages[-1]
+    assert last["role"] == "user" and any(m.get("tool_calls") for m in messages), "not the conversation"
+    return {"output": "Let me check your lines.", "tool_calls": [{"function": {"name": "get_details_by_id"}}]}
+
+
+def skips_the_tool(request, messages):
+    assert isinstance(request, str) and request != messages[-1]["content"]
+    return {"output": "Please restart your phone.", "tool_calls": []}
+
+
+class Turn:
+    def __init__(self, output, tool_calls):
+        self.output, self.tool_calls = output, tool_calls
+
+
+def reports_nothing(messages):
+    return "Please restart your phone."
+
+
+def as_an_object(messages):
+    return Turn("Transferring you.", ["transfer_to_human_agents"])
+'''
+
+
+@pytest.mark.parametrize(("target", "returncode", "failure"), [
+    ("agent:looks_up", 0, None),
+    ("agent:skips_the_tool", 1, "required_tools: get_details_by_id was not called"),
+    ("agent:reports_nothing", 1, "tools: the target reported no tool calls"),
+    ("agent:as_an_object", 1, "required_tools: get_details_by_id was not called; "
+                              "forbidden_tools: transfer_to_human_agents was called"),
+])
+def test_a_multi_turn_case_is_run_against_a_target_that_gets_the_messages(tmp_path, target, returncode, failure):
+    (tmp_path / "agent.py").write_text(MULTI_TURN_AGENT)
+    suite = (Path(__file__).parent / "golden" / "multiturn.jsonl").read_text()  # emitted from a τ²-bench trace
+    (tmp_path / "multiturn.jsonl").write_text(suite)
+    result = harness_evals(tmp_path, "suite", "run", "multiturn.jsonl", "--target", target)
+    assert result.returncode == returncode, result.stdout + result.stderr
+    if failure:
+        assert failure in result.stderr
+    else:
+        assert "1 passed, 0 failed, 0 skipped" in result.stdout
+
+
+def test_a_one_argument_target_gets_the_request_of_a_multi_turn_case(tmp_path):
+    (tmp_path / "agent.py").write_text(AGENT)
+    write_jsonl(tmp_path / "s.jsonl", [{"id": "m1", "input": "refund order 4", "expected": {"contains": ["refund"]},
+                                        "messages": [{"role": "user", "content": "refund order 4"},
+                                                     {"role": "assistant", "content": "Which card?"},
+                                                     {"role": "user", "content": "the visa"}]}])
+    result = harness_evals(tmp_path, "suite", "run", "s.jsonl", "--target", "agent:good")
+    assert "1 passed" in result.stdout, result.stderr
+
+
+def test_the_generated_pytest_module_finds_its_suite_from_any_working_directory(project):
+    (project / "tests").mkdir()
+    written = harness_evals(project, "suite", "pytest", "regression.jsonl", "--target", "agent:good", "--out",
+                            "tests/test_regression.py")
+    assert written.returncode == 0, written.stderr
+    elsewhere = project / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(project)])}  # the agent, as an installed package
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(project / "tests" / "test_regression.py")], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed, 1 skipped" in result.stdout

@@ -93,8 +93,9 @@ def with_fields(metadata: Any, fields: dict[str, Any], *, format: str) -> dict[s
 
 
 def eval_case(*, id: Any, input: Any, expected: Any = None, metadata: dict[str, Any], format: str,
-              input_field: str = "input") -> EvalCase:
-    """The case, its input rendered as text. A chat input keeps its messages; any other input that
+              input_field: str = "input", messages: list[dict[str, Any]] | None = None) -> EvalCase:
+    """The case, its input rendered as text. A chat input keeps its messages (or `messages` given
+    beside a text request, as a multi-turn suite case holds its conversation); any other input that
     is not text is kept as given in metadata under its field name. Without an id, the case takes one
     from its content: the same case gets the same id in every run and every file."""
     if input is None:
@@ -104,7 +105,7 @@ def eval_case(*, id: Any, input: Any, expected: Any = None, metadata: dict[str, 
         raise ValueError(f"{input_field}: no text: give the case its request there (the mining views embed text)")
     if not isinstance(input, str) and not is_chat(input):
         metadata = with_fields(metadata, {input_field: input}, format=format)
-    messages = chat_messages(input)
+    messages = chat_messages(input) if messages is None else messages
     if id is None or id == "":
         id = stable_id(CASE_ID_PREFIX, {"input": text, "messages": messages, "expected": expected,
                                         "metadata": metadata})

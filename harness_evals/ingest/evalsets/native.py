@@ -1,4 +1,5 @@
-"""harness-evals' own eval-case format: `{"id"?, "input", "expected"?, "metadata"?}` per line.
+"""harness-evals' own eval-case format: `{"id"?, "input", "expected"?, "metadata"?, "messages"?}` per
+line, as a suite file holds its cases (`messages`: a multi-turn case's conversation).
 
 A common eval file loads as it is: `target` is read as `expected`, an integer id as text, and
 other fields (`tags`, `category`, …) are kept in metadata. Being our own format, a record that
@@ -15,7 +16,7 @@ from harness_evals.ingest.evalsets.files import CsvRow
 from harness_evals.records import EvalCase
 
 NAME = "eval-case"
-FIELDS = ("id", "input", "expected", "target", "metadata")
+FIELDS = ("id", "input", "expected", "target", "metadata", "messages")
 
 
 def looks_like_eval_case(value: Any) -> bool:
@@ -34,5 +35,8 @@ def read_eval_case(record: dict[str, Any]) -> EvalCase:
         raise ValueError(f"metadata: expected an object, got {type(metadata).__name__}")
     if clash := sorted(others.keys() & metadata.keys()):
         raise ValueError(f"{', '.join(clash)} given both as a field and in metadata: keep one")
+    messages = record.get("messages")
+    if messages is not None and not (isinstance(messages, list) and all(isinstance(m, dict) for m in messages)):
+        raise ValueError("messages: expected a list of message objects ({\"role\", \"content\"}), as a suite case holds")
     return eval_case(id=record.get("id"), input=record["input"], expected=record.get("expected", record.get("target")),
-                     metadata={**metadata, **others}, format=NAME)
+                     metadata={**metadata, **others}, format=NAME, messages=messages)

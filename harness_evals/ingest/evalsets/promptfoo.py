@@ -97,6 +97,9 @@ def read_promptfoo(path: Path, span: Span = Span(), options: Any = None) -> Iter
                    else convert(lambda one: read_test(one, input_var), test)) for location, raw, test in expanded)
 
 
+MESSAGES_VAR = "messages"
+
+
 def read_test(test: dict[str, Any], input_var: str | None = None) -> EvalCase:
     """One promptfoo test (defaultTest merged in, vars expanded) as a case."""
     test = dict(test)
@@ -108,7 +111,8 @@ def read_test(test: dict[str, Any], input_var: str | None = None) -> EvalCase:
     if input_var is not None and input_var not in variables:
         raise ValueError(f"vars: no {input_var!r} var (its vars: {', '.join(variables)}): give it one, or name "
                          "another with --input-var")
-    request = input_var or next(iter(variables))
+    conversation = variables.get(MESSAGES_VAR) if _is_conversation(variables) and input_var != MESSAGES_VAR else None
+    request = input_var or next(name for name in variables if conversation is None or name != MESSAGES_VAR)
     metadata = test.pop("metadata", None) or {}
     if not isinstance(metadata, dict):
         raise ValueError(f"metadata: expected an object, got {type(metadata).__name__}")
@@ -121,10 +125,20 @@ def read_test(test: dict[str, Any], input_var: str | None = None) -> EvalCase:
         expected, unchecked = exported_checks(metadata.pop(CHECKS_KEY), as_json_text=True), []
     else:
         expected, unchecked = checks_of(asserts, variables)
-    others = {"vars": {name: value for name, value in variables.items() if name != request} or None,
+    others = {"vars": {name: value for name, value in variables.items()
+                       if name != request and (conversation is None or name != MESSAGES_VAR)} or None,
               KEPT_ASSERTS: unchecked or None, **test}
     return eval_case(id=case_id, input=variables[request], expected=expected,
-                     metadata=with_fields(metadata, others, format=NAME), format=NAME, input_field=f"vars.{request}")
+                     metadata=with_fields(metadata, others, format=NAME), format=NAME, input_field=f"vars.{request}",
+                     messages=conversation)
+
+
+def _is_conversation(variables: dict[str, Any]) -> bool:
+    """A `messages` var holding chat messages beside a request var: the case's conversation, as a chat
+    prompt (and our export of a multi-turn case) passes it, not a second candidate for the request."""
+    messages = variables.get(MESSAGES_VAR)
+    return len(variables) > 1 and isinstance(messages, list) and all(
+        isinstance(message, dict) and "role" in message for message in messages)
 
 
 def checks_of(asserts: list[Any], variables: dict[str, Any]) -> tuple[Any, list[Any]]:
@@ -223,7 +237,7 @@ def _vars_of_tests_with_several(tests: list[tuple[int, str, Any]]) -> list[str]:
     names: dict[str, None] = {}
     for _, _, test in tests:
         variables = test.get("vars") if isinstance(test, dict) else None
-        if isinstance(variables, dict) and len(variables) > 1:
+        if isinstance(variables, dict) and len(variables) - _is_conversation(variables) > 1:
             names.update(dict.fromkeys(variables))
     return list(names)
 

@@ -139,6 +139,18 @@ def test_our_promptfoo_export_ingests_back_as_the_same_cases_alone_and_through_a
     assert (report.stored, report.unchanged, report.quarantined) == (0, len(SUITE), [])
 
 
+def test_a_multi_turn_case_of_our_promptfoo_export_keeps_its_conversation(tmp_path, ingest_eval):
+    case = SuiteCase(id="case-roaming", input="my phone has no data abroad", expected={"required_tools": ["enable_roaming"]},
+                     messages=[{"role": "user", "content": "my phone has no data abroad"},
+                               {"role": "assistant", "content": "Which line?"}, {"role": "user", "content": "the 2002 one"}])
+    (tmp_path / "tests.yaml").write_text(to_promptfoo([case]))
+    report, [stored] = ingest_eval(tmp_path / "tests.yaml")  # vars input and messages: no --input-var needed
+    assert (report.quarantined, stored["id"], stored["input"]) == ([], "case-roaming", "my phone has no data abroad")
+    assert [(m["role"], m["content"]) for m in stored["messages"]] == [
+        ("user", "my phone has no data abroad"), ("assistant", "Which line?"), ("user", "the 2002 one")]
+    assert "vars" not in stored["metadata"]
+
+
 def test_tests_a_config_generates_are_refused_naming_the_fix(tmp_path):
     path = tmp_path / "promptfooconfig.yaml"
     path.write_text('prompts: ["{{input}}"]\ntests: file://generate_tests.py:create_tests\n')
