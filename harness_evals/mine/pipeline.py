@@ -30,13 +30,14 @@ from harness_evals.mine.embed import Embedder, embed_pending, get_embedder, load
 from harness_evals.errors import UserError
 from harness_evals.label.queue import already_queued, enqueue
 from harness_evals.mine.identity import Lineage, is_emerging
+from harness_evals.mine.outcomes import Outcomes, count_outcomes, read_outcomes, store_failure_rate
 from harness_evals.prompts.assembly import PromptContract
 from harness_evals.records import (
     NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick, Ruler,
 )
 from harness_evals.mine.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
-from harness_evals.mine.sample import RISK_WEIGHT, select_for_labelling
+from harness_evals.mine.sample import FAILURE_WEIGHT, RISK_WEIGHT, select_for_labelling
 from harness_evals.mine.signals import DetectorSettings, TraceRecord, detect
 from harness_evals.prompts.snapshots import check
 from harness_evals.store import Store
@@ -85,6 +86,11 @@ class MineReport:
         """Share of production traces with an eval case nearby."""
         uncovered = sum(row.gap_score for row in self.coverage)
         return 1.0 - uncovered / self.traces if self.traces else 0.0
+
+    @property
+    def outcomes(self) -> tuple[int, int, float | None]:
+        """(traces with an outcome, failed, the store's failure rate or None: mine.outcomes)."""
+        return store_failure_rate(self.coverage)
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ def mine(
     coverage_judge: str | CoverageJudge = DEFAULTS.coverage_judge,
     ruler_refit_share: float = DEFAULTS.ruler_refit_share,
     refit_ruler: bool = False,
+    failure_weight: float = FAILURE_WEIGHT,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
     Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
@@ -197,7 +204,8 @@ def mine(
     None: calibrated from the eval set's own spacing). What the judge calibrates is the store's ruler,
     kept and reused (`keep_ruler`) until `refit_ruler`, or until `ruler_refit_share` of the eval set
     has changed. Coverage is judged on requests (the REQUEST_VIEW), whatever `view` groups the
-    traffic by. The labelling search starts from the judge's threshold as its notion of alike.
+    traffic by. The labelling search starts from the judge's threshold as its notion of alike, and
+    weighs a region that fails more often than the store up to `failure_weight` times (sample.py).
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
@@ -208,10 +216,11 @@ def mine(
         coverage_judge = COVERAGE_JUDGES.get(coverage_judge)(covered_similarity=covered_similarity)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
     redaction = redaction or RedactionRules()
+    detectors = detectors or DetectorSettings()
 
     traffic = read_traffic(store, view=view)
-    prepared = prepare(store, traffic, redaction=redaction, detectors=detectors or DetectorSettings(),
-                       prompt_contract=prompt_contract)
+    prepared = prepare(store, traffic, redaction=redaction, detectors=detectors, prompt_contract=prompt_contract)
+    outcomes = read_outcomes(store, traffic.trace_ids, negative_feedback_below=detectors.negative_feedback_below)
     params = _run_params(budget=budget, embedder=model.name, view=view, covered_similarity=covered_similarity,
                          seed=seed, redaction=redaction, flag_settings=prepared.flags.settings, clusterer=clusterer)
     with store.run("mine", params) as run:
@@ -224,12 +233,12 @@ def mine(
         verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
                             else calibrate_covered_similarity(embedded.judged_evals.vectors))
-        coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=clusterer.min_cluster_size)
+        coverage = region_coverage(regions, verdicts, prepared.flags, outcomes, min_fresh=clusterer.min_cluster_size)
         picks = select_for_labelling(
             traffic.trace_ids, embedded.traces.vectors, regions.assignments.take(slice(len(traffic.trace_ids))),
             verdicts, coverage.rows, budget=budget, alike_similarity=alike_similarity,
             exclude=already_queued(store), flags=[[name for name, _ in found] for found in prepared.flags.found],
-            emerging=coverage.emerging, seed=seed, ruler=ruler.name,
+            emerging=coverage.emerging, seed=seed, ruler=ruler.name, failure_weight=failure_weight,
         )
         persist(store, run.run_id, traffic, prepared, regions, ruler, verdicts, coverage, picks,
                 coordinates=map_coordinates(embedded.vectors, seed=seed))
@@ -382,12 +391,15 @@ def _ruler_row(run_id: str, ruler: Ruler) -> dict[str, Any]:
             "fitted_at": [ruler.fitted_at], "run_id": [run_id]}
 
 
-def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, *, min_fresh: int) -> RegionCoverage:
-    """The judge's verdicts counted per region, and the regions that are new or growing fast while
-    the eval set misses them (at least `min_fresh` new traces: the clusterer's smallest region)."""
+def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, outcomes: Outcomes, *,
+                    min_fresh: int) -> RegionCoverage:
+    """The judge's verdicts and the traces' outcomes counted per region, and the regions that are new
+    or growing fast while the eval set misses them (at least `min_fresh` new traces: the clusterer's
+    smallest region)."""
     count = len(verdicts.covered)
     labels = regions.assignments.labels
-    rows = score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged)
+    rows = count_outcomes(score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged),
+                          labels[:count], outcomes)
     coverage_of = {row.cluster_id: row.coverage for row in rows}
     lineage = [
         (row, is_emerging(row.size, regions.fresh.get(row.cluster_id, 0), coverage_of.get(row.cluster_id, 1.0),
@@ -448,6 +460,8 @@ def _summary(report: MineReport, *, flagged: int) -> dict[str, Any]:
         "clusters": report.clusters, "noise": report.noise, "queued": len(report.picks), "flagged": flagged,
         "covered_traffic": round(report.covered_traffic, 4),
         "risk_covered_traffic": round(report.risk_covered_traffic, 4),
+        "outcome_traces": report.outcomes[0], "failed_traces": report.outcomes[1],
+        "failure_rate": None if report.outcomes[2] is None else round(report.outcomes[2], 4),
         "covered_similarity": round(report.covered_similarity, 4), "ruler": report.ruler.ruler_id,
         "ruler_label": report.ruler.calibration.label, "ruler_warnings": list(report.ruler.calibration.warnings),
         "ruler_fitted": report.ruler.reason if report.ruler.fresh else None, "mode": report.mode,
@@ -511,6 +525,9 @@ def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> dict[str, An
         "gap_score": [row.gap_score for row in coverage],
         "flagged_count": [row.flagged_count for row in coverage],
         "emerging": [row.emerging for row in coverage],
+        "outcome_count": [row.outcome_count for row in coverage],
+        "failed_count": [row.failed_count for row in coverage],
+        "failure_rate": [row.failure_rate for row in coverage],
     }
 
 

@@ -297,9 +297,23 @@ def _coverage_rulers(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _region_outcomes(con: duckdb.DuckDBPyConnection) -> None:
+    """Each region's outcomes beside its coverage: its traces with a reward, success flag or
+    feedback score, the ones of them that failed, and that share. Runs before this did not count
+    outcomes: NULL, not 0."""
+    con.execute(
+        """
+        ALTER TABLE cluster_coverage ADD COLUMN outcome_count INTEGER;  -- production traces with an outcome
+        ALTER TABLE cluster_coverage ADD COLUMN failed_count INTEGER;   -- of those, the failed (label.suggest.succeeded)
+        ALTER TABLE cluster_coverage ADD COLUMN failure_rate DOUBLE;    -- failed / with an outcome; NULL: none has one
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
     _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays, _coverage_rulers,
+    _region_outcomes,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 
