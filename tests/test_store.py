@@ -145,7 +145,8 @@ def test_regions_of_runs_from_before_outcomes_were_counted_show_no_failure_rate_
     con.execute("INSERT INTO cluster_coverage VALUES ('r1', 4, 1, 0, 0.0, 1.0, 0, false)")
     con.close()
     with Store(path) as store:
-        assert store.con.sql("SELECT * FROM cluster_coverage LIMIT 0").columns == list(TABLES["cluster_coverage"].columns)
+        columns = store.con.sql("SELECT * FROM cluster_coverage LIMIT 0").columns
+        assert columns == list(TABLES["cluster_coverage"].columns)
         (description,) = describe_clusters(store, "r1")
     assert (description.outcome_count, description.failed_count, description.failure_rate) == (0, 0, None)
     with Workspace(path) as workspace:

@@ -43,7 +43,7 @@ class ClusterDescription:
     emerging: bool
     top_tools: list[str]
     error_share: float  # of its traces with a failed step
-    outcome_count: int = 0  # traces with a reward, success flag or feedback score (0 for a run before they were counted)
+    outcome_count: int = 0  # traces with a reward, success flag or feedback score (0: a run before they were counted)
     failed_count: int = 0  # of those, the failed
 
     @property

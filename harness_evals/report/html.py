@@ -59,7 +59,8 @@ svg { max-width: 100%; height: auto; } .charts { display: grid; grid-template-co
  <span class="tag">emerging</span>{% endif %}</td><td>{{ d.name }}</td><td class="n">{{ d.size }}</td>
 <td class="n">{{ d.eval_count }}</td><td class="n">{{ "%.0f%%" % (100 * d.coverage) }}</td>
 <td class="n">{{ "%.1f" % d.gap }}</td><td class="n">{{ d.flagged }}</td>
-<td class="n">{% if d.outcome_count %}{{ "%.0f%%" % (100 * d.failure_rate) }} of {{ d.outcome_count }}{% else %}–{% endif %}</td>
+<td class="n">{% if d.outcome_count %}{{ "%.0f%%" % (100 * d.failure_rate) }} of {{ d.outcome_count }}
+{%- else %}–{% endif %}</td>
 <td>{{ d.top_tools | join(", ") }}{% if d.error_share %} ({{ "%.0f%%" % (100 * d.error_share) }} with errors){% endif %}</td>
 <td><ul class="ex">{% for e in d.examples %}<li>{{ e | truncate(160) }}</li>{% endfor %}</ul></td></tr>
 {% endfor %}</table>

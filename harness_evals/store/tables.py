@@ -80,6 +80,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in [
                              "run_id": _TEXT}),
     TableSpec("suite_versions", {"name": _TEXT, "version": _INTEGER, "sha256": _TEXT, "cases": _INTEGER,
                                  "path": _TEXT, "run_id": _TEXT}),
+    TableSpec("trace_tools", {"trace_id": _TEXT, "tools": _JSON, "run_id": _TEXT}),
     TableSpec("coverage_rulers", {"ruler_id": _TEXT, "judge_key": _JSON, "calibration": _JSON, "label": _TEXT,
                                   "warnings": _JSON, "eval_count": _INTEGER, "eval_inputs": _JSON, "reason": _TEXT,
                                   "fitted_at": _TIMESTAMP, "run_id": _TEXT}),

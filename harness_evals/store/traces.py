@@ -72,3 +72,10 @@ def outcome_signals(store: Store) -> dict[str, tuple[Any, Any, Any]]:
     ).fetchall()
     return {trace_id: tuple(None if value is None else json.loads(value) for value in signals)
             for trace_id, *signals in rows}
+
+
+def eval_expectations(store: Store) -> list[tuple[str, Any]]:
+    """(case_id, expected) of every eval case whose expected is an object of checks, in case id order."""
+    return [(case_id, json.loads(expected)) for case_id, expected in store.con.execute(
+        "SELECT case_id, expected FROM eval_cases WHERE json_type(expected) = 'OBJECT' ORDER BY case_id"
+    ).fetchall()]
