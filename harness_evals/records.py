@@ -253,6 +253,13 @@ class ClusterCoverage:
     gap_score: float  # uncovered production traffic: production_count * (1 - coverage)
     flagged_count: int = 0  # production traces a silent-failure detector flagged
     emerging: bool = False  # new or fast-growing since the last run, and mostly uncovered
+    outcome_count: int = 0  # production traces with an outcome (a reward, success flag or feedback score)
+    failed_count: int = 0  # of those, the ones that failed (label.suggest.succeeded)
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed traces among those with an outcome; None when none has one."""
+        return self.failed_count / self.outcome_count if self.outcome_count else None
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,41 @@ def test_status_shows_runs_the_coverage_trend_and_the_queue(tmp_path):
     assert "queue: 6 queued" in result.output
 
 
+def table_of(output: str, column: str) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the printed table that has `column`."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if "┃" in line and column in line)
+    header = [cell.strip() for cell in lines[start].split("┃")[1:-1]]
+    rows = []
+    for line in lines[start + 2:]:
+        if "│" not in line:
+            break
+        rows.append([cell.strip() for cell in line.split("│")[1:-1]])
+    return header, rows
+
+
+def test_mine_and_status_show_each_regions_failure_rate_next_to_its_coverage(tmp_path):
+    db = tmp_path / "h.duckdb"
+    rows = [{**row, "metadata": {"reward": 0.0 if row["trace_id"].startswith("refund") else 1.0}}
+            for row in topic_traces()]
+    invoke("ingest", write_jsonl(tmp_path / "t.jsonl", rows), "--db", db)
+    result = invoke("mine", "--budget", 3, "--embedder", "hashing", "--min-cluster-size", 3, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert ("outcomes: 8 of the 24 traces with a reward, success flag or feedback score failed (33%); the queue "
+            "weighs regions that fail more often") in result.output
+    header, table = table_of(result.output, "failing")
+    failing = {row[0]: row[header.index("failing")] for row in table}
+    with Store(db, read_only=True) as store:
+        expected = {("noise" if cluster_id == -1 else str(cluster_id)): f"{failed / known:.0%} of {known}"
+                    for cluster_id, known, failed in store.con.execute(
+                        "SELECT cluster_id, outcome_count, failed_count FROM cluster_coverage").fetchall()}
+    assert failing == expected
+    result = invoke("status", "--db", db)
+    assert result.exit_code == 0, result.output
+    header, trend = table_of(result.output, "risk-weighted")
+    assert [row[header.index("failing")] for row in trend] == ["33% of 24"]
+
+
 def test_export_and_restore_round_trip_from_the_command_line(tmp_path):
     db = tmp_path / "h.duckdb"
     invoke("ingest", write_jsonl(tmp_path / "t.jsonl", topic_traces()), "--db", db)

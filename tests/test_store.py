@@ -130,6 +130,32 @@ def test_runs_from_before_rulers_were_kept_stay_in_the_trend_as_a_series_of_thei
         ("none (cosine 0.52)", "intent", [0.83])]
 
 
+def test_regions_of_runs_from_before_outcomes_were_counted_show_no_failure_rate_rather_than_none_failed(tmp_path):
+    from harness_evals.report.describe import describe_clusters
+
+    path = tmp_path / "before-outcomes.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_region_outcomes"))
+    con.execute("INSERT INTO runs VALUES ('r1', 'mine', '2026-11-20 02:00:00+00', '2026-11-20 02:01:00+00', "
+                "'succeeded', '{\"view\": \"intent\"}', '{\"covered_traffic\": 0.5, \"traces\": 2}')")
+    con.execute("""INSERT INTO traces VALUES ('t1', 'h1', NULL, 'refund order 7', '', '[]', NULL,
+                   '{"reward": 0.0}', NULL, 'f', 'i1')""")
+    con.execute("INSERT INTO cluster_assignments VALUES ('r1', 'production', 't1', 4, 0.0, 1.0, 0.2, 0.1, 0.2, "
+                "false, NULL)")
+    con.execute("INSERT INTO cluster_coverage VALUES ('r1', 4, 1, 0, 0.0, 1.0, 0, false)")
+    con.close()
+    with Store(path) as store:
+        columns = store.con.sql("SELECT * FROM cluster_coverage LIMIT 0").columns
+        assert columns == list(TABLES["cluster_coverage"].columns)
+        (description,) = describe_clusters(store, "r1")
+    assert (description.outcome_count, description.failed_count, description.failure_rate) == (0, 0, None)
+    with Workspace(path) as workspace:
+        (row,) = workspace.clusters().to_pylist()
+        (trend,) = workspace.trend().to_pylist()
+    assert (row["outcome_count"], row["failed_count"], row["failure_rate"]) == (None, None, None)
+    assert (trend["outcome_traces"], trend["failed_traces"]) == (None, None)
+
+
 def test_pickled_fits_are_dropped_when_fits_come_to_be_kept_as_arrays_and_the_next_run_refits(tmp_path):
     import json
     import pickle

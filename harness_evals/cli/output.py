@@ -44,10 +44,14 @@ def print_mine(report, limit: int = 10) -> None:
         console.print(f"ruler {report.ruler.ruler_id} fitted: {report.ruler.reason}", highlight=False)
     for warning in report.ruler.calibration.warnings:
         errors.print(f"warning: ruler {report.ruler.ruler_id}: {warning}", highlight=False, markup=False)
+    with_outcome, failed, failure_rate = report.outcomes
+    if with_outcome:
+        console.print(f"outcomes: {failed} of the {with_outcome} traces with a reward, success flag or feedback score "
+                      f"failed ({failure_rate:.0%}); the queue weighs regions that fail more often", highlight=False)
     console.print(f"{report.mode} clustering: {report.mode_reason}; {report.new_traces} traces new since the last run; "
                   f"emerging regions: {', '.join(map(str, report.emerging)) or 'none'}", highlight=False)
     table = Table(title="Largest coverage gaps")
-    for column in ("cluster", "production", "eval cases", "covered", "gap", "flagged", "queued now"):
+    for column in ("cluster", "production", "eval cases", "covered", "gap", "flagged", "failing", "queued now"):
         table.add_column(column, justify="right")
     queued = {}
     for pick in report.picks:
@@ -55,9 +59,15 @@ def print_mine(report, limit: int = 10) -> None:
     for row in report.coverage[:limit]:
         name = "noise" if row.cluster_id == -1 else f"{row.cluster_id}{' (emerging)' if row.emerging else ''}"
         table.add_row(name, str(row.production_count), str(row.eval_count), f"{row.coverage:.0%}",
-                      f"{row.gap_score:.1f}", str(row.flagged_count), str(queued.get(row.cluster_id, 0)))
+                      f"{row.gap_score:.1f}", str(row.flagged_count), failing(row.failed_count, row.outcome_count),
+                      str(queued.get(row.cluster_id, 0)))
     console.print(table)
     console.print(f"queued {len(report.picks)} traces for labelling", highlight=False)
+
+
+def failing(failed: int | None, with_outcome: int | None) -> str:
+    """A failure rate and what it rests on, "70% of 20"; "–" with no outcome to count (or none counted)."""
+    return f"{failed / with_outcome:.0%} of {with_outcome}" if with_outcome else "–"
 
 
 def print_emit(report) -> None:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness_evals.cli.invocation import invoked
 from harness_evals.cli.options import Db
-from harness_evals.cli.output import console, errors
+from harness_evals.cli.output import console, errors, failing
 
 
 def status(
@@ -38,21 +38,24 @@ def status(
     console.print(table)
     for series, rows in coverage_series(trend[-runs:]):  # figures compare within a ruler and view only
         table = Table(title=f"Coverage of production traffic by the eval set: ruler {series.ruler}, view {series.view}")
-        for column in ("mined (UTC)", "mode", "traces", "new", "covered", "risk-weighted", "emerging", "queued"):
+        for column in ("mined (UTC)", "mode", "traces", "new", "covered", "risk-weighted", "failing", "emerging",
+                       "queued"):
             table.add_column(column, justify="right")
         for row in rows:
             table.add_row(f"{row['started_at']:%Y-%m-%d %H:%M}", row["mode"] or "full", str(row["traces"]),
                           str(row["new_traces"] or 0), f"{row['covered_traffic']:.0%}",
                           "" if row["risk_covered_traffic"] is None else f"{row['risk_covered_traffic']:.0%}",
-                          str(row["emerging"]), str(row["queued"]))
+                          failing(row["failed_traces"], row["outcome_traces"]), str(row["emerging"]),
+                          str(row["queued"]))
         console.print(table)
     if emerging:
         table = Table(title="Emerging regions (latest mining run)")
-        for column in ("cluster", "event", "traces", "before", "covered", "example"):
+        for column in ("cluster", "event", "traces", "before", "covered", "failing", "example"):
             table.add_column(column)
         for row in emerging:
             table.add_row(str(row["cluster_id"]), row["event"], str(row["size"]), str(row["previous_size"]),
-                          f"{row['coverage']:.0%}", (row["input"] or "")[:80])
+                          f"{row['coverage']:.0%}", failing(row["failed_count"], row["outcome_count"]),
+                          (row["input"] or "")[:80])
         console.print(table)
     else:
         console.print("no emerging regions in the latest mining run", highlight=False)

@@ -1,7 +1,8 @@
 """`mine`: one recorded run, one named stage after another, then one write of what it found.
 
-read the traffic → prepare each trace's text and flags → embed → find regions (cluster, or place
-into the last fit) → judge coverage → coverage per region → sample for labelling → persist.
+read the traffic → prepare each trace's text, flags and calls → embed → find regions (cluster, or
+place into the last fit) → judge coverage → check the paths of covered traces → coverage per region
+→ sample for labelling → persist.
 
 Each stage is a plain function over the typed records of the stages before it, and returns only
 what later stages read: at a million traces, whole records and caches are let go as soon as their
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from harness_evals.mine.behaviour import PATH_DIFFERS, path_difference, tool_paths
 from harness_evals.mine.cluster import CLUSTERERS, Clusterer, map_coordinates
 from harness_evals.config import MineSettings
 from harness_evals.mine.coverage import COVERAGE_JUDGES, CoverageJudge, calibrate_covered_similarity, score_coverage
@@ -30,20 +32,21 @@ from harness_evals.mine.embed import Embedder, embed_pending, get_embedder, load
 from harness_evals.errors import UserError
 from harness_evals.label.queue import already_queued, enqueue
 from harness_evals.mine.identity import Lineage, is_emerging
+from harness_evals.mine.outcomes import Outcomes, count_outcomes, read_outcomes, store_failure_rate
 from harness_evals.prompts.assembly import PromptContract
 from harness_evals.records import (
     EMITTED_SOURCE, NOISE, ClusterCoverage, CoverageVerdicts, EmbeddedItems, MapChunks, QueuePick, Ruler,
 )
 from harness_evals.mine.regions import Regions, find_regions, latest_mine_run, save_fit
 from harness_evals.redact import Placeholders, RedactionRules, Redactor
-from harness_evals.mine.sample import RISK_WEIGHT, select_for_labelling
-from harness_evals.mine.signals import DetectorSettings, TraceRecord, detect
+from harness_evals.mine.sample import FAILURE_WEIGHT, RISK_WEIGHT, select_for_labelling
+from harness_evals.mine.signals import DetectorSettings, TraceRecord, agent_tools, detect
 from harness_evals.prompts.snapshots import check
 from harness_evals.store import Store
 from harness_evals.store.clusters import flags_of_run, production_clusters
-from harness_evals.store.embeddings import forget_view_texts_but, kept_view_texts
+from harness_evals.store.embeddings import forget_view_texts_but, kept_tools, kept_view_texts, traces_with_kept_tools
 from harness_evals.store.rulers import next_ruler_id, ruler_in_use
-from harness_evals.store.traces import eval_requests, production_requests, whole_traces
+from harness_evals.store.traces import eval_expectations, eval_requests, production_requests, whole_traces
 from harness_evals.mine.views import EVAL_VIEWS, REQUEST_VIEW, VIEWS, TraceText, shared_lines, without_lines
 
 
@@ -85,6 +88,11 @@ class MineReport:
         """Share of production traces with an eval case nearby."""
         uncovered = sum(row.gap_score for row in self.coverage)
         return 1.0 - uncovered / self.traces if self.traces else 0.0
+
+    @property
+    def outcomes(self) -> tuple[int, int, float | None]:
+        """(traces with an outcome, failed, the store's failure rate or None: mine.outcomes)."""
+        return store_failure_rate(self.coverage)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class Prepared:
     texts: ViewTexts  # in the run's view
     requests: ViewTexts  # in the REQUEST_VIEW, where coverage is judged (the same as `texts` there)
     flags: Flags
+    tools: dict[str, tuple[str, ...]]  # the agent's calls of each trace read whole tonight (signals.agent_tools)
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,7 @@ def mine(
     coverage_judge: str | CoverageJudge = DEFAULTS.coverage_judge,
     ruler_refit_share: float = DEFAULTS.ruler_refit_share,
     refit_ruler: bool = False,
+    failure_weight: float = FAILURE_WEIGHT,
 ) -> MineReport:
     """One mining run over everything in the store; `progress(done, total)` follows the embedding.
     Encoding and placing into clusters run their chunks through `map_chunks` (records.MapChunks).
@@ -198,7 +208,8 @@ def mine(
     None: calibrated from the eval set's own spacing). What the judge calibrates is the store's ruler,
     kept and reused (`keep_ruler`) until `refit_ruler`, or until `ruler_refit_share` of the eval set
     has changed. Coverage is judged on requests (the REQUEST_VIEW), whatever `view` groups the
-    traffic by. The labelling search starts from the judge's threshold as its notion of alike.
+    traffic by. The labelling search starts from the judge's threshold as its notion of alike, and
+    weighs a region that fails more often than the store up to `failure_weight` times (sample.py).
     """
     if budget < 0:
         raise MineError(f"--budget must be 0 or more, got {budget}")
@@ -209,10 +220,11 @@ def mine(
         coverage_judge = COVERAGE_JUDGES.get(coverage_judge)(covered_similarity=covered_similarity)
     model = get_embedder(embedder) if isinstance(embedder, str) else embedder
     redaction = redaction or RedactionRules()
+    detectors = detectors or DetectorSettings()
 
     traffic = read_traffic(store, view=view)
-    prepared = prepare(store, traffic, redaction=redaction, detectors=detectors or DetectorSettings(),
-                       prompt_contract=prompt_contract)
+    prepared = prepare(store, traffic, redaction=redaction, detectors=detectors, prompt_contract=prompt_contract)
+    outcomes = read_outcomes(store, traffic.trace_ids, negative_feedback_below=detectors.negative_feedback_below)
     params = _run_params(budget=budget, embedder=model.name, view=view, covered_similarity=covered_similarity,
                          seed=seed, redaction=redaction, flag_settings=prepared.flags.settings, clusterer=clusterer)
     with store.run("mine", params) as run:
@@ -223,14 +235,15 @@ def mine(
         ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, calibrating(embedded.judged_evals, traffic),
                            embedder=model.name, refit=refit_ruler, refit_share=ruler_refit_share)
         verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
+        prepared = replace(prepared, flags=flag_differing_paths(store, traffic, prepared, verdicts))
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
                             else calibrate_covered_similarity(embedded.judged_evals.vectors))
-        coverage = region_coverage(regions, verdicts, prepared.flags, min_fresh=clusterer.min_cluster_size)
+        coverage = region_coverage(regions, verdicts, prepared.flags, outcomes, min_fresh=clusterer.min_cluster_size)
         picks = select_for_labelling(
             traffic.trace_ids, embedded.traces.vectors, regions.assignments.take(slice(len(traffic.trace_ids))),
             verdicts, coverage.rows, budget=budget, alike_similarity=alike_similarity,
             exclude=already_queued(store), flags=[[name for name, _ in found] for found in prepared.flags.found],
-            emerging=coverage.emerging, seed=seed, ruler=ruler.name,
+            emerging=coverage.emerging, seed=seed, ruler=ruler.name, failure_weight=failure_weight,
         )
         persist(store, run.run_id, traffic, prepared, regions, ruler, verdicts, coverage, picks,
                 coordinates=map_coordinates(embedded.vectors, seed=seed))
@@ -259,9 +272,9 @@ def read_traffic(store: Store, *, view: str) -> Traffic:
 
 def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detectors: DetectorSettings,
             prompt_contract: PromptContract | None) -> Prepared:
-    """Each trace's view text and flags. What an earlier run derived from an unchanged trace under the
-    same settings is reused: only traces it has not seen are read whole (once, for both), redacted
-    and run through the detectors."""
+    """Each trace's view text, flags and calls. What an earlier run derived from an unchanged trace
+    under the same settings is reused: only traces it has not seen are read whole (once, for all
+    three), redacted and run through the detectors, and their calls kept (`trace_tools`)."""
     redactor = Redactor(redaction)
     views = list(dict.fromkeys([traffic.view, REQUEST_VIEW]))
     keys = {view: _view_settings_key(redaction, _template_of(traffic, view)) for view in views}
@@ -269,13 +282,15 @@ def prepare(store: Store, traffic: Traffic, *, redaction: RedactionRules, detect
     flag_settings = {"detectors": detectors.model_dump(mode="json"),
                      "prompt_contract": prompt_contract.model_dump(mode="json") if prompt_contract else None}
     examined, known_flags = _earlier_flags(store, flag_settings, order=[*detectors.enabled, "prompt_contract"])
-    records = _records(store, [t for t in traffic.trace_ids
-                               if t not in examined or any(t not in known[view] for view in views)])
+    with_tools = traces_with_kept_tools(store)
+    records = _records(store, [t for t in traffic.trace_ids if t not in examined or t not in with_tools
+                               or any(t not in known[view] for view in views)])
     texts = {view: view_texts(traffic, view, [r for r in records if r.trace_id not in known[view]], known[view],
                               redactor=redactor, settings_key=keys[view]) for view in views}
     flags = detect_flags(store, traffic, [r for r in records if r.trace_id not in examined], known_flags,
                          detectors=detectors, prompt_contract=prompt_contract, settings=flag_settings)
-    return Prepared(texts[traffic.view], texts[REQUEST_VIEW], flags)
+    return Prepared(texts[traffic.view], texts[REQUEST_VIEW], flags,
+                    {record.trace_id: agent_tools(record.steps) for record in records})
 
 
 def _template_of(traffic: Traffic, view: str) -> frozenset[str]:
@@ -321,6 +336,25 @@ def detect_flags(store: Store, traffic: Traffic, unseen: list[TraceRecord], know
         for trace_id, problems in broken.items():
             fresh[trace_id].append(("prompt_contract", "; ".join(problems)))
     return Flags([fresh[t] if t in fresh else known.get(t, []) for t in traffic.trace_ids], list(fresh), settings)
+
+
+def flag_differing_paths(store: Store, traffic: Traffic, prepared: Prepared, verdicts: CoverageVerdicts) -> Flags:
+    """The flags with `path_differs` added to each trace whose covering eval case states tools
+    (mine.behaviour) that its trajectory does not keep to. Checked afresh every run, since it
+    depends on the eval set and the verdicts: an earlier run's are never carried over
+    (`_earlier_flags`). The calls are those read tonight, or kept by the run that first read the trace."""
+    paths = tool_paths(eval_expectations(store))
+    judged = [(position, case_id) for position, case_id in enumerate(verdicts.covering_case_ids) if case_id in paths]
+    if not judged:
+        return prepared.flags
+    called = prepared.tools | kept_tools(store, [traffic.trace_ids[position] for position, _ in judged
+                                                 if traffic.trace_ids[position] not in prepared.tools])
+    found = list(prepared.flags.found)
+    for position, case_id in judged:
+        reason = path_difference(case_id, paths[case_id], called[traffic.trace_ids[position]])
+        if reason is not None:
+            found[position] = [*found[position], (PATH_DIFFERS, reason)]
+    return replace(prepared.flags, found=found)
 
 
 def embed(store: Store, traffic: Traffic, prepared: Prepared, *, model: Embedder, run_id: str,
@@ -393,12 +427,15 @@ def _ruler_row(run_id: str, ruler: Ruler) -> dict[str, Any]:
             "fitted_at": [ruler.fitted_at], "run_id": [run_id]}
 
 
-def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, *, min_fresh: int) -> RegionCoverage:
-    """The judge's verdicts counted per region, and the regions that are new or growing fast while
-    the eval set misses them (at least `min_fresh` new traces: the clusterer's smallest region)."""
+def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, outcomes: Outcomes, *,
+                    min_fresh: int) -> RegionCoverage:
+    """The judge's verdicts and the traces' outcomes counted per region, and the regions that are new
+    or growing fast while the eval set misses them (at least `min_fresh` new traces: the clusterer's
+    smallest region)."""
     count = len(verdicts.covered)
     labels = regions.assignments.labels
-    rows = score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged)
+    rows = count_outcomes(score_coverage(labels[:count], labels[count:], verdicts.covered, flagged=flags.flagged),
+                          labels[:count], outcomes)
     coverage_of = {row.cluster_id: row.coverage for row in rows}
     lineage = [
         (row, is_emerging(row.size, regions.fresh.get(row.cluster_id, 0), coverage_of.get(row.cluster_id, 1.0),
@@ -418,6 +455,9 @@ def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, reg
         store.insert("cluster_coverage", _coverage_rows(run_id, coverage.rows))
         store.insert("cluster_lineage", _lineage_rows(run_id, coverage.lineage, regions.centroids))
         store.insert("trace_flags", _flag_rows(run_id, traffic.trace_ids, prepared.flags.found))
+        store.insert("trace_tools", {"trace_id": list(prepared.tools),
+                                     "tools": [json.dumps(tools) for tools in prepared.tools.values()],
+                                     "run_id": [run_id] * len(prepared.tools)}, on_conflict="ignore")
         for texts in [prepared.texts] if prepared.texts is prepared.requests else [prepared.texts, prepared.requests]:
             forget_view_texts_but(store, view=texts.view, settings_key=texts.settings_key)
             store.insert("view_texts", {
@@ -459,6 +499,8 @@ def _summary(report: MineReport, *, flagged: int) -> dict[str, Any]:
         "clusters": report.clusters, "noise": report.noise, "queued": len(report.picks), "flagged": flagged,
         "covered_traffic": round(report.covered_traffic, 4),
         "risk_covered_traffic": round(report.risk_covered_traffic, 4),
+        "outcome_traces": report.outcomes[0], "failed_traces": report.outcomes[1],
+        "failure_rate": None if report.outcomes[2] is None else round(report.outcomes[2], 4),
         "covered_similarity": round(report.covered_similarity, 4), "ruler": report.ruler.ruler_id,
         "ruler_label": report.ruler.calibration.label, "ruler_warnings": list(report.ruler.calibration.warnings),
         "ruler_fitted": report.ruler.reason if report.ruler.fresh else None, "mode": report.mode,
@@ -478,7 +520,8 @@ def _records(store: Store, trace_ids: list[str]) -> list[TraceRecord]:
 def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[str]
                    ) -> tuple[set[str], dict[str, list[tuple[str, str]]]]:
     """The traces the latest finished mining run with these detector settings and prompt contract
-    examined, and the flags it found on them, in detector order."""
+    examined, and the flags its detectors found on them, in detector order (path_differs is left
+    out: it is checked afresh, `flag_differing_paths`)."""
     run_id = latest_mine_run(store, flag_settings)
     if run_id is None:
         return set(), {}
@@ -486,7 +529,8 @@ def _earlier_flags(store: Store, flag_settings: dict[str, Any], *, order: list[s
     rank = {name: position for position, name in enumerate(order)}
     flags: dict[str, list[tuple[str, str]]] = {}
     for trace_id, detector, reason in flags_of_run(store, run_id):
-        flags.setdefault(trace_id, []).append((detector, reason))
+        if detector != PATH_DIFFERS:
+            flags.setdefault(trace_id, []).append((detector, reason))
     return examined, {trace_id: sorted(found, key=lambda flag: rank.get(flag[0], len(rank)))
                       for trace_id, found in flags.items()}
 
@@ -522,6 +566,9 @@ def _coverage_rows(run_id: str, coverage: list[ClusterCoverage]) -> dict[str, An
         "gap_score": [row.gap_score for row in coverage],
         "flagged_count": [row.flagged_count for row in coverage],
         "emerging": [row.emerging for row in coverage],
+        "outcome_count": [row.outcome_count for row in coverage],
+        "failed_count": [row.failed_count for row in coverage],
+        "failure_rate": [row.failure_rate for row in coverage],
     }
 
 

@@ -20,6 +20,16 @@ request (the eval case may pass while production fails), and count `risk_weight`
 Traces of an emerging region (new or fast-growing since the last run) count `emerging_weight`
 times as much: tomorrow's failures start there.
 
+Traces of a region that fails more often than the store (its outcomes, mine.outcomes) count more,
+by how much more often it fails at the least (`failure_weights`): its failure rate is taken at the
+lower end of its Wilson score interval (one-sided 95%, FAILURE_Z), and its traces weigh that
+bound over the store's rate, between 1 and `failure_weight`. The ratio is how many failures a
+label there is expected to find against a label anywhere, which is what the weight should say;
+the lower bound makes few outcomes earn little, so a small region does not outweigh a large one
+on luck (2 failed of 3 is at least 25%, 30 of 60 at least 40%); the cap, no more than a flag's
+weight, keeps the eval set's gaps the first aim, since a region's rate is evidence about its
+traces, not about each one. Traces in no region (noise) share no behaviour: no such weight.
+
 The alike graph grows with the square of the candidates, so beyond `max_pool` of them a seeded
 sample of that many is searched (every flagged and already-queued trace kept), and each pick's
 count of traces it stands for is scaled back to the whole.
@@ -27,11 +37,13 @@ count of traces it stands for is scaled back to the whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 
 import numpy as np
 from scipy import sparse
 
+from harness_evals.mine.outcomes import store_failure_rate
 from harness_evals.records import NOISE, Assignments, ClusterCoverage, CoverageVerdicts, QueuePick
 
 
@@ -39,6 +51,8 @@ MAX_ALIKE = 0.98  # above this, traces are near-duplicates: not worth another la
 MAX_POOL = 20_000
 RISK_WEIGHT = 3.0
 EMERGING_WEIGHT = 2.0
+FAILURE_WEIGHT = RISK_WEIGHT  # the most a region's failure rate adds: no more than a flag, which is the trace's own
+FAILURE_Z = 1.645  # a region's failure rate is read at the lower end of its one-sided 95% Wilson interval
 
 
 def alike_graph(vectors: np.ndarray, *, threshold: float, chunk: int = 2048) -> sparse.csr_matrix:
@@ -63,6 +77,7 @@ def select_for_labelling(
     risk_weight: float = RISK_WEIGHT,
     emerging: Collection[int] = (),
     emerging_weight: float = EMERGING_WEIGHT,
+    failure_weight: float = FAILURE_WEIGHT,
     max_pool: int = MAX_POOL,
     seed: int = 0,
     ruler: str | None = None,
@@ -70,7 +85,8 @@ def select_for_labelling(
     """At most `budget` picks, in the order chosen. Traces in `exclude` are never picked.
 
     `flags[i]` names the detectors that flagged trace i. `ruler` names what the verdicts were judged
-    with in each pick's reason ("cosine 0.52, ruler r3"; None: the verdicts' threshold)."""
+    with in each pick's reason ("cosine 0.52, ruler r3"; None: the verdicts' threshold). Each
+    region's outcomes are its row's in `coverage` (1 for `failure_weight`: outcomes weigh nothing)."""
     ruler = ruler or (f"cosine {verdicts.threshold:.2f}" if verdicts.threshold is not None else "the judge's verdict")
     flags = flags or [()] * len(trace_ids)
     excluded = np.array([trace_id in exclude for trace_id in trace_ids], dtype=bool)
@@ -88,9 +104,12 @@ def select_for_labelling(
         pool = np.sort(np.concatenate([pool[keep], np.random.default_rng(seed).choice(others, room, replace=False)]))
     pickable = uncovered[pool] & ~excluded[pool]
     in_emerging = np.isin(assignments.labels, list(emerging))
+    failing = failure_weights(coverage, failure_weight=failure_weight)
     weight = (np.where(flagged[pool], risk_weight, 1.0 / _copies(vectors[pool]))
-              * np.where(in_emerging[pool], emerging_weight, 1.0))
+              * np.where(in_emerging[pool], emerging_weight, 1.0)
+              * np.array([failing.get(int(label), 1.0) for label in assignments.labels[pool]]))
     regions = {row.cluster_id: row for row in coverage}
+    failing_reasons = _failing_reasons(coverage, failing)
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
     alike = alike_similarity
@@ -111,7 +130,8 @@ def select_for_labelling(
             newly = newly[~spoken_for[newly]]
             picks.append(_pick(trace_ids[index], index, round(len(newly) * scale), float(scores[best]), flags[index],
                                assignments, verdicts, regions, alike=alike, first_alike=alike_similarity,
-                               ruler=ruler, emerging=bool(in_emerging[index])))
+                               ruler=ruler, emerging=bool(in_emerging[index]),
+                               failing=failing_reasons.get(int(assignments.labels[index]))))
             chosen.append(best)
             spoken_for[newly] = True
             # each trace alike to a newly spoken-for one now stands for that much less
@@ -126,8 +146,37 @@ def _copies(vectors: np.ndarray) -> np.ndarray:
     return counts[inverse.ravel()].astype(float)
 
 
+def wilson_lower_bound(failed: int, count: int, *, z: float = FAILURE_Z) -> float:
+    """The lower end of the Wilson score interval of the rate `failed` of `count` (0 with none)."""
+    if not count:
+        return 0.0
+    rate, square = failed / count, z * z
+    spread = z * math.sqrt(rate * (1 - rate) / count + square / (4 * count * count))
+    return max(0.0, (rate + square / (2 * count) - spread) / (1 + square / count))
+
+
+def failure_weights(coverage: Sequence[ClusterCoverage], *, failure_weight: float = FAILURE_WEIGHT
+                    ) -> dict[int, float]:
+    """The weight of each region that fails more often than the store, at the least (see the module):
+    its failure rate's Wilson lower bound over the store's rate, at most `failure_weight`. Regions
+    left out weigh 1: noise, those without outcomes and those not above the store's rate."""
+    rate = store_failure_rate(coverage)[2]
+    if not rate:
+        return {}
+    weights = {row.cluster_id: min(wilson_lower_bound(row.failed_count, row.outcome_count) / rate, failure_weight)
+               for row in coverage if row.cluster_id != NOISE and row.outcome_count}
+    return {cluster_id: weight for cluster_id, weight in weights.items() if weight > 1}
+
+
+def _failing_reasons(coverage: Sequence[ClusterCoverage], weights: dict[int, float]) -> dict[int, str]:
+    rate = store_failure_rate(coverage)[2]
+    return {row.cluster_id: f"region fails {row.failed_count} of {row.outcome_count} with an outcome, against "
+                            f"{rate:.0%} across the store (its traces weigh {weights[row.cluster_id]:.1f}x)"
+            for row in coverage if row.cluster_id in weights}
+
+
 def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdicts, regions, *,
-          alike, first_alike, ruler, emerging) -> QueuePick:
+          alike, first_alike, ruler, emerging, failing=None) -> QueuePick:
     """The pick with its reason: its verdict (and flags), what it stands for, where it lies."""
     cluster_id = int(assignments.labels[index])
     if cluster_id == NOISE:
@@ -142,7 +191,7 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdic
         stands += f" (a finer round: every such trace was spoken for at cosine {first_alike:.2f})"
     parts = [_verdict(verdicts, index, ruler)]
     parts += [f"flagged: {', '.join(flag_names)}"] if flag_names else []
-    parts += [stands, where] + (["emerging region"] if emerging else [])
+    parts += [stands, where] + (["emerging region"] if emerging else []) + ([failing] if failing else [])
     return QueuePick(trace_id=trace_id, cluster_id=cluster_id, reason="; ".join(parts), priority=round(priority, 4))
 
 

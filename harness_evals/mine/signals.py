@@ -97,6 +97,14 @@ def signature(steps: list[dict[str, Any]], metadata: dict[str, Any]) -> Signatur
     )
 
 
+def agent_tools(steps: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The agent's tool and subagent calls by name, each once, in the order first called. LLM calls
+    are not tool calls, and the customer's own calls (τ²-bench's `requestor: user`, the customer
+    operating their phone) are not the agent's; store.suggestions.region_traces reads the same."""
+    return tuple(dict.fromkeys(str(step.get("name", "")) for step in steps
+                               if step.get("type", "tool_call") != "llm_call" and step.get("requestor") != "user"))
+
+
 @dataclass(frozen=True)
 class TraceRecord:
     trace_id: str

@@ -43,6 +43,13 @@ class ClusterDescription:
     emerging: bool
     top_tools: list[str]
     error_share: float  # of its traces with a failed step
+    outcome_count: int = 0  # traces with a reward, success flag or feedback score (0: a run before they were counted)
+    failed_count: int = 0  # of those, the failed
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed traces among those with an outcome; None when none has one."""
+        return self.failed_count / self.outcome_count if self.outcome_count else None
 
 
 def keywords_by_cluster(documents: dict[int, str], *, top: int = 5) -> dict[int, list[str]]:
@@ -68,7 +75,8 @@ def keywords_by_cluster(documents: dict[int, str], *, top: int = 5) -> dict[int,
 
 def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = None, namer: Namer | None = None,
                       examples: int = 3) -> list[ClusterDescription]:
-    """Every cluster of a mining run, noise included (NOISE: the traces in no cluster), largest gap first."""
+    """Every cluster of a mining run, noise included (NOISE: the traces in no cluster), largest gap first,
+    with its coverage and outcomes as the run counted them."""
     redactor = redactor or Redactor()
     requests: dict[int, list[str]] = {}
     tools: dict[int, Counter[str]] = {}
@@ -82,7 +90,8 @@ def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = 
     coverage = {row[0]: row[1:] for row in coverage_by_cluster(store, run_id)}
     descriptions = []
     for cluster_id, texts in requests.items():
-        size, eval_count, covered, gap, flagged, emerging = coverage.get(cluster_id, (len(texts), 0, 0.0, 0.0, 0, False))
+        size, eval_count, covered, gap, flagged, emerging, with_outcome, failed = coverage.get(
+            cluster_id, (len(texts), 0, 0.0, 0.0, 0, False, 0, 0))
         chosen = list(dict.fromkeys(texts))[:examples]  # the most firmly held, repeats once
         words = keywords.get(cluster_id, [])
         if namer is not None:
@@ -93,6 +102,6 @@ def describe_clusters(store: Store, run_id: str, *, redactor: Redactor | None = 
             cluster_id=cluster_id, name=name, keywords=words, examples=chosen, size=size, eval_count=eval_count,
             coverage=covered, gap=gap, flagged=flagged, emerging=bool(emerging),
             top_tools=[name for name, _ in tools[cluster_id].most_common(3) if name],
-            error_share=errors[cluster_id] / len(texts),
+            error_share=errors[cluster_id] / len(texts), outcome_count=with_outcome or 0, failed_count=failed or 0,
         ))
     return sorted(descriptions, key=lambda d: (-d.gap, d.cluster_id))

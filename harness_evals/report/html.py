@@ -53,11 +53,14 @@ svg { max-width: 100%; height: auto; } .charts { display: grid; grid-template-co
 <div><h2>Coverage over time</h2>{{ trend_chart | safe }}</div></div>
 <h2>Largest gaps</h2>
 <table><tr><th>cluster</th><th>about</th><th class="n">traces</th><th class="n">eval cases</th>
-<th class="n">covered</th><th class="n">gap</th><th class="n">flagged</th><th>tools</th><th>representative requests</th></tr>
+<th class="n">covered</th><th class="n">gap</th><th class="n">flagged</th><th class="n">failing</th><th>tools</th>
+<th>representative requests</th></tr>
 {% for d in gaps %}<tr><td>{{ "none" if d.cluster_id == -1 else d.cluster_id }}{% if d.emerging %}
  <span class="tag">emerging</span>{% endif %}</td><td>{{ d.name }}</td><td class="n">{{ d.size }}</td>
 <td class="n">{{ d.eval_count }}</td><td class="n">{{ "%.0f%%" % (100 * d.coverage) }}</td>
 <td class="n">{{ "%.1f" % d.gap }}</td><td class="n">{{ d.flagged }}</td>
+<td class="n">{% if d.outcome_count %}{{ "%.0f%%" % (100 * d.failure_rate) }} of {{ d.outcome_count }}
+{%- else %}–{% endif %}</td>
 <td>{{ d.top_tools | join(", ") }}{% if d.error_share %} ({{ "%.0f%%" % (100 * d.error_share) }} with errors){% endif %}</td>
 <td><ul class="ex">{% for e in d.examples %}<li>{{ e | truncate(160) }}</li>{% endfor %}</ul></td></tr>
 {% endfor %}</table>
@@ -171,6 +174,8 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
         (sum(d.size for d in descriptions if d.cluster_id == NOISE), "traces in no region"),
         (len(summary.get("emerging", [])), "emerging regions"),
         (summary.get("flagged", 0), "traces flagged"),
+        *([(f"{summary['failure_rate']:.0%}", f"of the {summary['outcome_traces']} traces with an outcome failed")]
+          if summary.get("outcome_traces") else []),
         (summary.get("queued", 0), "queued tonight"),
     ]
     return Environment(autoescape=True).from_string(TEMPLATE).render(

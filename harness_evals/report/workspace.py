@@ -94,7 +94,10 @@ class Workspace:
         return run_id
 
     def clusters(self, run_id: str | None = None) -> pa.Table:
-        """Coverage per cluster of a mining run (the latest by default), largest gap first."""
+        """Coverage per cluster of a mining run (the latest by default), largest gap first, with its
+        outcomes: `outcome_count` traces with a reward, success flag or feedback score, `failed_count`
+        of them failed, `failure_rate` their share (NULL where none has an outcome, or for a run
+        from before outcomes were counted)."""
         return coverage_table(self.store, self.mine_run(run_id))
 
     def summary(self, run_id: str | None = None) -> dict[str, Any]:

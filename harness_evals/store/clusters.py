@@ -24,10 +24,12 @@ def clustered_requests(store: Store, run_id: str) -> list[tuple[int, str, str]]:
 
 
 def coverage_by_cluster(store: Store, run_id: str) -> list[tuple[Any, ...]]:
-    """(cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging) of
-    each cluster of a mining run."""
+    """(cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging,
+    outcome_count, failed_count) of each cluster of a mining run (the last two NULL for a run from
+    before outcomes were counted)."""
     return store.con.execute(
-        """SELECT cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging
+        """SELECT cluster_id, production_count, eval_count, coverage, gap_score, flagged_count, emerging,
+                  outcome_count, failed_count
            FROM cluster_coverage WHERE run_id = ?""",
         [run_id],
     ).fetchall()
@@ -120,9 +122,11 @@ def lineage_table(store: Store) -> pa.Table:
 
 
 def emerging_table(store: Store, run_id: str) -> pa.Table:
-    """Emerging regions of a mining run, largest first, with the request of the trace most inside each."""
+    """Emerging regions of a mining run, largest first, with their coverage, flags and outcomes, and the
+    request of the trace most inside each."""
     return store.con.sql(
-        """SELECT l.cluster_id, l.event, l.size, l.previous_size, c.coverage, c.flagged_count,
+        """SELECT l.cluster_id, l.event, l.size, l.previous_size, c.coverage, c.flagged_count, c.outcome_count,
+                  c.failed_count,
                   (SELECT t.input FROM cluster_assignments a JOIN traces t ON t.trace_id = a.item_id
                    WHERE a.run_id = l.run_id AND a.item_kind = 'production' AND a.cluster_id = l.cluster_id
                    ORDER BY a.probability DESC, a.item_id LIMIT 1) AS input

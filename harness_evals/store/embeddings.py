@@ -1,8 +1,10 @@
 """Queries on what mining caches per trace: the view texts it embeds (`view_texts`, keyed by view
-and the redaction settings) and the vectors (`embeddings`, keyed by content hash, model and view)."""
+and the redaction settings), the vectors (`embeddings`, keyed by content hash, model and view) and
+the agent's calls by name (`trace_tools`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -48,3 +50,15 @@ def kept_view_texts(store: Store, *, view: str, settings_key: str) -> dict[str, 
 def forget_view_texts_but(store: Store, *, view: str, settings_key: str) -> None:
     """Drop this view's texts kept under other settings: no run reads them again."""
     store.con.execute("DELETE FROM view_texts WHERE view = ? AND settings_key <> ?", [view, settings_key])
+
+
+def traces_with_kept_tools(store: Store) -> set[str]:
+    """The traces whose calls an earlier run kept."""
+    return {row[0] for row in store.con.execute("SELECT trace_id FROM trace_tools").fetchall()}
+
+
+def kept_tools(store: Store, trace_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The agent's calls by name an earlier run kept for each of `trace_ids`, by trace id."""
+    return {trace_id: tuple(json.loads(tools)) for trace_id, tools in store.con.execute(
+        "SELECT trace_id, tools FROM trace_tools WHERE trace_id IN (SELECT unnest(?))", [list(trace_ids)]
+    ).fetchall()}

@@ -303,10 +303,38 @@ def _eval_case_messages(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE eval_cases ADD COLUMN messages JSON")
 
 
+def _region_outcomes(con: duckdb.DuckDBPyConnection) -> None:
+    """Each region's outcomes beside its coverage: its traces with a reward, success flag or
+    feedback score, the ones of them that failed, and that share. Runs before this did not count
+    outcomes: NULL, not 0."""
+    con.execute(
+        """
+        ALTER TABLE cluster_coverage ADD COLUMN outcome_count INTEGER;  -- production traces with an outcome
+        ALTER TABLE cluster_coverage ADD COLUMN failed_count INTEGER;   -- of those, the failed (suggest.succeeded)
+        ALTER TABLE cluster_coverage ADD COLUMN failure_rate DOUBLE;    -- failed / with an outcome; NULL: none has one
+        """
+    )
+
+
+def _trace_tools(con: duckdb.DuckDBPyConnection) -> None:
+    """The agent's calls of each trace by name, kept once mining has read the trace whole, so that
+    every run checks them against the eval cases (path_differs) without reading the trace again: a
+    stored trace never changes under its id. The first run after this reads each trace once more."""
+    con.execute(
+        """
+        CREATE TABLE trace_tools (
+            trace_id VARCHAR PRIMARY KEY,
+            tools JSON NOT NULL,              -- signals.agent_tools: the agent's calls by name, each once, in order
+            run_id VARCHAR NOT NULL           -- the mining run that read the trace
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
     _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays, _coverage_rulers,
-    _eval_case_messages,
+    _eval_case_messages, _region_outcomes, _trace_tools,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

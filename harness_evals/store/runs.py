@@ -36,7 +36,8 @@ def runs_table(store: Store) -> pa.Table:
 
 def trend_table(store: Store) -> pa.Table:
     """One row per succeeded mining run, oldest first: its view and coverage ruler (none for runs
-    before rulers were kept), traffic, what was new, coverage, emerging regions."""
+    before rulers were kept), traffic, what was new, coverage, the traces with an outcome and the
+    failed (NULL for runs before outcomes were counted), emerging regions."""
     return store.con.sql(
         """SELECT run_id, started_at, params->>'$.view' AS view, summary->>'$.ruler' AS ruler,
                   summary->>'$.ruler_label' AS ruler_label, summary->>'$.mode' AS mode,
@@ -45,6 +46,8 @@ def trend_table(store: Store) -> pa.Table:
                   (summary->>'$.covered_similarity')::DOUBLE AS covered_similarity,
                   (summary->>'$.covered_traffic')::DOUBLE AS covered_traffic,
                   (summary->>'$.risk_covered_traffic')::DOUBLE AS risk_covered_traffic,
+                  (summary->>'$.outcome_traces')::INTEGER AS outcome_traces,
+                  (summary->>'$.failed_traces')::INTEGER AS failed_traces,
                   coalesce(json_array_length(summary->'$.emerging'), 0) AS emerging,
                   (summary->>'$.queued')::INTEGER AS queued
            FROM runs WHERE kind = 'mine' AND status = 'succeeded' ORDER BY started_at"""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+import json
+from typing import Any, Literal, NamedTuple
 
 from harness_evals.store.connection import Store
 
@@ -60,3 +61,22 @@ def whole_traces(store: Store, trace_ids: list[str]) -> list[tuple[str, str, str
     return store.con.execute(
         """SELECT trace_id, input, output, steps, metadata, feedback FROM traces
            WHERE trace_id IN (SELECT unnest(?)) ORDER BY trace_id""", [trace_ids]).fetchall()
+
+
+def outcome_signals(store: Store) -> dict[str, tuple[Any, Any, Any]]:
+    """(metadata.reward, metadata.success, feedback.score) of every production trace that carries
+    one of them, as JSON values, by trace id (label.suggest.succeeded reads them)."""
+    rows = store.con.execute(
+        """SELECT trace_id, metadata->'$.reward', metadata->'$.success', feedback->'$.score' FROM traces
+           WHERE (metadata->'$.reward') IS NOT NULL OR (metadata->'$.success') IS NOT NULL
+                 OR (feedback->'$.score') IS NOT NULL"""
+    ).fetchall()
+    return {trace_id: tuple(None if value is None else json.loads(value) for value in signals)
+            for trace_id, *signals in rows}
+
+
+def eval_expectations(store: Store) -> list[tuple[str, Any]]:
+    """(case_id, expected) of every eval case whose expected is an object of checks, in case id order."""
+    return [(case_id, json.loads(expected)) for case_id, expected in store.con.execute(
+        "SELECT case_id, expected FROM eval_cases WHERE json_type(expected) = 'OBJECT' ORDER BY case_id"
+    ).fetchall()]

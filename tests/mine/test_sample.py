@@ -1,8 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 
 from harness_evals.mine.coverage import score_coverage
-from harness_evals.records import Assignments, ClusterCoverage, CoverageVerdicts
-from harness_evals.mine.sample import alike_graph, select_for_labelling
+from harness_evals.records import NOISE, Assignments, ClusterCoverage, CoverageVerdicts
+from harness_evals.mine.sample import (
+    FAILURE_WEIGHT, alike_graph, failure_weights, select_for_labelling, wilson_lower_bound,
+)
 
 THRESHOLD = 0.9
 BASIS = np.eye(4, dtype=np.float32)
@@ -169,3 +173,37 @@ def test_a_flagged_copy_of_a_repeated_request_keeps_its_whole_weight():
                                  flags=flags)
     assert [(p.trace_id, round(p.priority, 2)) for p in picks] == [("copy2", 3.67), ("new0", 2.0)]  # 3 + 2 x 1/3
     assert "; flagged: refusal; " in picks[0].reason  # of the tied copies, the one that failed
+
+
+def test_a_regions_failure_rate_weighs_by_its_lower_bound_against_the_stores_rate():
+    assert round(wilson_lower_bound(2, 3), 3) == 0.254
+    assert round(wilson_lower_bound(30, 60), 3) == 0.396
+    assert (wilson_lower_bound(0, 0), wilson_lower_bound(0, 5)) == (0.0, 0.0)
+    # 62 failed of 200 across the store (31%): 2 failed of 3 is luck as much as evidence, 30 of 60 is not
+    rows = [ClusterCoverage(0, 3, 0, 0.0, 3.0, outcome_count=3, failed_count=2),
+            ClusterCoverage(1, 60, 0, 0.0, 60.0, outcome_count=60, failed_count=30),
+            ClusterCoverage(2, 40, 0, 0.0, 40.0, outcome_count=40, failed_count=0),
+            ClusterCoverage(3, 7, 0, 0.0, 7.0),  # no outcome
+            ClusterCoverage(NOISE, 100, 0, 0.0, 100.0, outcome_count=97, failed_count=30)]
+    weights = failure_weights(rows)
+    assert list(weights) == [1] and round(weights[1], 2) == 1.28
+    assert failure_weights(rows, failure_weight=1.0) == {}
+    everything_fails = [ClusterCoverage(0, 50, 0, 0.0, 50.0, outcome_count=50, failed_count=50),
+                        ClusterCoverage(1, 950, 0, 0.0, 950.0, outcome_count=950, failed_count=0)]
+    assert failure_weights(everything_fails) == {0: FAILURE_WEIGHT}  # 0.95 at least, 19x the store's 5%: capped
+
+
+def test_picks_go_first_to_a_region_that_fails_more_often_than_the_store_and_say_so():
+    # cluster 1 (two traces) fails both, cluster 0 (four) none; 4 failed of 108 with an outcome in the store
+    coverage = [replace(row, outcome_count=n, failed_count=failed) for row, (n, failed) in
+                zip(COVERAGE, [(4, 0), (2, 2), (100, 2), (2, 0)], strict=True)]
+    assert [row.cluster_id for row in coverage] == [0, 1, NOISE, 2]
+    picks = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL), coverage, budget=2,
+                                 alike_similarity=THRESHOLD)
+    assert [(p.trace_id, p.priority) for p in picks] == [("b0", 6.0), ("a0", 4.0)]  # 2 traces weighing 3x, then 4
+    assert picks[0].reason.endswith("in cluster 1 (2 traces, 0 eval cases, 0% covered); region fails 2 of 2 with an "
+                                    "outcome, against 4% across the store (its traces weigh 3.0x)")
+    assert "region fails" not in picks[1].reason
+    unweighted = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL), coverage, budget=2,
+                                      alike_similarity=THRESHOLD, failure_weight=1.0)
+    assert [p.trace_id for p in unweighted] == ["a0", "b0"]

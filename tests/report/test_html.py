@@ -39,6 +39,21 @@ def test_the_report_is_one_offline_file_with_every_section(report_path):
     assert "<script" not in html
     assert "280</b><span>production traces" in html
     assert "search_direct_flight came back empty, then search_onestop_flight was called with similar arguments" in html
+    assert "51%</b><span>of the 280 traces with an outcome failed" in html  # 116 airline, 28 retail and telecom
+
+
+def test_each_gap_shows_its_regions_failure_rate_as_the_run_counted_it(report_path):
+    html = report_path.read_text()
+    gaps = html[html.index("<h2>Largest gaps</h2>"):html.index("<h2>Emerging regions</h2>")]
+    assert '<th class="n">flagged</th><th class="n">failing</th>' in gaps
+    shown = re.findall(r'<td class="n">(\d+)</td>\n<td class="n">(\d+)%(?: of (\d+))?</td>', gaps)
+    with Store(report_path.parent / "h.duckdb", read_only=True) as store:
+        counted = store.con.execute(
+            """SELECT flagged_count, failed_count, outcome_count FROM cluster_coverage
+               WHERE run_id = (SELECT run_id FROM runs WHERE kind = 'mine' ORDER BY started_at DESC LIMIT 1)
+                     AND gap_score > 0
+               ORDER BY gap_score DESC, cluster_id LIMIT 12""").fetchall()
+    assert shown == [(str(flagged), str(round(100 * failed / known)), str(known)) for flagged, failed, known in counted]
 
 
 def test_the_report_loads_in_chromium_without_console_errors_and_is_screenshotted(report_path):
