@@ -135,15 +135,8 @@ def detect_format(path: Path) -> str:
 
 
 def _format_claiming(path: Path, value: Any) -> str:
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path}: the file is empty")
-    claimed_by = _claimed_by(value)
-    if claimed_by is None:
-        raise IngestError(
-            f"{path}: cannot tell the trace format from its first record; pass --format "
-            f"({', '.join(TRACE_FORMATS.names())}) or see the README's trace schema"
-        )
-    return claimed_by
+    return _claimed_or_refused(path, _claimed_by(value), what="trace format", names=TRACE_FORMATS.names(),
+                               see="the README's trace schema")
 
 
 def _claimed_by(value: Any) -> str | None:
@@ -160,14 +153,17 @@ def looks_like_eval_case(value: Any) -> bool:
 
 
 def _eval_format_claiming(path: Path, value: Any) -> str:
+    return _claimed_or_refused(path, eval_format_claiming(value), what="eval-set format", names=EVAL_FORMATS.names(),
+                               see='the README\'s "Eval sets read"')
+
+
+def _claimed_or_refused(path: Path, claimed_by: str | None, *, what: str, names: list[str], see: str) -> str:
+    """The format that claimed the file's first record, or one line saying how to name it."""
     if path.stat().st_size == 0:
         raise IngestError(f"{path}: the file is empty")
-    claimed_by = eval_format_claiming(value)
     if claimed_by is None:
-        raise IngestError(
-            f"{path}: cannot tell the eval-set format from its first record; pass --format "
-            f"({', '.join(EVAL_FORMATS.names())}) or see the README's \"Eval sets read\""
-        )
+        raise IngestError(f"{path}: cannot tell the {what} from its first record; pass --format "
+                          f"({', '.join(names)}) or see {see}")
     return claimed_by
 
 
