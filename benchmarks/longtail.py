@@ -140,13 +140,13 @@ def write_inputs(folder: Path, production, evals) -> None:
             handle.write(json.dumps({"id": f"e{i:04d}", "input": text}) + "\n")
 
 
-def ours(template: Path, folder: Path, budget: int, embedder: str) -> tuple[list[int], float]:
+def ours(template: Path, folder: Path, budget: int, embedder: str, judge: str) -> tuple[list[int], float]:
     db = folder / f"ours-{budget}.duckdb"
     shutil.copy(template, db)
     run("ingest", str(folder / "production.jsonl"), "--kind", "production", "--db", str(db))
     run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
     start = time.perf_counter()
-    run("mine", "--budget", str(budget), "--embedder", embedder, "--db", str(db))
+    run("mine", "--budget", str(budget), "--embedder", embedder, "--coverage-judge", judge, "--db", str(db))
     seconds = time.perf_counter() - start
     run("queue", "export", "--out", str(folder / "queue.jsonl"), "--db", str(db))
     picks = [int(json.loads(line)["trace_id"][1:]) for line in (folder / "queue.jsonl").read_text().splitlines()]
@@ -154,7 +154,7 @@ def ours(template: Path, folder: Path, budget: int, embedder: str) -> tuple[list
 
 
 def nights(template: Path, folder: Path, production, covered: set[str], targets: set[str], *, budget: int,
-           count: int, embedder: str) -> list[dict[str, float]]:
+           count: int, embedder: str, judge: str) -> list[dict[str, float]]:
     """The loop, night after night, through the real CLI; one row of figures per night."""
     from harness_evals.report.workspace import Workspace
 
@@ -165,7 +165,7 @@ def nights(template: Path, folder: Path, production, covered: set[str], targets:
     label_of = {f"p{i:05d}": label for i, (_, label) in enumerate(production)}
     has_case, reached, picks, on_uncovered, rows = set(covered), set(), 0, 0, []
     for night in range(1, count + 1):
-        run("mine", "--budget", str(budget), "--embedder", embedder, "--db", str(db))
+        run("mine", "--budget", str(budget), "--embedder", embedder, "--coverage-judge", judge, "--db", str(db))
         queue = folder / f"queue-{night}.jsonl"
         run("queue", "export", "--out", str(queue), "--db", str(db))
         queued = [json.loads(line)["trace_id"] for line in queue.read_text().splitlines()]
@@ -275,6 +275,7 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=0, help="run the labelling loop this many nights instead")
     parser.add_argument("--embedder", default="minilm",
                         help="any of mine's: minilm-int8 to check it loses nothing, st:FOLDER to try another model")
+    parser.add_argument("--coverage-judge", default="nearest-eval-case", help="mine's judge for `ours`: local-reach, ...")
     args = parser.parse_args()
     model = get_embedder(args.embedder).name
 
@@ -290,7 +291,7 @@ def main() -> None:
             write_inputs(folder, production, evals)
             peer_inputs, rankings = None, {}
             for budget_name, budget in budgets.items():
-                picks, seconds = ours(template, folder, budget, args.embedder)
+                picks, seconds = ours(template, folder, budget, args.embedder, args.coverage_judge)
                 timings.setdefault((corpus, "ours (mine)"), []).append(seconds)
                 results.setdefault((corpus, budget_name, "ours"), []).append(score(picks, production, covered, targets))
                 if peer_inputs is None:
@@ -320,7 +321,7 @@ def main() -> None:
         print(f"# {corpus} seed {seed}: {len(production)} traces, {len(evals)} eval cases, "
               f"{len(targets)} uncovered labels with >= 3 traces", file=sys.stderr)
 
-    print(f"\nseeds {args.seeds}; mean ± stdev (min) over seeds\n")
+    print(f"\nseeds {args.seeds}; ours judged by {args.coverage_judge}; mean ± stdev (min) over seeds\n")
     print("| corpus | budget | method | recall | precision |")
     print("|---|---|---|---|---|")
     for (corpus, budget_name, method), values in results.items():
@@ -355,12 +356,13 @@ def loop_table(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as folder_name:
             write_inputs(Path(folder_name), production, evals)
             for night, row in enumerate(nights(template, Path(folder_name), production, covered, targets,
-                                               budget=len(targets), count=args.nights, embedder=args.embedder),
+                                               budget=len(targets), count=args.nights, embedder=args.embedder,
+                                               judge=args.coverage_judge),
                                         start=1):
                 figures.setdefault((corpus, night), []).append(row)
         print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
     names = ["recall", "precision", "false coverage", "covered figure", "covered truth"]
-    print(f"\nseeds {args.seeds}; budget 1x per night; mean ± stdev (min) over seeds\n")
+    print(f"\nseeds {args.seeds}; judged by {args.coverage_judge}; budget 1x per night; mean ± stdev (min) over seeds\n")
     print("| corpus | night | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for (corpus, night), rows in figures.items():

@@ -58,7 +58,8 @@ class MineSettings(BaseModel):
         "(README, Extending)"))
     coverage_judge: str = Field(default="nearest-eval-case", description=(
         "What says whether an eval case covers a trace: nearest-eval-case (within --covered-similarity), "
-        "or a plugin's (README, Extending)"))
+        "local-reach (that, and only in the case's own structure of the traffic), or a plugin's (README, "
+        "Extending)"))
     ruler_refit_share: float = Field(default=0.2, gt=0, le=1, description=(
         "The coverage ruler is refitted when this share of the eval set it was fitted on has changed "
         "(cases added, removed or reworded); otherwise every run measures with the same ruler"))

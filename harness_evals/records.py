@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -200,6 +200,8 @@ class CoverageVerdicts:
     covering_case_ids: list[str | None]  # the eval case that covers each trace; None where none does
     scores: np.ndarray  # higher is nearer to covered; stored as cluster_assignments.nearest_eval_similarity
     threshold: float | None = None  # the score from which a trace is covered, for a judge that draws one line
+    # why a trace is not covered where its score reaches the threshold (a judge that draws more than one line)
+    uncovered_reasons: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def at_threshold(cls, scores: np.ndarray, threshold: float, nearest_case_ids: list[str | None] | None = None

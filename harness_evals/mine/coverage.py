@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from harness_evals.records import NOISE, Calibration, ClusterCoverage, CoverageVerdicts, EmbeddedItems
 from harness_evals.registry import Registry
@@ -117,6 +119,84 @@ class NearestEvalCase:
         return CoverageVerdicts.at_threshold(similarity, calibration.values["threshold"], nearest)
 
 
+LINK_SIMILARITY = 0.7  # MiniLM: two requests this alike are phrasings of one behaviour (benchmarks/README)
+MIN_STRUCTURE = 3  # traces linked among themselves: fewer is a stray phrasing, not a behaviour of its own
+MAX_CELL = 4000  # the traces of one case whose links are computed; the rest join their nearest one's group
+
+
+@dataclass(frozen=True)
+class LocalReach:
+    """A case's reach is its own behaviour: a trace is covered by its nearest eval case within the
+    calibrated cosine (as NearestEvalCase) unless it lies in a structure of the traffic that the case
+    does not share. Of the traces a case would cover, those linked to it through a chain of traces at
+    cosine `link_similarity` or more are its own; a group of at least `min_structure` traces linked
+    among themselves but not to the case is another behaviour, however near its wording, and stays
+    uncovered. So two cases in a domain of four behaviours cover their own two, not the domain.
+
+    Each case's links are computed over at most `max_cell` of its traces (seeded); the others join
+    the group of the one they are most alike to, or stand alone below `link_similarity`."""
+
+    covered_similarity: float | None = None
+    link_similarity: float = LINK_SIMILARITY
+    min_structure: int = MIN_STRUCTURE
+    stable_cases: int = STABLE_CASES
+    max_cell: int = MAX_CELL
+    seed: int = 0
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"judge": "local-reach", "covered_similarity": self.covered_similarity,
+                "link_similarity": self.link_similarity, "min_structure": self.min_structure}
+
+    def calibrate(self, traces: EmbeddedItems, evals: EmbeddedItems) -> Calibration:
+        calibration = NearestEvalCase(self.covered_similarity, self.stable_cases).calibrate(traces, evals)
+        return Calibration(calibration.values, f"{calibration.label}, reach linked at {self.link_similarity:.2f}",
+                           calibration.warnings)
+
+    def judge(self, traces: EmbeddedItems, evals: EmbeddedItems, calibration: Calibration) -> CoverageVerdicts:
+        threshold, link = calibration.values["threshold"], self.link_similarity  # the ruler, and its reach
+        positions, similarity = nearest_eval_cases(traces.vectors, evals.vectors)
+        covered = similarity >= threshold
+        within = np.flatnonzero(covered)
+        order = within[np.argsort(positions[within], kind="stable")]
+        cases, starts = np.unique(positions[order], return_index=True)
+        reasons: dict[int, str] = {}
+        rng = np.random.default_rng(self.seed)
+        for case, cell in zip(cases.tolist(), np.split(order, starts[1:]), strict=True):
+            sizes = self._groups_apart(evals.vectors[case], traces.vectors[cell], link, rng)
+            for position, size in zip(cell[sizes > 0].tolist(), sizes[sizes > 0].tolist(), strict=True):
+                covered[position] = False
+                reasons[position] = (f"the nearest eval case {evals.ids[case]} is at {similarity[position]:.2f}, "
+                                     f"but this trace is one of {size} linked at cosine {link:.2f} "
+                                     "that the case is not linked to: a behaviour of their own")
+        ids = [evals.ids[position] if hit else None for position, hit in zip(positions.tolist(), covered.tolist(),
+                                                                            strict=True)]
+        return CoverageVerdicts(covered, ids, similarity, threshold, reasons)
+
+    def _groups_apart(self, case: np.ndarray, cell: np.ndarray, link: float, rng: np.random.Generator
+                      ) -> np.ndarray:
+        """Per trace of the case's cell, the size of its group when that group is another behaviour
+        (at least `min_structure` traces not linked to the case), else 0."""
+        linked = np.arange(cell.shape[0])
+        if cell.shape[0] > self.max_cell:
+            linked = np.sort(rng.choice(cell.shape[0], self.max_cell, replace=False))
+        nodes = np.vstack([case[None, :], cell[linked]])
+        _, group = connected_components(sparse.csr_matrix(nodes @ nodes.T >= link), directed=False)
+        of_trace = np.full(cell.shape[0], -1)
+        of_trace[linked] = group[1:]
+        rest = np.setdiff1d(np.arange(cell.shape[0]), linked)
+        for start in range(0, rest.size, 4096):
+            chunk = rest[start : start + 4096]
+            cosines = cell[chunk] @ nodes[1:].T
+            nearest = cosines.argmax(axis=1)
+            reached = cosines[np.arange(chunk.size), nearest] >= link
+            of_trace[chunk[reached]] = group[1:][nearest[reached]]
+        counts = np.bincount(of_trace[of_trace >= 0], minlength=group.max() + 1)
+        apart = (of_trace >= 0) & (of_trace != group[0])
+        sizes = np.where(apart, counts[np.maximum(of_trace, 0)], 0)
+        return np.where(sizes >= self.min_structure, sizes, 0)
+
+
 def calibration_warnings(evals: np.ndarray, threshold: float, *, stable_cases: int) -> tuple[str, ...]:
     """What a calibrated threshold does not say by itself: that it hit a bound, or rests on few cases."""
     fix = "set [mine] covered_similarity (or --covered-similarity) to the cosine at which two requests are one behaviour"
@@ -141,7 +221,8 @@ def calibration_warnings(evals: np.ndarray, threshold: float, *, stable_cases: i
 
 CoverageJudgeFactory = Callable[..., CoverageJudge]
 COVERAGE_JUDGES: Registry[CoverageJudgeFactory] = Registry(
-    "coverage judge", "harness_evals.coverage_judges", {"nearest-eval-case": NearestEvalCase})
+    "coverage judge", "harness_evals.coverage_judges",
+    {"nearest-eval-case": NearestEvalCase, "local-reach": LocalReach})
 
 
 def score_coverage(

@@ -201,6 +201,8 @@ def _verdict(verdicts: CoverageVerdicts, index: int, ruler: str) -> str:
         case = verdicts.covering_case_ids[index]
         return f"covered by eval case {case} at {score:.2f} ({ruler}), but flagged" if case else \
             f"covered ({ruler}; score {score:.2f}), but flagged"
+    if index in verdicts.uncovered_reasons:
+        return f"not covered ({ruler}): {verdicts.uncovered_reasons[index]}"
     if verdicts.threshold is None:
         return f"not covered ({ruler}; score {score:.2f})"
     return f"not covered: no eval case within {ruler} (the nearest is at {score:.2f})"

@@ -1,6 +1,7 @@
 import numpy as np
 
-from harness_evals.mine.coverage import NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage
+from harness_evals.mine.coverage import (
+    LocalReach, NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage)
 from harness_evals.records import ClusterCoverage, EmbeddedItems
 
 
@@ -81,3 +82,67 @@ def test_the_covered_similarity_is_read_off_the_eval_sets_own_spacing():
     assert round(calibrate_covered_similarity(evals), 4) == 0.55
     assert calibrate_covered_similarity(evals, margin=0.5) == 0.4  # clipped to the lower bound
     assert calibrate_covered_similarity(evals[:1]) == 0.5  # too few cases to read a spacing from
+
+
+def four_behaviours(*, traces_each: int = 6, seed: int = 0) -> tuple[EmbeddedItems, EmbeddedItems, list[str]]:
+    """One domain of four behaviours (a telecom help desk: MMS, no service, mobile data, roaming):
+    each a tight group of traces, every two behaviours at cosine 0.55; eval cases for the first two
+    only, and one stray phrasing of MMS far from everything (cosine 0.5 to its case)."""
+    rng = np.random.default_rng(seed)
+    dims = 32
+    shared, unique = np.eye(dims)[0], np.eye(dims)[1:5]
+    centres = np.sqrt(0.55) * shared + np.sqrt(0.45) * unique  # unit length, 0.55 to each other
+    behaviours = ["mms", "no-service", "mobile-data", "roaming"]
+    vectors, truth = [], []
+    for behaviour, centre in zip(behaviours, centres, strict=True):
+        for _ in range(traces_each):
+            noisy = centre + rng.normal(0, 0.03, dims) * (np.arange(dims) >= 5)  # noise off the domain's axes
+            vectors.append(noisy / np.linalg.norm(noisy))
+            truth.append(behaviour)
+    stray = 0.5 * centres[0] + np.sqrt(0.75) * np.eye(dims)[10]
+    vectors.append(stray)
+    truth.append("mms")
+    traces = EmbeddedItems([f"t{i}" for i in range(len(truth))], truth, np.array(vectors, np.float32))
+    evals = EmbeddedItems(["case-mms", "case-no-service"], behaviours[:2], centres[:2].astype(np.float32))
+    return traces, evals, truth
+
+
+def test_two_cases_in_a_domain_of_four_behaviours_cover_their_own_two():
+    traces, evals, truth = four_behaviours()
+    nearest = NearestEvalCase(0.4)
+    swallowed = nearest.judge(traces, evals, nearest.calibrate(traces, evals)).covered
+    assert swallowed.all()  # one global radius: the two cases cover the whole domain
+
+    local = LocalReach(0.4)
+    verdicts = local.judge(traces, evals, local.calibrate(traces, evals))
+    covered_behaviours = {behaviour for behaviour, hit in zip(truth, verdicts.covered.tolist(), strict=True) if hit}
+    assert covered_behaviours == {"mms", "no-service"}
+    assert verdicts.covered.tolist() == [behaviour in ("mms", "no-service") for behaviour in truth]
+    assert verdicts.covered[-1]  # the stray phrasing is no group: its case still covers it
+    assert verdicts.covering_case_ids[:12] == ["case-mms"] * 6 + ["case-no-service"] * 6
+    assert verdicts.covering_case_ids[12:24] == [None] * 12
+    assert sorted(verdicts.uncovered_reasons) == list(range(12, 24))
+    reason = verdicts.uncovered_reasons[12]
+    assert reason.startswith("the nearest eval case case-")
+    assert "this trace is one of 6 linked at cosine 0.70 that the case is not linked to" in reason
+
+
+def test_local_reach_needs_a_group_before_it_calls_traffic_another_behaviour():
+    traces, evals, truth = four_behaviours(traces_each=2)  # pairs: below min_structure, stray phrasings
+    local = LocalReach(0.4)
+    assert local.judge(traces, evals, local.calibrate(traces, evals)).covered.all()
+    pairs = LocalReach(0.4, min_structure=2)
+    assert not pairs.judge(traces, evals, pairs.calibrate(traces, evals)).covered[4:8].any()
+
+
+def test_local_reach_over_a_cell_larger_than_its_cap_places_the_rest_by_their_nearest_linked_trace():
+    traces, evals, truth = four_behaviours(traces_each=40)
+    whole = LocalReach(0.4)
+    capped = LocalReach(0.4, max_cell=30)
+    calibration = whole.calibrate(traces, evals)
+    assert capped.judge(traces, evals, calibration).covered.tolist() == \
+        whole.judge(traces, evals, calibration).covered.tolist()
+    assert (capped.parameters, calibration.label) == (
+        {"judge": "local-reach", "covered_similarity": 0.4, "link_similarity": 0.7, "min_structure": 3},
+        "cosine 0.40, reach linked at 0.70")
+

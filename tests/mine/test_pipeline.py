@@ -315,3 +315,11 @@ def test_coverage_is_judged_on_requests_whatever_view_groups_the_traffic(loaded)
         series = coverage_series(workspace.trend().to_pylist())
     assert [(s.ruler, s.view, len(rows)) for s, rows in series] == [
         ("r1 (cosine 0.60)", "intent", 1), ("r1 (cosine 0.60)", "trajectory", 1), ("r1 (cosine 0.60)", "outcome", 1)]
+
+
+def test_local_reach_is_chosen_by_name_and_its_ruler_names_the_reach(loaded):
+    report = mine(loaded, budget=3, embedder=HashingEmbedder(64), coverage_judge="local-reach", **SETTINGS)
+    assert (report.ruler.name, report.ruler.judge_key["judge"]) == (
+        "cosine 0.60, reach linked at 0.70, ruler r1", "local-reach")
+    stored = loaded.con.execute("SELECT label FROM coverage_rulers WHERE ruler_id = 'r1'").fetchone()
+    assert stored == ("cosine 0.60, reach linked at 0.70",)

@@ -105,6 +105,20 @@ def test_a_covered_pick_is_there_for_its_flags_and_names_its_case_and_the_ruler(
     assert "d1" not in reasons  # covered and not flagged
 
 
+def test_a_trace_near_a_case_but_outside_its_reach_says_why_it_is_not_covered():
+    reach = "the nearest eval case eval-d is at 0.95, but this trace is one of 3 linked at cosine 0.70 that the " \
+            "case is not linked to: a behaviour of their own"
+    covered = NEAREST_EVAL >= THRESHOLD
+    covered[7] = False
+    verdicts = CoverageVerdicts(covered, [None] * 7 + [None, "eval-d"], NEAREST_EVAL, THRESHOLD, {7: reach})
+    picks = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, verdicts, COVERAGE, budget=10, alike_similarity=THRESHOLD,
+                                 ruler="cosine 0.90, reach linked at 0.70, ruler r1")
+    reasons = {p.trace_id: p.reason for p in picks}
+    assert reasons["d0"].startswith(f"not covered (cosine 0.90, reach linked at 0.70, ruler r1): {reach}; stands for")
+    assert reasons["a0"].startswith("not covered: no eval case within cosine 0.90, reach linked at 0.70, ruler r1 "
+                                    "(the nearest is at 0.20)")
+
+
 def test_an_exact_copy_of_an_eval_case_is_never_queued_unless_flagged():
     scores = np.array([1.0, 1.0, 0.1])  # two copies of an eval case, and one request far from every case
     vectors = np.array([BASIS[0], BASIS[0], BASIS[1]])
