@@ -183,8 +183,8 @@ def main() -> int:
                         json.loads((folder / "tasks.json").read_text()))
             tasks = json.loads(server.call("GET", f"/api/tasks?project={project['id']}&page_size=100"))["tasks"]
             by_trace = {task["data"]["trace_id"]: task["id"] for task in tasks}
-            for trace_id, annotations in annotations_for(trace_ids).items():
-                for made in annotations:
+            for trace_id, annotated in annotations_for(trace_ids).items():
+                for made in annotated:
                     server.call("POST", f"/api/tasks/{by_trace[trace_id]}/annotations", {"result": made})
                     time.sleep(1.1)  # newer by created_at, which the flat exports sort by
             user_id = str(json.loads(server.call("GET", "/api/current-user/whoami"))["id"])

@@ -63,8 +63,9 @@ def suite_run(
 ) -> None:
     """Call the target on every case and apply its checks. Exit 1 if any case fails."""
     with invoked():
+        from harness_evals.registry import load_callable
         from harness_evals.suite import load_suite
-        from harness_evals.suite.runner import load_callable, run_suite, write_junit
+        from harness_evals.suite.runner import run_suite, write_junit
 
         cases = load_suite(suite)
         outcomes = run_suite(cases, load_callable(target), grader=load_callable(grader) if grader else None)

@@ -97,12 +97,16 @@ def signature(steps: list[dict[str, Any]], metadata: dict[str, Any]) -> Signatur
     )
 
 
+def agent_calls(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agent's tool and subagent calls, in order. LLM calls are not tool calls, and the
+    customer's own calls (τ²-bench's `requestor: user`, the customer operating their phone) are not
+    the agent's; store.suggestions.region_traces reads the same in SQL."""
+    return [step for step in steps if step.get("type", "tool_call") != "llm_call" and step.get("requestor") != "user"]
+
+
 def agent_tools(steps: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The agent's tool and subagent calls by name, each once, in the order first called. LLM calls
-    are not tool calls, and the customer's own calls (τ²-bench's `requestor: user`, the customer
-    operating their phone) are not the agent's; store.suggestions.region_traces reads the same."""
-    return tuple(dict.fromkeys(str(step.get("name", "")) for step in steps
-                               if step.get("type", "tool_call") != "llm_call" and step.get("requestor") != "user"))
+    """The agent's calls (agent_calls) by name, each once, in the order first called."""
+    return tuple(dict.fromkeys(str(step.get("name", "")) for step in agent_calls(steps)))
 
 
 @dataclass(frozen=True)

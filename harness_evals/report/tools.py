@@ -34,6 +34,7 @@ from harness_evals.errors import UserError
 from harness_evals.mine.signals import (
     DetectorSettings,
     TraceRecord,
+    agent_calls,
     call_key,
     negative_feedback,
     returned_nothing,
@@ -146,11 +147,6 @@ class ToolReport:
 
 
 # ---- reading the traffic -------------------------------------------------------------------------
-
-def agent_calls(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The tool and subagent steps the agent made, in order."""
-    return [step for step in steps if step.get("type", "tool_call") in AGENT_STEPS and step.get("requestor") != "user"]
-
 
 def failure_of(metadata: dict[str, Any], feedback: dict[str, Any] | None, steps: list[dict[str, Any]],
                flags: list[str], detectors: DetectorSettings) -> str | None:
