@@ -643,17 +643,22 @@ def _reach_findings(context: _Context) -> list[Finding]:
             p = _fisher([[hits, inside - hits], [elsewhere, outside - elsewhere]])
             tests.append((p, tool, cluster_id, direction, touched, hits, inside, elsewhere, outside))
     found = []
+    store_failed = sum(trace.failure is not None for trace in context.selected)
     for adjusted, (_, tool, cluster_id, direction, touched, hits, inside, elsewhere, outside) in zip(
             _fdr([test[0] for test in tests]), tests, strict=True):
         if adjusted > context.significance:
             continue
         what = "subagent" if kinds[tool] == "subagent" else "tool"
+        failed = sum(context.by_id[trace_id].failure is not None for trace_id in touched)
+        # whether the traces that go their own way also fail more: what tells a task's shape from a misuse
+        outcome = (f"; {failed} of those {len(touched)} failed, against {_share(store_failed, len(context.selected))} "
+                   "of all traces" if store_failed else "")
         found.append(context.finding(
             "reach", (tool,),
             f"the {tool} {what} is invoked in {hits} of {inside} traces of region {cluster_id}, against "
-            f"{_share(elsewhere, outside)} elsewhere ({elsewhere} of {outside}): far {direction} often", touched,
-            region=cluster_id, direction=direction, invoked=hits, region_traces=inside, elsewhere=elsewhere,
-            elsewhere_traces=outside, p_adjusted=adjusted))
+            f"{_share(elsewhere, outside)} elsewhere ({elsewhere} of {outside}): far {direction} often{outcome}",
+            touched, region=cluster_id, direction=direction, invoked=hits, region_traces=inside, elsewhere=elsewhere,
+            elsewhere_traces=outside, p_adjusted=adjusted, failed=failed))
     return found
 
 

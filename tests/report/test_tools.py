@@ -194,6 +194,20 @@ def test_reach_names_a_region_that_rarely_calls_a_subagent_the_rest_of_the_traff
                                                                            ("refunds", "subagent", 37)]
 
 
+def test_reach_says_how_many_of_the_traces_that_go_their_own_way_failed(store, tmp_path):
+    # region 7 skips the refunds subagent; 30 of the 39 that skip it fail, against 40 of the 101 traces in all
+    rows = [trace(f"r7-{n:02}", f"money back for order {n}", steps=steps("lookup_order", *["refunds"] * (n < 2)),
+                  metadata={"reward": 0.0 if 2 <= n < 32 else 1.0}) for n in range(41)]
+    rows += [trace(f"r8-{n:02}", f"refund order {n}", steps=steps("lookup_order", *["refunds"] * (n < 35)),
+                   metadata={"reward": 0.0 if n >= 50 else 1.0}) for n in range(60)]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    mining_run(store, {row["trace_id"]: int(row["trace_id"][1]) for row in rows})
+    finding = tool_report(store).findings[0]
+    assert finding.what == ("the refunds subagent is invoked in 2 of 41 traces of region 7, against 58% elsewhere "
+                            "(35 of 60): far less often; 30 of those 39 failed, against 40% of all traces")
+    assert (finding.traces, finding.counts["failed"]) == (39, 30)
+
+
 def test_a_release_is_compared_with_the_one_before_and_what_shifted_is_named(store, tmp_path):
     rows = [chat(f"a{n}", [("lookup_order", {"order_id": f"#W{n}"}, FOUND)], release="2026.11.1") for n in range(10)]
     rows += [chat(f"b{n}", [("lookup_order", {"order_id": f"#W{n}"}, "Error: timeout" if n < 8 else FOUND)],
