@@ -30,7 +30,7 @@ def tools(
     embedder: Annotated[Optional[str], typer.Option(help=(
         "Also compare the descriptions of confused tools by this embedder's cosine: minilm, hashing, ... "
         "[default: by text only]"))] = None,
-    limit: Annotated[int, typer.Option(help="At most this many findings printed")] = 20,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many findings printed")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON, for machines")] = False,
     db: Db = None,
     config: Config = None,
@@ -60,7 +60,7 @@ def print_tools(report, *, limit: int) -> None:
                   + f"; {report.failed} failed (reward below 1, negative feedback or a flag)"
                   + (f"; compared with {report.previous_release}" if report.previous_release else
                      " (the first release: nothing before it to compare with)" if report.release else ""),
-                  highlight=False)
+                  highlight=False, markup=False)
     if not report.definitions_seen:
         console.print("no prompt of these traces defines its tools: argument use and definition lints need the "
                       "definitions (README, Assembled prompts)", highlight=False)
@@ -69,7 +69,7 @@ def print_tools(report, *, limit: int) -> None:
     for column in ("kind", "calls", "traces", "errors", "empty", "repeated", "last before a failure"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for row in report.usage:
-        table.add_row(row.name + ("" if row.defined is not False else " (undefined)"), row.kind, str(row.calls),
+        table.add_row(Text(row.name + ("" if row.defined is not False else " (undefined)")), row.kind, str(row.calls),
                       str(row.traces), f"{row.errors} ({row.error_rate:.0%})", f"{row.empty} ({row.empty_rate:.0%})",
                       f"{row.repeated} ({row.repeated_rate:.0%})",
                       f"{row.last_before_failure} ({row.failure_share:.0%})")
@@ -113,7 +113,8 @@ def review(
         queued = None
         with run_lock(db) if queue else nullcontext(), Store(db, read_only=not queue) as store:
             reading = reading_list(store, release=release, n=settings.review.n, run_id=run_id,
-                                   **dict(settings.tools), detectors=settings.mine.detectors)
+                                   **dict(settings.tools), detectors=settings.mine.detectors,
+                                   redactor=invocation.redactor)
             jsonl, html = write_reading_list(store, reading, settings.review.out, redactor=invocation.redactor)
             if queue:
                 with store.run("review", {"release": release, "n": settings.review.n}) as run:
@@ -122,7 +123,7 @@ def review(
     console.print(f"{release} against {reading.previous_release}: {reading.candidates} traces went through what "
                   f"changed; {len(reading.readings)} to read -> {jsonl}, {html}"
                   + (f"; queued {queued} (the others were queued before)" if queued is not None else ""),
-                  highlight=False)
+                  highlight=False, markup=False)
     for line in reading.changes:
         console.print(f"  {line}", highlight=False, markup=False)
     for position, item in enumerate(reading.readings, start=1):

@@ -68,10 +68,12 @@ class ReadingList:
 
 def reading_list(store: Store, *, release: str, n: int = DEFAULTS.n, run_id: str | None = None,
                  min_traces: int = TOOL_DEFAULTS.min_traces, significance: float = TOOL_DEFAULTS.significance,
-                 detectors: DetectorSettings | None = None) -> ReadingList:
+                 detectors: DetectorSettings | None = None, redactor: Redactor | None = None) -> ReadingList:
     """The `n` trajectories of `release` to read, against the release before it. Regions and flags
-    are a mining run's (the latest by default); every stored trace of the release is a candidate."""
+    are a mining run's (the latest by default); every stored trace of the release is a candidate.
+    What changed and why each was chosen quote prompt blocks and tool findings: redacted."""
     detectors = detectors or DetectorSettings()
+    redact = (redactor or Redactor()).redact
     if run_id is not None and not is_mining_run(store, run_id):
         raise UserError(f"no mining run {run_id!r} in this store: `harness-evals status` lists the runs")
     run_id = run_id or store.latest_run_id("mine")
@@ -106,9 +108,9 @@ def reading_list(store: Store, *, release: str, n: int = DEFAULTS.n, run_id: str
                                                "before)")
 
     chosen = [trace for trace in of_release if reasons[trace.trace_id]]
-    readings = [Reading(trace.trace_id, trace.cluster_id, trace.flags, reasons[trace.trace_id])
+    readings = [Reading(trace.trace_id, trace.cluster_id, trace.flags, [redact(why) for why in reasons[trace.trace_id]])
                 for trace in _spread(chosen, reasons, n)]
-    return ReadingList(release, before, changes, len(chosen), readings)
+    return ReadingList(release, before, [redact(line) for line in changes], len(chosen), readings)
 
 
 def _new_regions(traffic: list[TracedCalls], release: str) -> dict[int, int]:

@@ -199,7 +199,8 @@ def read_calls(store: Store, *, run_id: str | None, placed_only: bool = True,
 
 
 def release_order(traffic: Iterable[TracedCalls]) -> list[str]:
-    """The releases, oldest first: by their earliest trace, then (without timestamps) by name, numbers as numbers."""
+    """The releases, oldest first: by their earliest trace; by name (numbers as numbers) when some
+    release has no trace with a timestamp, since a date and no date do not compare."""
     first: dict[str, datetime | None] = {}
     for trace in traffic:
         if trace.release is None:
@@ -207,8 +208,9 @@ def release_order(traffic: Iterable[TracedCalls]) -> list[str]:
         seen = first.get(trace.release)
         if trace.release not in first or (trace.timestamp is not None and (seen is None or trace.timestamp < seen)):
             first[trace.release] = trace.timestamp
-    return sorted(first, key=lambda release: (first[release] is None, first[release] or datetime.min,
-                                              _natural(release)))
+    if any(timestamp is None for timestamp in first.values()):
+        return sorted(first, key=_natural)
+    return sorted(first, key=lambda release: (first[release], _natural(release)))
 
 
 def _natural(name: str) -> list[Any]:
@@ -253,18 +255,39 @@ def json_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+@dataclass(frozen=True)
+class Parameters:
+    """A definition's `parameters` (JSON Schema) as the report reads them; a part of another shape
+    than the schema's counts as absent, never as an error."""
+
+    properties: dict[str, Any] | None  # name -> schema; None: the definition names none
+    required: list[str]
+    # additionalProperties given as true or as a schema ({} included): names beyond `properties` are fine. Left
+    # out, a name the definition lacks is reported: it is what the model was told, whatever a validator allows
+    allows_more: bool
+
+    @classmethod
+    def of(cls, definition: dict[str, Any]) -> Parameters:
+        parameters = definition.get("parameters") if isinstance(definition.get("parameters"), dict) else {}
+        properties = parameters.get("properties") if isinstance(parameters.get("properties"), dict) else None
+        required = parameters.get("required") if isinstance(parameters.get("required"), list) else []
+        more = parameters.get("additionalProperties")
+        return cls(properties, [name for name in required if isinstance(name, str)],
+                   more is True or isinstance(more, dict))
+
+
 def argument_problems(arguments: Any, definition: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(kind, argument, detail) for each way a call's arguments miss its definition's parameters:
     unknown_argument (a name it lacks, unless it allows more), missing_argument (a required one),
-    wrong_type (a value not of its JSON type; argument "(arguments)" when they are not an object)."""
-    parameters = definition.get("parameters") if isinstance(definition.get("parameters"), dict) else {}
-    properties = parameters.get("properties") if isinstance(parameters.get("properties"), dict) else None
-    required = [name for name in parameters.get("required") or [] if isinstance(name, str)]
+    wrong_type (a value not of its JSON type; argument "(arguments)" when they are
+    not an object)."""
+    parameters = Parameters.of(definition)
+    properties, required = parameters.properties, parameters.required
     arguments = {} if arguments is None else arguments
     if not isinstance(arguments, dict):
         return [("wrong_type", "(arguments)", json_type(arguments))]
     problems = []
-    if properties is not None and not parameters.get("additionalProperties"):
+    if properties is not None and not parameters.allows_more:
         problems += [("unknown_argument", name, "") for name in arguments if name not in properties]
     problems += [("missing_argument", name, "") for name in required if name not in arguments]
     for name, value in arguments.items():
@@ -318,22 +341,38 @@ def _telling(value: Any) -> bool:
 # ---- evidence -----------------------------------------------------------------------------------
 
 class _Seen:
-    """Where one pattern showed up: each trace with how many of its calls, and the first example."""
+    """Where one pattern showed up: each trace with how many of its calls, the details seen (how many
+    calls each), and the first example. `narrowed` keeps those of some traces: a release's finding
+    quotes what its own traces did, not another release's."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.details: Counter[str] = Counter()
         self.example: Any = None
+        self._details_of: dict[str, Counter[str]] = {}
+        self._examples: dict[str, Any] = {}  # each trace's first example, in the order traces were added
 
     def add(self, trace: TracedCalls, example: Any = None, detail: str = "", calls: int = 1) -> None:
         if self.example is None and example is not None:
             self.example = example
+        if example is not None:
+            self._examples.setdefault(trace.trace_id, example)
         self.calls[trace.trace_id] += calls
         if detail:
             self.details[detail] += calls
+            self._details_of.setdefault(trace.trace_id, Counter())[detail] += calls
 
     def within(self, selected: set[str]) -> list[str]:
         return sorted(trace_id for trace_id in self.calls if trace_id in selected)
+
+    def narrowed(self, trace_ids: Iterable[str]) -> _Seen:
+        kept, seen = set(trace_ids), _Seen()
+        seen.calls = Counter({trace_id: n for trace_id, n in self.calls.items() if trace_id in kept})
+        seen._details_of = {trace_id: counts for trace_id, counts in self._details_of.items() if trace_id in kept}
+        seen.details = sum(seen._details_of.values(), Counter())
+        seen._examples = {trace_id: example for trace_id, example in self._examples.items() if trace_id in kept}
+        seen.example = next(iter(seen._examples.values()), None)
+        return seen
 
 
 class _Patterns(dict):
@@ -376,12 +415,13 @@ def tool_report(store: Store, *, run_id: str | None = None, release: str | None 
                 detectors: DetectorSettings | None = None, redactor: Redactor | None = None,
                 embedder: Any = None) -> ToolReport:
     """The tool report of a mining run's traces (the latest run by default; every stored trace when
-    none ran), of one `release` compared with the release before it when given. `embedder` (an
+    none ran), or of one `release`'s stored traces compared with the release before it when given. `embedder` (an
     `embed.Embedder`) also compares the descriptions of confused tools by cosine; None: by text only."""
     if run_id is not None and not is_mining_run(store, run_id):
         raise UserError(f"no mining run {run_id!r} in this store: `harness-evals status` lists the runs")
     run_id = run_id or store.latest_run_id("mine")
-    traffic = read_calls(store, run_id=run_id, detectors=detectors)
+    # a release's traces count whether or not the run placed them (those ingested since are in no region)
+    traffic = read_calls(store, run_id=run_id, placed_only=release is None, detectors=detectors)
     return analyse(traffic, run_id=run_id, release=release, min_traces=min_traces, significance=significance,
                    quiet_tools=(detectors or DetectorSettings()).quiet_tools, redactor=redactor, embedder=embedder)
 
@@ -436,9 +476,10 @@ class _Context:
 
     def finding(self, kind: str, tools: tuple[str, ...], what: str, trace_ids: list[str], *, example: Any = None,
                 started: str | None = None, **counts: Any) -> Finding:
-        return Finding(kind, tools, what, len(trace_ids), tuple(trace_ids[:EXAMPLES]),
-                       started or _started(trace_ids, self.by_id, self.order),
-                       None if example is None else self.redactor.redact_value(example, Placeholders()), counts)
+        placeholders = Placeholders()  # a finding quotes descriptions and argument names: redacted as examples are
+        return Finding(kind, tools, self.redactor.redact(what, placeholders), len(trace_ids),
+                       tuple(trace_ids[:EXAMPLES]), started or _started(trace_ids, self.by_id, self.order),
+                       None if example is None else self.redactor.redact_value(example, placeholders), counts)
 
     def from_patterns(self, patterns: _Patterns, describe: Callable[[Any, _Seen, list[str]], tuple[str, str, Any]]
                       ) -> list[Finding]:
@@ -449,7 +490,7 @@ class _Context:
             trace_ids = seen.within(self.selected_ids)
             if len(trace_ids) < self.min_traces:
                 continue
-            kind, what, example = describe(key, seen, trace_ids)
+            kind, what, example = describe(key, seen.narrowed(trace_ids), trace_ids)
             everywhere = sorted(seen.calls)  # where it started: in any release read, not only the selected one
             found.append(self.finding(kind, key[1:2] if kind != "confusion" else key[1:3], what, trace_ids,
                                       example=example, started=_started(everywhere, self.by_id, self.order),
@@ -538,7 +579,7 @@ def _error_shape_findings(context: _Context) -> list[Finding]:
         found.append(context.finding(
             "error_shape", (tool,),
             f"{tool} fails in {failed} of {calls} calls shaped {shape}, against {other_failed} of {other_calls} "
-            f"calls of other shapes", trace_ids, example=seen.example, started=_started(sorted(seen.calls),
+            f"calls of other shapes", trace_ids, example=seen.narrowed(trace_ids).example, started=_started(sorted(seen.calls),
                                                                                          context.by_id, context.order),
             shape=shape, failed=failed, calls=calls, other_failed=other_failed, other_calls=other_calls,
             p_adjusted=adjusted))
@@ -694,11 +735,10 @@ def _definition_findings(context: _Context) -> list[Finding]:
         for name, definition in trace.definitions.items():
             if name not in trace.names:
                 patterns[("unused", name)].add(trace)
-            description = definition.get("description")
-            if not isinstance(description, str) or not WHEN_TO_USE.search(description):
-                patterns[("no_when_to_use", name)].add(trace, description or "", description or "(no description)")
-            properties = (definition.get("parameters") or {}).get("properties")
-            undescribed = [parameter for parameter, schema in (properties or {}).items()
+            description = definition.get("description") if isinstance(definition.get("description"), str) else ""
+            if not WHEN_TO_USE.search(description):
+                patterns[("no_when_to_use", name)].add(trace, description, description or "(no description)")
+            undescribed = [parameter for parameter, schema in (Parameters.of(definition).properties or {}).items()
                            if not (isinstance(schema, dict) and schema.get("description"))]
             if undescribed:
                 patterns[("undescribed_parameters", name)].add(trace, undescribed, ", ".join(undescribed))
@@ -721,7 +761,8 @@ def _definition_findings(context: _Context) -> list[Finding]:
         counts = {len(trace_ids) for _, trace_ids, _ in tools}
         each = []
         for tool, trace_ids, seen in tools:
-            said = [_quoted(detail) if kind == "no_when_to_use" else detail for detail, _ in seen.details.most_common()]
+            said = [_quoted(detail) if kind == "no_when_to_use" else detail
+                    for detail, _ in seen.narrowed(trace_ids).details.most_common()]
             said += [f"{len(trace_ids)} traces"] if len(counts) > 1 else []
             each.append(f"{tool} ({'; '.join(said)})" if said else tool)
         what = {"unused": "Tools defined in the prompt and never called",
