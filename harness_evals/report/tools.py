@@ -549,17 +549,22 @@ def _argument_findings(context: _Context) -> list[Finding]:
 
 
 def _error_shape_findings(context: _Context) -> list[Finding]:
-    """Per tool, the argument shapes whose calls fail far more often than its calls of other shapes."""
-    shapes: dict[str, Counter[tuple[str, bool]]] = {}
+    """Per tool, the argument shapes whose calls fail far more often than its calls of other shapes.
+    Each trace counts once per tool and shape, failed when one of those calls failed: a trace that
+    retries one failing call forty times is one failure, not forty independent ones."""
+    shapes: dict[str, Counter[tuple[str, bool]]] = {}  # tool -> (shape, failed) -> traces
     failing = _Patterns()
     for trace in context.traffic:
+        failed_by_shape: dict[tuple[str, str], bool] = {}
         for call in trace.calls:
             shape = argument_shape(call.get("arguments"))
-            if trace.trace_id in context.selected_ids:
-                shapes.setdefault(call.get("name"), Counter())[(shape, bool(call.get("error")))] += 1
+            key = (call.get("name"), shape)
+            failed_by_shape[key] = failed_by_shape.get(key, False) or bool(call.get("error"))
             if call.get("error"):
-                failing[(call.get("name"), shape)].add(
-                    trace, {"arguments": call.get("arguments"), "error": call.get("error")})
+                failing[key].add(trace, {"arguments": call.get("arguments"), "error": call.get("error")})
+        if trace.trace_id in context.selected_ids:
+            for (name, shape), failed in failed_by_shape.items():
+                shapes.setdefault(name, Counter())[(shape, failed)] += 1
     tests = []
     for (tool, shape), seen in failing.items():
         trace_ids = seen.within(context.selected_ids)
@@ -578,8 +583,8 @@ def _error_shape_findings(context: _Context) -> list[Finding]:
             continue
         found.append(context.finding(
             "error_shape", (tool,),
-            f"{tool} fails in {failed} of {calls} calls shaped {shape}, against {other_failed} of {other_calls} "
-            f"calls of other shapes", trace_ids, example=seen.narrowed(trace_ids).example, started=_started(sorted(seen.calls),
+            f"{tool} fails in {failed} of {calls} traces calling it shaped {shape}, against {other_failed} of "
+            f"{other_calls} calling it with other shapes", trace_ids, example=seen.narrowed(trace_ids).example, started=_started(sorted(seen.calls),
                                                                                          context.by_id, context.order),
             shape=shape, failed=failed, calls=calls, other_failed=other_failed, other_calls=other_calls,
             p_adjusted=adjusted))
@@ -815,23 +820,26 @@ def shows(trace: TracedCalls, shift: Finding, *, quiet_tools: Iterable[str] = ()
 
 def _shift_findings(context: _Context, release: str, before: str) -> list[Finding]:
     """Per tool, what changed from the release before: its error rate, empty results, repeats (the
-    same call right after itself) and argument problems (per call), and its use (per trace), by
-    Fisher's exact test. A finding cites the traces that show the behaviour, in the release where
-    it is the more common."""
+    same call right after itself), argument problems and its use, by Fisher's exact test over
+    traces: of the traces calling the tool (or all, for its use), those that show the behaviour
+    once or more (a trace retrying one failing call many times is one). A finding cites the traces
+    that show it, in the release where it is the more common."""
     tallies: dict[tuple[str, str, str], Counter[str]] = {}  # (tool, metric, release) -> {"of": n, "hit": k}
     showing: dict[tuple[str, str, str], list[str]] = {}  # (tool, metric, release) -> traces showing it
     traces = Counter(trace.release for trace in context.traffic)
     for trace in context.traffic:
         if trace.release not in (release, before):
             continue
+        shown: dict[tuple[str, str], bool] = {}  # (tool, metric) -> whether one of its calls here shows it
         for position, call in enumerate(trace.calls):
-            name = call.get("name")
             for metric, happened in call_events(trace, position, quiet_tools=context.quiet_tools).items():
-                tally = tallies.setdefault((name, metric, trace.release), Counter())
-                tally["of"] += 1
-                tally["hit"] += happened
-                if happened:
-                    showing.setdefault((name, metric, trace.release), []).append(trace.trace_id)
+                shown[(call.get("name"), metric)] = shown.get((call.get("name"), metric), False) or happened
+        for (name, metric), happened in shown.items():
+            tally = tallies.setdefault((name, metric, trace.release), Counter())
+            tally["of"] += 1
+            tally["hit"] += happened
+            if happened:
+                showing.setdefault((name, metric, trace.release), []).append(trace.trace_id)
         for name in trace.names:
             tallies.setdefault((name, "use", trace.release), Counter())["hit"] += 1
             showing.setdefault((name, "use", trace.release), []).append(trace.trace_id)
@@ -854,7 +862,7 @@ def _shift_findings(context: _Context, release: str, before: str) -> list[Findin
             _fdr([test[0] for test in tests]), tests, strict=True):
         if adjusted > context.significance:
             continue
-        unit = "traces" if metric == "use" else "calls"
+        unit = "traces" if metric == "use" else "traces calling it"
         what = {"errors": "fails in", "empty results": "comes back empty in", "repeats": "repeats itself in",
                 "argument problems": "misses its definition in", "use": "is called in"}[metric]
         found.append(context.finding(

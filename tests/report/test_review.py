@@ -59,12 +59,13 @@ def test_traces_that_went_through_a_shift_or_are_in_a_new_region_are_listed_flag
     assert [(item.trace_id, item.cluster_id, item.flags) for item in reading.readings] == [
         ("failing-5", 3, ["error_then_confident_answer"]),  # flagged first
         ("dropped-0", 2, []), ("failing-0", 3, []), ("dropped-1", 2, []), ("failing-1", 3, [])]  # a region at a time
-    shifted = ("went through a shift of lookup_order: lookup_order fails in 6 of 13 calls in 2026.11.2, against 0 of "
-               "10 in 2026.11.1")
+    shifted = ("went through a shift of lookup_order: lookup_order fails in 6 of 13 traces calling it in 2026.11.2, "
+               "against 0 of 10 in 2026.11.1")
     assert reading.readings[0].reasons == [shifted, "in region 3, new since 2026.11.2 (6 traces, none before)"]
     assert reading.readings[1].reasons == ["its prompt changed in 2026.11.2: dropped Policy",
                                            "in region 2, new since 2026.11.2 (4 traces, none before)"]
-    assert reading.changes[1:] == ["lookup_order fails in 6 of 13 calls in 2026.11.2, against 0 of 10 in 2026.11.1",
+    assert reading.changes[1:] == ["lookup_order fails in 6 of 13 traces calling it in 2026.11.2, against 0 of 10 in "
+                                   "2026.11.1",
                                    "region 2 is new since 2026.11.2: 4 traces of 2026.11.2, none before",
                                    "region 3 is new since 2026.11.2: 6 traces of 2026.11.2, none before"]
 

@@ -102,8 +102,8 @@ def test_each_planted_misuse_is_found_once_it_has_shown_up_three_times_with_its_
         "lookup_order is called with orderId, a name its definition does not have: 4 calls in 4 traces")
     assert what["wrong_type"] == (
         "issue_refund's amount is given as string, not the type its definition says: 3 calls in 3 traces")
-    assert what["error_shape"] == ("lookup_order fails in 4 of 4 calls shaped {orderId: #a9}, against 0 of 8 calls "
-                                   "of other shapes")
+    assert what["error_shape"] == ("lookup_order fails in 4 of 4 traces calling it shaped {orderId: #a9}, against 0 "
+                                   "of 8 calling it with other shapes")
     assert what["confusion"] == ("search_orders came back empty, then find_orders was called with similar arguments: "
                                  "3 times in 3 traces; names 58% alike, descriptions 56% alike")
     assert what["undefined"] == (
@@ -217,14 +217,14 @@ def test_a_release_is_compared_with_the_one_before_and_what_shifted_is_named(sto
     assert (report.release, report.previous_release, report.traces) == ("2026.11.2", "2026.11.1", 10)
     shifts = [f for f in report.findings if f.kind == "shift"]
     assert [(f.tools, f.what, f.trace_ids, f.started) for f in shifts] == [
-        (("lookup_order",), "lookup_order fails in 8 of 10 calls in 2026.11.2, against 0 of 10 in 2026.11.1",
+        (("lookup_order",), "lookup_order fails in 8 of 10 traces calling it in 2026.11.2, against 0 of 10 in 2026.11.1",
          tuple(f"b{n}" for n in range(5)), "2026.11.2")]
     looping = [chat(f"c{n}", [("lookup_order", {"order_id": "#W1"}, FOUND)] * 2, release="2026.11.3",
                     created="2026-11-22T10:00:00Z") for n in range(10)]
     ingest_file(store, write_jsonl(tmp_path / "looping.jsonl", looping), kind="production")
     assert [f.what for f in tool_report(store, release="2026.11.3").findings if f.kind == "shift"] == [
-        "lookup_order repeats itself in 10 of 20 calls in 2026.11.3, against 0 of 10 in 2026.11.2",
-        "lookup_order fails in 0 of 20 calls in 2026.11.3, against 8 of 10 in 2026.11.2"]
+        "lookup_order repeats itself in 10 of 10 traces calling it in 2026.11.3, against 0 of 10 in 2026.11.2",
+        "lookup_order fails in 0 of 10 traces calling it in 2026.11.3, against 8 of 10 in 2026.11.2"]
     assert tool_report(store, release="2026.11.1").previous_release is None
     with pytest.raises(Exception, match=r"no trace of release '2026.12'; releases: 2026.11.1, 2026.11.2"):
         tool_report(store, release="2026.12")
@@ -307,3 +307,77 @@ def test_the_tools_command_prints_the_tables_and_json_and_names_a_wrong_release_
         2, "error: no trace of release '2027.1'; releases: 2026.11.1")
     result = invoke("tools", "--db", db, "--run", "20990101T000000-abcdef")
     assert result.exit_code == 2 and result.output.startswith("error: no mining run '20990101T000000-abcdef'")
+
+
+def test_a_definition_of_another_shape_than_json_schema_is_read_as_absent_not_a_crash(store, tmp_path):
+    odd = [{"type": "function", "function": {"name": "lookup_order", "description": ["Look up", "an order"],
+                                             "parameters": '{"type": "object"}'}},
+           {"type": "function", "function": {"name": "issue_refund", "description": "Refund an order.",
+                                             "parameters": {"type": "object", "properties": ["order_id"],
+                                                            "required": "order_id"}}},
+           {"type": "function", "function": {"name": "search_orders", "description": "Use it when asked.",
+                                             "parameters": {"type": "object", "properties": {"email": {}},
+                                                            "additionalProperties": {}}}}]
+    rows = [chat(f"odd-{n}", [("lookup_order", {"order_id": f"#W{n}"}, FOUND),
+                              ("issue_refund", {"order_id": f"#W{n}"}, '{"refunded": true}'),
+                              ("search_orders", {"email": "a@b.co", "page": 2}, "[]")], tools=odd) for n in range(3)]
+    ingest_file(store, write_jsonl(tmp_path / "odd.jsonl", rows), kind="production")
+    report = tool_report(store)
+    # required as a string is no list of names; a schema for more names allows page; nothing to crash on
+    assert {f.kind for f in report.findings} == {"no_when_to_use", "undescribed_parameters"}
+    assert next(f for f in report.findings if f.kind == "no_when_to_use").what == (
+        "Tools described by what they do, not when to use them (2): issue_refund (\"Refund an order.\"), "
+        "lookup_order ((no description)) (each in the prompt of 3 traces)")
+
+
+def test_a_finding_quotes_no_secret_of_a_description(store, tmp_path):
+    tools = [definition("lookup_order", "Look up an order; escalate to jane.doe@example.com.",
+                        {"order_id": described("string")}, ("order_id",))]
+    rows = [chat(f"t{n}", [("lookup_order", {"order_id": f"#W{n}"}, FOUND)], tools=tools) for n in range(3)]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    what = next(f.what for f in tool_report(store).findings if f.kind == "no_when_to_use")
+    assert "jane.doe@example.com" not in what and "<EMAIL_1>" in what
+
+
+def test_one_trace_retrying_a_failing_call_is_one_failure_not_a_shift(store, tmp_path):
+    rows = [chat(f"a{n}", [("lookup_order", {"order_id": f"#W{n}"}, FOUND)]) for n in range(10)]
+    rows += [chat(f"b{n}", [("lookup_order", {"order_id": f"#W{n}"}, "Error: timeout" if n < 3 else FOUND)]
+                  * (14 if n < 3 else 1), release="2026.11.2", created="2026-11-21T10:00:00Z") for n in range(10)]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    # 42 failed calls of 49, but 3 traces of 10 against 0 of 10: chance, at these counts
+    assert [f for f in tool_report(store, release="2026.11.2").findings if f.counts.get("metric") == "errors"] == []
+
+
+def test_a_releases_finding_quotes_what_its_own_traces_did(store, tmp_path):
+    rows = [chat(f"a{n}", [("issue_refund", {"order_id": f"#W{n}", "amount": "12.50"}, "{}")]) for n in range(3)]
+    rows += [chat(f"b{n}", [("issue_refund", {"order_id": f"#W{n}", "amount": True}, "{}")], release="2026.11.2",
+                  created="2026-11-21T10:00:00Z") for n in range(3)]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    finding = next(f for f in tool_report(store, release="2026.11.2").findings if f.kind == "wrong_type")
+    assert finding.what.startswith("issue_refund's amount is given as boolean, not the type")
+    assert (finding.trace_ids, finding.example) == (("b0", "b1", "b2"), {"order_id": "#W0", "amount": True})
+
+
+def test_releases_without_timestamps_are_ordered_by_name():
+    from harness_evals.report.tools import TracedCalls, release_order
+
+    def traced(release, timestamp):
+        return TracedCalls("t", release, timestamp, [], None, [], None, None, None)
+
+    from datetime import datetime
+    assert release_order([traced("2024.07", datetime(2024, 7, 1)), traced("2024.06", None)]) == ["2024.06", "2024.07"]
+    assert release_order([traced("2024.10", datetime(2024, 6, 1)), traced("2024.9", datetime(2024, 7, 1))]) == [
+        "2024.10", "2024.9"]
+
+
+def test_release_and_tool_names_print_as_they_are_not_as_rich_markup(store, tmp_path):
+    rows = [chat(f"a{n}", [("lookup[/x]", {"order_id": f"#W{n}"}, FOUND)], release="2026.11[rc1]") for n in range(3)]
+    rows += [chat(f"b{n}", [("lookup[/x]", {"order_id": f"#W{n}"}, FOUND)], release="2026.12[/rc]",
+                  created="2026-11-21T10:00:00Z") for n in range(3)]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", rows), kind="production")
+    db = store.path
+    store.close()
+    result = invoke("tools", "--db", db, "--release", "2026.12[/rc]")
+    assert result.exit_code == 0, result.output
+    assert "release 2026.12[/rc]; 0 failed" in result.output and "compared with 2026.11[rc1]" in result.output
+    assert "lookup[/x]" in result.output
