@@ -21,7 +21,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from harness_evals.config import DASK_EXTRA_HINT, MineSettings, Settings, Source, SuggestSettings, load_settings
+from harness_evals.config import (
+    DASK_EXTRA_HINT, MineSettings, Settings, Source, SuggestSettings, ToolSettings, load_settings)
 from harness_evals.mine.embed import MissingDependencyError
 from harness_evals.errors import UserError
 from harness_evals.suite.emit import EmitReport, emit_suite
@@ -29,6 +30,7 @@ from harness_evals.ingest import IngestReport, available_cpus, ingest_file
 from harness_evals.label.labels import LabelReport, import_labels
 from harness_evals.label.queue import export_queue
 from harness_evals.mine.pipeline import MineReport, mine
+from harness_evals.mine.signals import DetectorSettings
 from harness_evals.prompts.assembly import PromptContract, load_contract
 from harness_evals.redact import RedactionRules, Redactor
 from harness_evals.registry import load_callable
@@ -149,8 +151,10 @@ def export(db: str, out: str, rules: RedactionRules, suggestions: SuggestSetting
 
 
 @task(cache_policy=NO_CACHE)
-def report(db: str, out: str, rules: RedactionRules, namer: str | None) -> str:
-    return str(write_report(db, out, redactor=Redactor(rules), namer=load_callable(namer, what="namer") if namer else None))
+def report(db: str, out: str, rules: RedactionRules, namer: str | None, tools: ToolSettings,
+           detectors: DetectorSettings) -> str:
+    return str(write_report(db, out, redactor=Redactor(rules), namer=load_callable(namer, what="namer") if namer else None,
+                            tools=tools, detectors=detectors))
 
 
 @dataclass(frozen=True)
@@ -184,5 +188,6 @@ def nightly(settings: Settings | None = None, db: str | None = None, full: bool 
         mined = mining(db_path, settings.mine, settings.redact, full, contract, settings.dask is not None)
         queued = export(db_path, str(settings.queue_out), settings.redact, settings.suggest,
                         settings.mine.detectors.negative_feedback_below)
-        report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer)
+        report_path = report(db_path, str(settings.report_out), settings.redact, settings.namer, settings.tools,
+                             settings.mine.detectors)
     return NightlyReport(db_path, ingested, labels, emitted, mined, str(settings.queue_out), queued, report_path)

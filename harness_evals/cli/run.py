@@ -69,7 +69,8 @@ def report_command(
 
         settings = invocation.settings
         namer = load_callable(settings.namer, what="namer") if settings.namer else None
-        path = write_report(db, settings.report_out, redactor=invocation.redactor, namer=namer)
+        path = write_report(db, settings.report_out, redactor=invocation.redactor, namer=namer, tools=settings.tools,
+                            detectors=settings.mine.detectors)
     console.print(f"report: {path}", highlight=False)
 
 

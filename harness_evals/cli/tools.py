@@ -118,7 +118,7 @@ def review(
             jsonl, html = write_reading_list(store, reading, settings.review.out, redactor=invocation.redactor)
             if queue:
                 with store.run("review", {"release": release, "n": settings.review.n}) as run:
-                    queued = queue_reading_list(store, reading, run_id=run.run_id)
+                    queued = queue_reading_list(store, reading, run_id=reading.run_id or run.run_id)
                     run.summary = {"release": release, "readings": len(reading.readings), "queued": queued}
     console.print(f"{release} against {reading.previous_release}: {reading.candidates} traces went through what "
                   f"changed; {len(reading.readings)} to read -> {jsonl}, {html}"

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from harness_evals.config import DetectorSettings, ToolSettings
 from harness_evals.report.describe import Namer, describe_clusters
 from harness_evals.errors import UserError
 from harness_evals.files import write_atomically
@@ -151,7 +152,9 @@ def trend_chart(trend: list[dict[str, Any]]) -> str:
         return _svg(figure)
 
 
-def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Namer | None = None) -> str:
+def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Namer | None = None,
+                 tools: ToolSettings | None = None, detectors: DetectorSettings | None = None) -> str:
+    """The report's page. `tools` and `detectors` are the settings its Tool use section is read with."""
     from jinja2 import Environment
 
     store = workspace.store
@@ -185,18 +188,20 @@ def build_report(workspace: Workspace, *, run_id: str | None = None, namer: Name
         coverage_map=coverage_map(points),
         trend_chart=trend_chart(trend),
         gaps=[d for d in descriptions if d.gap > 0][:12], emerging=[d for d in descriptions if d.emerging],
-        flags=flags, queue_sizes=queue_sizes, queued=queued, tools=workspace.tools(run_id),
+        flags=flags, queue_sizes=queue_sizes, queued=queued,
+        tools=workspace.tools(run_id, **dict(tools or ToolSettings()), detectors=detectors),
     )
 
 
 def write_report(db: str | Path | None, out: str | Path, *, redactor: Redactor | None = None,
-                 namer: Namer | None = None) -> Path:
+                 namer: Namer | None = None, tools: ToolSettings | None = None,
+                 detectors: DetectorSettings | None = None) -> Path:
     """Build the report of the latest mining run and write it atomically to `out`."""
     out = Path(out)
     with Workspace(db, redaction=redactor.rules if redactor else None) as workspace:
         if workspace.store.latest_run_id("mine") is None:
             raise UserError("no mining run in this store yet: run `harness-evals mine` first")
-        html = build_report(workspace, namer=namer)
+        html = build_report(workspace, namer=namer, tools=tools, detectors=detectors)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, html)
     return out

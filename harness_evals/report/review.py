@@ -64,6 +64,7 @@ class ReadingList:
     changes: list[str]  # what changed in the release, one line each
     candidates: int  # traces of the release that went through a change
     readings: list[Reading]  # in reading order
+    run_id: str | None = None  # the mining run whose regions and flags it read; None: no run yet
 
 
 def reading_list(store: Store, *, release: str, n: int = DEFAULTS.n, run_id: str | None = None,
@@ -110,7 +111,7 @@ def reading_list(store: Store, *, release: str, n: int = DEFAULTS.n, run_id: str
     chosen = [trace for trace in of_release if reasons[trace.trace_id]]
     readings = [Reading(trace.trace_id, trace.cluster_id, trace.flags, [redact(why) for why in reasons[trace.trace_id]])
                 for trace in _spread(chosen, reasons, n)]
-    return ReadingList(release, before, [redact(line) for line in changes], len(chosen), readings)
+    return ReadingList(release, before, [redact(line) for line in changes], len(chosen), readings, run_id)
 
 
 def _new_regions(traffic: list[TracedCalls], release: str) -> dict[int, int]:
@@ -183,7 +184,9 @@ def write_reading_list(store: Store, reading: ReadingList, out_dir: str | Path, 
 
 def queue_reading_list(store: Store, reading: ReadingList, *, run_id: str) -> int:
     """Queue the list's traces for labelling, in reading order (priority 2 falling to 1: each stands
-    for itself); a trace queued before, ever, is left where it is. How many were queued."""
+    for itself); a trace queued before, ever, is left where it is. How many were queued. `run_id`:
+    the mining run the list read (its regions are what the queue's draft checks look up), else the
+    run that queues them."""
     queued = already_queued(store)
     count = len(reading.readings)
     picks = [QueuePick(item.trace_id, NOISE if item.cluster_id is None else item.cluster_id,

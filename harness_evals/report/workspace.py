@@ -19,7 +19,7 @@ from harness_evals.report.describe import ClusterDescription, Namer, describe_cl
 from harness_evals.report.tools import DEFAULTS as TOOL_DEFAULTS
 from harness_evals.report.tools import ToolReport, tool_report
 from harness_evals.errors import UserError
-from harness_evals.config import SuggestSettings
+from harness_evals.config import DetectorSettings, SuggestSettings
 from harness_evals.label.labels import LabelReport, apply_labels
 from harness_evals.label.queue import TRAJECTORY_FIELDS, with_trajectories
 from harness_evals.redact import RedactionRules, Redactor
@@ -109,13 +109,13 @@ class Workspace:
         return describe_clusters(self.store, self.mine_run(run_id), redactor=self.redactor, namer=namer)
 
     def tools(self, run_id: str | None = None, *, release: str | None = None,
-              min_traces: int = TOOL_DEFAULTS.min_traces, significance: float = TOOL_DEFAULTS.significance
-              ) -> ToolReport:
+              min_traces: int = TOOL_DEFAULTS.min_traces, significance: float = TOOL_DEFAULTS.significance,
+              detectors: DetectorSettings | None = None) -> ToolReport:
         """How each tool and subagent is used in a mining run's traces (the latest by default; every
         stored trace before any run), or in one release's against the release before it: `usage`
         per tool, and the misuse `findings` (report/tools.py), their examples redacted."""
         return tool_report(self.store, run_id=run_id, release=release, min_traces=min_traces,
-                           significance=significance, redactor=self.redactor)
+                           significance=significance, detectors=detectors, redactor=self.redactor)
 
     def flags(self, run_id: str | None = None) -> pa.Table:
         """Silent-failure flags of a mining run: trace, detector, reason, and the trace's cluster."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness_evals.config import ToolSettings
 from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
 from harness_evals.mine.pipeline import mine
@@ -118,3 +119,11 @@ def test_the_charts_leave_the_callers_matplotlib_backend_and_style_as_they_were(
     assert coverage.startswith("<svg") and "production, covered (1)" in coverage and "eval cases (1)" in coverage
     assert trend.startswith("<svg") and "risk-weighted" in trend
     assert "font-size: 10px" in coverage and "<text" in coverage  # the report's style holds in its charts: text as text
+
+
+def test_the_tool_use_section_is_read_with_the_tools_settings(report_path, tmp_path):
+    strict = write_report(report_path.parent / "h.duckdb", tmp_path / "strict.html",
+                          tools=ToolSettings(min_traces=40))
+    html = strict.read_text()
+    assert "search_direct_flight came back empty, then search_onestop_flight" in report_path.read_text()
+    assert "search_direct_flight came back empty" not in html  # seen in 7 traces: not a pattern at 40

@@ -121,3 +121,14 @@ def test_the_review_command_writes_the_list_and_queues_it_when_asked(two_release
     result = invoke("review", "--release", "2026.10", "--db", db)
     assert (result.exit_code, result.output.strip()) == (
         2, "error: no trace of release '2026.10'; releases: 2026.11.1, 2026.11.2")
+
+
+def test_a_queued_reading_belongs_to_the_mining_run_whose_regions_it_names(two_releases, tmp_path):
+    run_id = mining_run(two_releases, {f"dropped-{n}": 2 for n in range(4)})
+    db = two_releases.path
+    two_releases.close()
+    result = invoke("review", "--release", AFTER, "--out", tmp_path / "out", "--queue", "--db", db)
+    assert result.exit_code == 0, result.output
+    with Store(db, read_only=True) as store:
+        # the queue's draft checks look a region up in the run that queued the trace
+        assert store.con.execute("SELECT DISTINCT run_id, cluster_id FROM labelling_queue").fetchall() == [(run_id, 2)]
