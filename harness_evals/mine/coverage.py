@@ -162,7 +162,8 @@ class LocalReach:
         cases, starts = np.unique(positions[order], return_index=True)
         reasons: dict[int, str] = {}
         rng = np.random.default_rng(self.seed)
-        for case, cell in zip(cases.tolist(), np.split(order, starts[1:]), strict=True):
+        cells = np.split(order, starts[1:]) if cases.size else []  # split of nothing is one empty piece
+        for case, cell in zip(cases.tolist(), cells, strict=True):
             sizes = self._groups_apart(evals.vectors[case], traces.vectors[cell], link, rng)
             for position, size in zip(cell[sizes > 0].tolist(), sizes[sizes > 0].tolist(), strict=True):
                 covered[position] = False

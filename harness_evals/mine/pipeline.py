@@ -42,7 +42,7 @@ from harness_evals.redact import Placeholders, RedactionRules, Redactor
 from harness_evals.mine.sample import FAILURE_WEIGHT, RISK_WEIGHT, select_for_labelling
 from harness_evals.mine.signals import DetectorSettings, TraceRecord, agent_tools, detect
 from harness_evals.prompts.snapshots import check
-from harness_evals.store import Store
+from harness_evals.store import RunRecord, Store
 from harness_evals.store.clusters import flags_of_run, production_clusters
 from harness_evals.store.embeddings import forget_view_texts_but, kept_tools, kept_view_texts, traces_with_kept_tools
 from harness_evals.store.rulers import next_ruler_id, ruler_in_use
@@ -233,7 +233,8 @@ def mine(
         regions = find_regions(store, embedded.vectors, traffic.items, clusterer=clusterer, embedder=model.name,
                                view=view, full=full, map_chunks=map_chunks)
         ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, calibrating(embedded.judged_evals, traffic),
-                           embedder=model.name, refit=refit_ruler, refit_share=ruler_refit_share)
+                           inputs=team_cases(traffic), embedder=model.name, refit=refit_ruler,
+                           refit_share=ruler_refit_share)
         verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
         prepared = replace(prepared, flags=flag_differing_paths(store, traffic, prepared, verdicts))
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
@@ -245,8 +246,6 @@ def mine(
             exclude=already_queued(store), flags=[[name for name, _ in found] for found in prepared.flags.found],
             emerging=coverage.emerging, seed=seed, ruler=ruler.name, failure_weight=failure_weight,
         )
-        persist(store, run.run_id, traffic, prepared, regions, ruler, verdicts, coverage, picks,
-                coordinates=map_coordinates(embedded.vectors, seed=seed))
         report = MineReport(
             run_id=run.run_id, traces=len(traffic.trace_ids), eval_cases=len(traffic.case_ids),
             embedded=embedded.embedded, cached=embedded.cached, coverage=coverage.rows, picks=picks,
@@ -256,6 +255,8 @@ def mine(
             risk_covered_traffic=_risk_covered_traffic(verdicts, prepared.flags),
         )
         run.summary = _summary(report, flagged=int(prepared.flags.flagged.sum()))
+        persist(store, run, traffic, prepared, regions, ruler, verdicts, coverage, picks,
+                coordinates=map_coordinates(embedded.vectors, seed=seed))
     return report
 
 
@@ -379,30 +380,43 @@ def embed(store: Store, traffic: Traffic, prepared: Prepared, *, model: Embedder
 def calibrating(evals: EmbeddedItems, traffic: Traffic) -> EmbeddedItems:
     """The eval cases a ruler is fitted on: those the team wrote, not those `emit` made from labels
     (one phrasing each, they would read as far apart and drag a spacing-based threshold to its
-    floor, and each night's emit would refit the ruler); all of them when the team wrote none."""
+    floor); all of them when the team wrote none."""
     keep = [position for position, emitted in enumerate(traffic.case_emitted) if not emitted]
     if not keep or len(keep) == len(evals.ids):
         return evals
     return EmbeddedItems([evals.ids[p] for p in keep], [evals.texts[p] for p in keep], evals.vectors[keep])
 
 
-def keep_ruler(store: Store, judge: CoverageJudge, traces: EmbeddedItems, evals: EmbeddedItems, *, embedder: str,
-               refit: bool, refit_share: float) -> Ruler:
+def team_cases(traffic: Traffic) -> tuple[str, ...]:
+    """What a ruler records of the eval set it was fitted on, to tell later whether the set changed:
+    a digest of each case the team wrote (its id and request as stored, not as a view renders it:
+    new traffic or new redaction rules change view texts, not the eval set). Cases `emit` made from
+    labels never count: each night's emit would refit the ruler."""
+    return tuple(sorted(_case_digest(case_id, request) for case_id, request, emitted in zip(
+        traffic.case_ids, traffic.case_requests, traffic.case_emitted, strict=True) if not emitted))
+
+
+def keep_ruler(store: Store, judge: CoverageJudge, traces: EmbeddedItems, evals: EmbeddedItems, *,
+               inputs: tuple[str, ...], embedder: str, refit: bool, refit_share: float) -> Ruler:
     """The store's ruler for this judge and embedder: the one in use, unless a refit is asked for or
     at least `refit_share` of the eval set it was fitted on has changed (cases added, removed or
-    reworded); then the judge calibrates a new one, which the run stores with its reason."""
-    inputs = tuple(sorted(_case_digest(case_id, text) for case_id, text in zip(evals.ids, evals.texts, strict=True)))
+    reworded, `inputs` against the kept ones); then the judge calibrates a new one, which the run
+    stores with its reason. A calibration that comes out as the kept one's (a fixed threshold) is
+    no refit: the kept ruler stands."""
     key = {**judge.parameters, "embedder": embedder}
     kept = ruler_in_use(store, key)
     reason = _refit_reason(kept, inputs, refit=refit, refit_share=refit_share)
     if reason is None:
         return kept
-    return Ruler(next_ruler_id(store), key, judge.calibrate(traces, evals), inputs, reason,
-                 datetime.now(timezone.utc), fresh=True)
+    calibration = judge.calibrate(traces, evals)
+    if kept is not None and not refit and calibration.values == kept.calibration.values:
+        return kept
+    return Ruler(next_ruler_id(store), key, calibration, inputs, reason, datetime.now(timezone.utc), fresh=True)
 
 
 def _case_digest(case_id: str, text: str) -> str:
-    return hashlib.sha256(json.dumps([case_id, text]).encode()).hexdigest()[:16]
+    """`case id:digest of its request`: a case reworded under its id is told from one added or gone."""
+    return f"{case_id}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def _refit_reason(kept: Ruler | None, inputs: tuple[str, ...], *, refit: bool, refit_share: float) -> str | None:
@@ -411,10 +425,13 @@ def _refit_reason(kept: Ruler | None, inputs: tuple[str, ...], *, refit: bool, r
         return "the first ruler for this judge and embedder"
     if refit:
         return f"refitted as asked (ruler {kept.ruler_id} before)"
-    added, removed = len(set(inputs) - set(kept.eval_inputs)), len(set(kept.eval_inputs) - set(inputs))
-    if added + removed and added + removed >= refit_share * max(len(kept.eval_inputs), 1):
-        return (f"the eval set changed since ruler {kept.ruler_id} ({added} cases new or reworded, {removed} gone, "
-                f"of {len(kept.eval_inputs)})")
+    now, then = (dict(digest.rpartition(":")[::2] for digest in digests) for digests in (inputs, kept.eval_inputs))
+    added, gone = len(now.keys() - then.keys()), len(then.keys() - now.keys())
+    reworded = sum(now[case_id] != then[case_id] for case_id in now.keys() & then.keys())
+    changed = added + gone + reworded
+    if changed and changed >= refit_share * max(len(then), 1):
+        return (f"the eval set changed since ruler {kept.ruler_id} ({added} cases new, {reworded} reworded, "
+                f"{gone} gone, of {len(then)})")
     return None
 
 
@@ -446,10 +463,12 @@ def region_coverage(regions: Regions, verdicts: CoverageVerdicts, flags: Flags, 
     return RegionCoverage([replace(row, emerging=row.cluster_id in emerging) for row in rows], lineage, emerging)
 
 
-def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, regions: Regions, ruler: Ruler,
+def persist(store: Store, run: RunRecord, traffic: Traffic, prepared: Prepared, regions: Regions, ruler: Ruler,
             verdicts: CoverageVerdicts, coverage: RegionCoverage, picks: list[QueuePick], *,
             coordinates: np.ndarray) -> None:
-    """Everything the run found, in one transaction: a failure leaves none of it written."""
+    """Everything the run found, and the run marked succeeded with its summary, in one transaction:
+    a failure leaves none of it written, and no row is ever left under a failed run."""
+    run_id = run.run_id
     with store.transaction():
         store.insert("cluster_assignments", _assignment_rows(run_id, traffic, regions, verdicts, coordinates))
         store.insert("cluster_coverage", _coverage_rows(run_id, coverage.rows))
@@ -469,6 +488,7 @@ def persist(store: Store, run_id: str, traffic: Traffic, prepared: Prepared, reg
         if regions.fit is not None:
             save_fit(store, regions.fit, run_id=run_id)
         enqueue(store, picks, run_id=run_id)
+        store.succeed(run)
 
 
 def _view_settings_key(redaction: RedactionRules, template: frozenset[str]) -> str:

@@ -112,8 +112,9 @@ def select_for_labelling(
     failing_reasons = _failing_reasons(coverage, failing)
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
-    alike = alike_similarity
-    while len(picks) < budget and alike < MAX_ALIKE:
+    alike, first_round = alike_similarity, True
+    while len(picks) < budget and (alike < MAX_ALIKE or first_round):  # finer rounds stop short of copies
+        first_round = False
         graph = alike_graph(vectors[pool], threshold=alike)
         spoken_for = ~uncovered[pool]
         for member in chosen:

@@ -383,6 +383,11 @@ class Store:
             _name_the_run_in_its_lock(self.path, None)
         self._finish(record, "succeeded")
 
+    def succeed(self, record: RunRecord) -> None:
+        """Mark the run succeeded with its summary now, in the transaction that writes its rows, so the
+        rows and the status land together (the end of `run` marks it again, the same)."""
+        self._finish(record, "succeeded")
+
     def _finish(self, record: RunRecord, status: str) -> None:
         self.con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",

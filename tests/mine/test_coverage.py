@@ -146,3 +146,13 @@ def test_local_reach_over_a_cell_larger_than_its_cap_places_the_rest_by_their_ne
         {"judge": "local-reach", "covered_similarity": 0.4, "link_similarity": 0.7, "min_structure": 3},
         "cosine 0.40, reach linked at 0.70")
 
+
+
+def test_local_reach_with_no_case_within_the_threshold_covers_nothing():
+    traces, _, _ = four_behaviours()
+    elsewhere = EmbeddedItems(["case-billing"], ["billing"], np.eye(32, dtype=np.float32)[20:21])  # 0 to all
+    far = LocalReach(0.4)
+    verdicts = far.judge(traces, elsewhere, far.calibrate(traces, elsewhere))
+    assert not verdicts.covered.any() and verdicts.uncovered_reasons == {}
+    nothing = EmbeddedItems([], [], np.zeros((0, traces.vectors.shape[1]), np.float32))
+    assert not LocalReach().judge(traces, nothing, LocalReach().calibrate(traces, nothing)).covered.any()

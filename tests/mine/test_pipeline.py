@@ -1,4 +1,5 @@
 import io
+from datetime import datetime, timezone
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -8,8 +9,10 @@ import pytest
 from harness_evals import Workspace
 from harness_evals.mine.embed import HashingEmbedder
 from harness_evals.ingest import ingest_file
-from harness_evals.mine.pipeline import MineError, mine, prepare, read_traffic
-from harness_evals.records import Assignments, Calibration, CoverageVerdicts
+from harness_evals.mine.pipeline import (
+    MineError, Traffic, _case_digest, _refit_reason, mine, prepare, read_traffic, team_cases)
+from harness_evals.redact import RedactionRules
+from harness_evals.records import Assignments, Calibration, CoverageVerdicts, Ruler
 from tests.conftest import topic_traces, write_jsonl
 
 EVALS = [{"id": "e-refund-1", "input": "I want a refund for order 7"},
@@ -279,7 +282,7 @@ def test_the_ruler_is_fitted_once_and_reused_while_the_eval_set_hardly_changes(l
     ingest_file(loaded, write_jsonl(tmp_path / "e2.jsonl", [{"id": f"e-more-{n}", "input": f"cancel plan {n}"}
                                                          for n in range(17)]), kind="eval")
     assert mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED).ruler.ruler_id == "r2"
-    assert rulers(loaded)[1][2:] == (20, "the eval set changed since ruler r1 (17 cases new or reworded, 0 gone, of 3)")
+    assert rulers(loaded)[1][2:] == (20, "the eval set changed since ruler r1 (17 cases new, 0 reworded, 0 gone, of 3)")
     ingest_file(loaded, write_jsonl(tmp_path / "e3.jsonl", [{"id": "e-one-more", "input": "close my account"}]),
                 kind="eval")
     again = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
@@ -323,3 +326,51 @@ def test_local_reach_is_chosen_by_name_and_its_ruler_names_the_reach(loaded):
         "cosine 0.60, reach linked at 0.70, ruler r1", "local-reach")
     stored = loaded.con.execute("SELECT label FROM coverage_rulers WHERE ruler_id = 'r1'").fetchone()
     assert stored == ("cosine 0.60, reach linked at 0.70",)
+
+
+def test_new_traffic_or_redaction_rules_do_not_reword_the_eval_set_under_the_ruler(loaded, tmp_path):
+    # a line every request of tonight's traffic opens with is template, and the view drops it; one eval case
+    # holds it too, so its view text changes, but the case as the team wrote it does not
+    ingest_file(loaded, write_jsonl(tmp_path / "e.jsonl", [{"id": "e-greeting", "input": "Welcome to ACME support\n"
+                                                                                       "refund order 9 please"}]),
+                kind="eval")
+    first = mine(loaded, budget=0, embedder=HashingEmbedder(64), **CALIBRATED)
+    ingest_file(loaded, write_jsonl(tmp_path / "t2.jsonl", [
+        {"trace_id": f"w{n}", "input": f"Welcome to ACME support\nwhere is parcel {n}"} for n in range(40)]),
+        kind="production")
+    later = mine(loaded, budget=0, embedder=HashingEmbedder(64), redaction=RedactionRules(allow=["ACME"]),
+                 **CALIBRATED)
+    assert (first.ruler.ruler_id, later.ruler.ruler_id, later.ruler.fresh) == ("r1", "r1", False)
+
+
+def test_a_fixed_threshold_is_never_refitted_when_the_eval_set_grows(loaded, tmp_path):
+    fixed = [mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)]
+    ingest_file(loaded, write_jsonl(tmp_path / "e2.jsonl", [{"id": f"e-new-{n}", "input": f"close account {n}"}
+                                                         for n in range(3)]), kind="eval")
+    fixed.append(mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS))
+    # 3 new cases of 3 is a change to refit on, but a fixed cosine comes out the same: one ruler, one series
+    assert [(r.ruler.ruler_id, r.ruler.fresh) for r in fixed] == [("r1", True), ("r1", False)]
+
+
+def test_a_case_reworded_under_its_id_is_one_change_and_emitted_cases_are_none():
+    kept = Ruler("r1", {}, Calibration({"threshold": 0.5}, "cosine 0.50"),
+                 tuple(_case_digest(f"e{n}", f"request {n}") for n in range(10)), "first", datetime.now(timezone.utc))
+    reworded = tuple(_case_digest(f"e{n}", f"request {n}" if n else "asked again") for n in range(10))
+    assert _refit_reason(kept, reworded, refit=False, refit_share=0.1) == (
+        "the eval set changed since ruler r1 (0 cases new, 1 reworded, 0 gone, of 10)")
+    assert _refit_reason(kept, reworded, refit=False, refit_share=0.2) is None  # 1 of 10: the ruler stands
+    traffic = Traffic("intent", ["t1"], ["e1", "suite:regression:c1"], ["request 1", "labelled"], frozenset(),
+                      [False, True])
+    assert team_cases(traffic) == (_case_digest("e1", "request 1"),)
+
+
+def test_the_run_is_marked_succeeded_in_the_transaction_that_writes_its_rows(loaded, monkeypatch):
+    def fails(record):
+        raise RuntimeError("killed between the rows and the status")
+
+    monkeypatch.setattr(loaded, "succeed", fails)
+    with pytest.raises(RuntimeError):
+        mine(loaded, budget=3, embedder=HashingEmbedder(64), **SETTINGS)
+    counts = [loaded.one(f"SELECT count(*) FROM {table}")[0]
+              for table in ("cluster_assignments", "labelling_queue", "coverage_rulers", "trace_tools")]
+    assert (counts, loaded.one("SELECT status FROM runs WHERE kind = 'mine'")) == ([0, 0, 0, 0], ("failed",))

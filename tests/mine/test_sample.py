@@ -221,3 +221,9 @@ def test_picks_go_first_to_a_region_that_fails_more_often_than_the_store_and_say
     unweighted = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL), coverage, budget=2,
                                       alike_similarity=THRESHOLD, failure_weight=1.0)
     assert [p.trace_id for p in unweighted] == ["a0", "b0"]
+
+
+def test_a_covered_similarity_near_one_still_gets_its_first_round():
+    picks = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, judged(NEAREST_EVAL, 0.99), COVERAGE, budget=3,
+                                 alike_similarity=0.99)
+    assert len(picks) == 3
