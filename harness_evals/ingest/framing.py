@@ -152,18 +152,31 @@ def document_text(path: Path) -> str | Unreadable:
         return Unreadable(f"not valid UTF-8 (at offset {error.start}): export the file as UTF-8")
 
 
+def one_document(path: Path) -> Any:
+    """The JSON document a file is, or Unreadable (why it cannot be read as one), or None: the file is
+    JSON lines. A file is one document if its first line is not a JSON value by itself (the document is
+    pretty-printed) or is a list, unless the document does not parse and a line of the file is an object
+    by itself: JSON lines whose first line is broken or a list, each of whose lines is then read (and
+    quarantined, if it must be) on its own, rather than the whole file lost as one broken document."""
+    first = next(json_lines(path), None)
+    if first is None or not isinstance(first[2], Unreadable | list):
+        return None
+    document = read_document(path)
+    if isinstance(document, Unreadable) and any(isinstance(value, dict) for _, _, value in json_lines(path)):
+        return None
+    return document
+
+
 def first_value(path: Path) -> Any:
-    """The first JSON value of a file: its first line's, if the file is JSON lines, its first row's, if it is
-    Parquet, else the document."""
+    """The first JSON value of a file: its first row's, if it is Parquet, the document, if it is one, else its
+    first line's that is an object (a broken first line is quarantined like any other)."""
     if is_parquet(path):
         first = next(parquet_rows(path), None)
         return None if first is None or isinstance(first[2], Unreadable) else first[2]
-    for _, _, value in json_lines(path):
-        if not isinstance(value, Unreadable):
-            return value
-        break
-    value = read_document(path)
-    return None if isinstance(value, Unreadable) else value
+    document = one_document(path)
+    if document is not None:
+        return None if isinstance(document, Unreadable) else document
+    return next((value for _, _, value in json_lines(path) if isinstance(value, dict)), None)
 
 
 def is_parquet(path: Path) -> bool:
@@ -237,13 +250,11 @@ def records(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
 
 
 def lines_or_items(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
-    """As `records`, and a file that is one JSON document: a list's items, or the one object, each
-    with its position (from 1). A file is one document if its first line is not a JSON value by
-    itself (it is pretty-printed) or is a list."""
+    """As `records`, and a file that is one JSON document (`one_document`): a list's items, or the one
+    object, each with its position (from 1)."""
     if not is_parquet(path):
-        first = next(json_lines(path), None)
-        if first is not None and isinstance(first[2], Unreadable | list):
-            document = read_document(path)
+        document = one_document(path)
+        if document is not None:
             if isinstance(document, Unreadable):
                 yield 1, "", document
                 return

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from harness_evals.ingest.framing import (
     RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, document_text, first_value, is_parquet, json_lines,
-    parse_json, per_line, problem_with,
+    one_document, parse_json, per_line, problem_with,
 )
 
 Syntax = Literal["json", "yaml", "csv"]
@@ -41,15 +41,17 @@ def syntax_of(path: Path) -> Syntax:
 
 def read_a_record_at_a_time(path: Path) -> bool:
     """A Parquet file, or a JSON file whose first line is a record on its own (an object that holds no
-    list of records, as a page of an API's answer does, written on one line): read a row or a line at
-    a time, and resumable."""
+    list of records, as a page of an API's answer does, written on one line) or that is JSON lines
+    after all (`framing.one_document`: its first line is broken, a list or text, and it is no document):
+    read a row or a line at a time, and resumable."""
     if is_parquet(path):
         return True
     if syntax_of(path) != "json":
         return False
-    for _, _, value in json_lines(path):
-        return isinstance(value, dict) and document_records(value) == [value]
-    return False
+    first = next(json_lines(path), None)
+    if first is not None and isinstance(first[2], dict):
+        return document_records(first[2]) == [first[2]]
+    return first is not None and one_document(path) is None
 
 
 def document_records(document: Any) -> list[Any]:
