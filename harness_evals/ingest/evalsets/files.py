@@ -64,13 +64,66 @@ def document_records(document: Any) -> list[Any]:
     return [document]
 
 
+MAX_YAML_ALIAS_VALUES = 100_000  # values the aliases of one YAML document may stand for, expanded
+
+
+class _TooManyAliasValues(yaml.YAMLError):
+    """The document's aliases stand for more values than MAX_YAML_ALIAS_VALUES, or for themselves."""
+
+
+class _BoundedAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader, counting the values each alias stands for once expanded. A loaded value
+    shares the node an alias names, so 500 bytes of nested aliases load at once into billions of values
+    ("billion laughs"); but everything after loading (ids from content, JSON, the store) walks them
+    expanded, and would never finish."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_values = 0
+        self.sizes: dict[int, int] = {}  # id of a composed node -> values it holds, itself included
+        self.open_anchors: set[str] = set()  # anchors of the nodes being composed: an alias to one is a loop
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self.open_anchors:
+                raise _TooManyAliasValues(f"the alias *{event.anchor} at line {event.start_mark.line + 1} is inside "
+                                          "the value it names, which never ends: write the value out")
+            if event.anchor in self.anchors:
+                self.alias_values += self._size(self.anchors[event.anchor])
+                if self.alias_values > MAX_YAML_ALIAS_VALUES:
+                    raise _TooManyAliasValues(
+                        f"its aliases stand for over {MAX_YAML_ALIAS_VALUES:,} values once expanded (by the alias "
+                        f"*{event.anchor} at line {event.start_mark.line + 1}): write the values out, or alias less")
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self.open_anchors.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.open_anchors.discard(anchor)
+
+    def _size(self, node: yaml.Node) -> int:
+        if id(node) not in self.sizes:
+            if isinstance(node, yaml.MappingNode):
+                children = [child for pair in node.value for child in pair]
+            else:
+                children = node.value if isinstance(node, yaml.SequenceNode) else []
+            self.sizes[id(node)] = 1 + sum(self._size(child) for child in children)
+        return self.sizes[id(node)]
+
+
 def read_structured(path: Path) -> Any:
     """A whole JSON or YAML document, or Unreadable with the reason."""
     text = document_text(path)
     if isinstance(text, Unreadable) or syntax_of(path) == "json":
         return text if isinstance(text, Unreadable) else parse_json(text, check=False)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_BoundedAliasLoader)  # noqa: S506  a SafeLoader: builds no Python objects
+    except _TooManyAliasValues as error:
+        return Unreadable(f"YAML: {error}")
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -97,11 +150,11 @@ def csv_rows(path: Path) -> list[tuple[int, CsvRow]] | Unreadable:
 def first_record(path: Path) -> Any:
     """What sniffing looks at: the first line of JSON lines, the first record of a document (the
     document itself if it is not a list), or a CSV file's first row (its header's columns with
-    empty cells if it has no row). None if there is none."""
+    empty cells if it has no row). None if there is none; Unreadable if the document cannot be read."""
     if syntax_of(path) == "csv":
         text = document_text(path)
         if isinstance(text, Unreadable):
-            return None
+            return text
         reader = csv.DictReader(io.StringIO(text, newline=""))
         try:
             first = next(reader, None)
@@ -112,7 +165,7 @@ def first_record(path: Path) -> Any:
         return first_value(path)
     document = read_structured(path)
     if isinstance(document, Unreadable) or document is None:
-        return None
+        return document
     records = document_records(document)
     return records[0] if records else None
 
