@@ -33,6 +33,7 @@ TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: flatten the record in the
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 PARQUET_MAGIC = b"PAR1"  # a Parquet file starts (and ends) with it
 PARQUET_BATCH_ROWS = 1_024  # rows turned into Python values at a time; Arrow holds one row group's pages
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which Excel and Windows tools write at a text file's start
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def json_lines(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]
         while (span.end is None or position < span.end) and (raw_bytes := handle.readline(MAX_RECORD_BYTES + 1)):
             number += 1
             position += len(raw_bytes)
+            if span.start == 0 and number == 1:  # the file's first line: its byte order mark is no part of the record
+                raw_bytes = raw_bytes.removeprefix(BOM)
             if len(raw_bytes) > MAX_RECORD_BYTES:
                 excerpt, size = raw_bytes[:RAW_EXCERPT_CHARS].decode("utf-8", errors="replace"), len(raw_bytes)
                 while not raw_bytes.endswith(b"\n") and (raw_bytes := handle.readline(SKIP_CHUNK_BYTES)):
@@ -147,7 +150,7 @@ def document_text(path: Path) -> str | Unreadable:
             f"{_mib(MAX_DOCUMENT_BYTES)}: split the file, or convert it to JSON lines"
         )
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")  # without the byte order mark, if the file starts with one
     except UnicodeDecodeError as error:
         return Unreadable(f"not valid UTF-8 (at offset {error.start}): export the file as UTF-8")
 

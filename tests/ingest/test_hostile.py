@@ -237,3 +237,11 @@ def test_a_broken_pretty_printed_document_is_still_one_reason(store, tmp_path):
     path.write_text(json.dumps(json.loads((FIXTURES / "tau_bench_airline.json").read_text()), indent=2)[:-1])
     report = ingest_file(store, path, kind="production", format="tau-bench")
     assert [line for line, _ in reasons(report)] == [1] and reasons(report)[0][1].startswith("not valid JSON")
+
+
+def test_a_byte_order_mark_before_the_first_line_is_no_part_of_the_record(store, tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(trace(f"t{n}", "hi")).encode() + b"\n" for n in range(2)))
+    report = ingest_file(store, path, kind="production")
+    assert (report.format, report.stored, report.quarantined) == ("canonical", 2, [])
+    assert ingest_file(store, path, kind="production").from_line == 3

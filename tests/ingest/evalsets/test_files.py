@@ -1,5 +1,6 @@
 """How an eval-set file holds its records: JSON lines, a JSON or YAML document, or CSV."""
 
+import json
 import textwrap
 
 from harness_evals.ingest.evalsets.files import read_structured
@@ -38,3 +39,17 @@ def test_yaml_anchors_and_merge_keys_within_the_budget_load_as_written(tmp_path)
         {"vars": {"question": "What is the refund window?"}, "assert": [{"type": "contains", "value": "30 days"}]},
         {"vars": {"question": "Can I return opened items?"}, "assert": [{"type": "contains", "value": "30 days"}]},
     ]
+
+
+def test_a_byte_order_mark_is_no_part_of_the_first_column_line_or_document(tmp_path, ingest_eval):
+    bom = "\ufeff"  # as Excel's "CSV UTF-8" and Windows tools write it
+    csv = tmp_path / "samples.csv"
+    csv.write_text(bom + "input,target\nWhat is 2+2?,4\n", encoding="utf-8")
+    lines = tmp_path / "samples.jsonl"
+    lines.write_text(bom + json.dumps({"input": "hi", "ideal": "hello"}) + "\n", encoding="utf-8")
+    items = tmp_path / "items.json"
+    items.write_text(bom + json.dumps([{"id": "a", "input": "hi", "expectedOutput": "x", "datasetId": "d"}]))
+    read = [ingest_eval(path) for path in (csv, lines, items)]
+    assert [(report.format, report.stored, report.quarantined) for report, _ in read] == [
+        ("inspect", 1, []), ("openai-evals", 1, []), ("langfuse", 1, [])]
+    assert [cases[0]["input"] for _, cases in read] == ["What is 2+2?", "hi", "hi"]
