@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +20,8 @@ import yaml
 from pydantic import BaseModel
 
 from harness_evals.ingest.framing import (
-    RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, document_text, first_value, is_parquet, json_lines,
-    one_document, parse_json, per_line, problem_with,
+    MAX_RECORD_BYTES, RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, document_text, first_value, is_parquet,
+    json_lines, one_document, parse_json, per_line, problem_with,
 )
 
 Syntax = Literal["json", "yaml", "csv"]
@@ -130,21 +131,37 @@ def read_structured(path: Path) -> Any:
         return Unreadable(f"not valid YAML ({getattr(error, 'problem', None) or error}{where})")
 
 
+def _csv_reader(text: str) -> csv.DictReader:
+    # a cell may hold as much as a record may (a document, a long context), not only csv's default 128 KiB;
+    # the limit is the csv module's, for the whole process
+    csv.field_size_limit(MAX_RECORD_BYTES)
+    return csv.DictReader(io.StringIO(text, newline=""))
+
+
 def csv_rows(path: Path) -> list[tuple[int, CsvRow]] | Unreadable:
     """(line, row) for each row with a value in it: Inspect's and promptfoo's loaders skip blank rows."""
     text = document_text(path)
     if isinstance(text, Unreadable):
         return text
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    rows, line = [], reader.line_num + 1
+    reader = _csv_reader(text)
+    rows = []
     try:
         for row in reader:
             if any(isinstance(cell, str) and cell.strip() for cell in row.values()):
-                rows.append((line, CsvRow(row)))
-            line = reader.line_num + 1
+                rows.append((_first_line(reader.line_num, row), CsvRow(row)))
     except csv.Error as error:
         return Unreadable(f"not valid CSV at line {reader.line_num}: {error}")
     return rows
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _first_line(last_line: int, row: dict[str | None, Any]) -> int:
+    """The line a row starts on, from the one it ends on: its quoted cells hold the line breaks between
+    (and blank lines before it, which the reader skips, are none of its own)."""
+    cells = [cell for value in row.values() for cell in (value if isinstance(value, list) else [value])]
+    return last_line - sum(len(_LINE_BREAK.findall(cell)) for cell in cells if isinstance(cell, str))
 
 
 def first_record(path: Path) -> Any:
@@ -155,7 +172,7 @@ def first_record(path: Path) -> Any:
         text = document_text(path)
         if isinstance(text, Unreadable):
             return text
-        reader = csv.DictReader(io.StringIO(text, newline=""))
+        reader = _csv_reader(text)
         try:
             first = next(reader, None)
         except csv.Error:

@@ -53,3 +53,12 @@ def test_a_byte_order_mark_is_no_part_of_the_first_column_line_or_document(tmp_p
     assert [(report.format, report.stored, report.quarantined) for report, _ in read] == [
         ("inspect", 1, []), ("openai-evals", 1, []), ("langfuse", 1, [])]
     assert [cases[0]["input"] for _, cases in read] == ["What is 2+2?", "hi", "hi"]
+
+
+def test_a_csv_cell_may_be_as_long_as_a_record_and_a_row_is_located_at_its_own_first_line(tmp_path, ingest_eval):
+    path = tmp_path / "samples.csv"
+    long_context = "lorem ipsum " * 20_000  # 240 KB, past csv's default limit of 128 KiB a cell
+    path.write_text(f'input,target,metadata\n"first\nrow, on two lines",t1,{{bad\n\n{long_context},t2,\n,t3,\n')
+    report, cases = ingest_eval(path)
+    assert (report.format, [case["input"] for case in cases]) == ("inspect", [long_context])
+    assert [(q.line, q.reason.split(":")[0]) for q in report.quarantined] == [(2, "metadata"), (6, "input")]
