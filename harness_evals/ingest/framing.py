@@ -212,7 +212,7 @@ def parquet_rows(path: Path, first_row: int = 1, columns: list[str] | None = Non
     present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
     try:
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups, columns=present):
-            for row in batch.to_pylist():
+            for row in batch.to_pylist(maps_as_pydicts="lossy"):  # a map as an object, an empty one too
                 if number >= first_row:
                     value = {column: _plain(item) for column, item in row.items()}
                     raw = json.dumps(value, ensure_ascii=False, default=str)[:RAW_EXCERPT_CHARS]
@@ -224,14 +224,13 @@ def parquet_rows(path: Path, first_row: int = 1, columns: list[str] | None = Non
 
 
 def _plain(value: Any) -> Any:
-    """An Arrow value as JSON would hold it: a map as an object, NaN (pandas' missing number) as null,
-    a decimal as a number, bytes as text; datetimes stay datetimes, as the records read them. A struct's
-    null fields are left out: Arrow gives each row's struct the fields of every row's."""
+    """An Arrow value as JSON would hold it: a map as an object with text keys, NaN (pandas' missing
+    number) as null, a decimal as a number, bytes as text; datetimes stay datetimes, as the records read
+    them. A struct's null fields, and a map's, are left out: Arrow gives each row's struct the fields of
+    every row's."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items() if item is not None}
+        return {str(key): _plain(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):  # an Arrow map
-            return {str(key): _plain(item) for key, item in value}
         return [_plain(item) for item in value]
     if isinstance(value, float) and math.isnan(value):
         return None
