@@ -1,5 +1,5 @@
 """promptfoo test cases: a `promptfooconfig.yaml` (or `.json`) with inline `tests` and a
-`defaultTest`, a tests file (a YAML or JSON list, or JSON lines), or a tests CSV.
+`defaultTest`, a tests file (a YAML or JSON list, JSON lines, or Parquet rows), or a tests CSV.
 
 A test is `{description?, vars, assert?, metadata?, options?, ...}`; `defaultTest`'s vars,
 asserts, options and metadata apply to every test, as promptfoo merges them. A var holding a list
@@ -38,7 +38,7 @@ from harness_evals.ingest.evalsets.files import (
     CsvRow, csv_rows, document_records, read_a_record_at_a_time, read_structured, syntax_of,
 )
 from harness_evals.ingest.framing import (
-    RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, first_value, json_lines, problem_with,
+    RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, first_value, problem_with, records,
 )
 from harness_evals.records import EvalCase
 from harness_evals.suite.model import Expected, expected_json
@@ -248,7 +248,7 @@ Test = dict[str, Any] | Unreadable  # a test, or why a record is not one
 def _tests(path: Path) -> list[tuple[int, str, Test]] | Unreadable:
     """(location, raw excerpt, test) of each test of the file, defaultTest merged in."""
     if read_a_record_at_a_time(path) and not _is_config(first_value(path)):  # a config may be JSON on one line
-        return [(line, raw.rstrip("\n")[:RAW_EXCERPT_CHARS], _checked(value)) for line, raw, value in json_lines(path)]
+        return [(line, raw.rstrip("\n")[:RAW_EXCERPT_CHARS], _checked(value)) for line, raw, value in records(path)]
     if syntax_of(path) == "csv":
         rows = csv_rows(path)
         return rows if isinstance(rows, Unreadable) else [(line, _excerpt(row), _row_test(row)) for line, row in rows]

@@ -12,6 +12,7 @@ from harness_evals.store import Store
 from harness_evals.suite.export import to_promptfoo
 from harness_evals.suite.model import SuiteCase, expected_json
 from tests.conftest import write_jsonl
+from tests.ingest.test_parquet import write_parquet
 from tests.test_cli import invoke, one_error_line
 
 NOT_AS_AN_AI = {"not_contains": ["as an AI"]}  # the defaultTest's assert, on every test
@@ -169,3 +170,13 @@ def test_promptfoo_json_lines_read_one_test_a_line(tmp_path, ingest_eval):
     assert [(case["input"], case["expected"]) for case in cases] == [("5 + 3", {"equals": "8"}),
                                                                       ("10 + 7", {"equals": "17"})]
     assert [q.line for q in report.quarantined] == [2]
+
+
+def test_promptfoo_tests_in_parquet_read_one_test_a_row(tmp_path, ingest_eval):
+    path = write_parquet(tmp_path / "tests.parquet", [
+        {"vars": {"question": "What is the refund window?"}, "assert": [{"type": "contains", "value": "30 days"}]},
+        {"vars": {"question": "Where is my parcel?"}, "assert": [{"type": "contains", "value": "transit"}]}])
+    report, cases = ingest_eval(path)
+    assert (report.format, report.quarantined) == ("promptfoo", [])
+    assert [(case["input"], case["expected"]) for case in cases] == [
+        ("What is the refund window?", {"contains": ["30 days"]}), ("Where is my parcel?", {"contains": ["transit"]})]
