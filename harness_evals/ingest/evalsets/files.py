@@ -55,13 +55,18 @@ def read_a_record_at_a_time(path: Path) -> bool:
     return first is not None and one_document(path) is None
 
 
+PAGES = (("data", {"data", "meta"}), ("events", {"events", "cursor"}))  # an API's page: its records' key, all its keys
+
+
 def document_records(document: Any) -> list[Any]:
-    """The records of a whole-file document: a list's items, the `data` list of a page of an API's
-    answer (Langfuse's `{"data": [...], "meta": {...}}`), or else the document itself."""
+    """The records of a whole-file document: a list's items, the list of a page of an API's answer
+    (Langfuse's `{"data": [...], "meta": {...}}`, Braintrust's fetch `{"events": [...], "cursor": ...}`),
+    or else the document itself."""
     if isinstance(document, list):
         return document
-    if isinstance(document, dict) and isinstance(document.get("data"), list) and set(document) <= {"data", "meta"}:
-        return document["data"]
+    for key, keys in PAGES:
+        if isinstance(document, dict) and isinstance(document.get(key), list) and set(document) <= keys:
+            return document[key]
     return [document]
 
 
