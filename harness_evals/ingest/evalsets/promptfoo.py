@@ -302,6 +302,8 @@ def _entries(tests: Any, config: Path) -> Iterator[list[Any]]:
 def _referenced_tests(reference: str, config: Path) -> list[Test]:
     pattern = reference.removeprefix("file://")
     files = sorted(glob.glob(str(config.parent / pattern))) if reference.startswith("file://") else []
+    if not files and reference.startswith("file://") and pattern.lower().endswith(TEST_FILE_SUFFIXES):
+        raise UserError(f"{config}: its tests {reference!r}: no such file: write the path relative to the config")
     if not files or not all(file.lower().endswith(TEST_FILE_SUFFIXES) for file in files):
         raise UserError(f"{config}: its tests {reference!r} are not local test files ({', '.join(TEST_FILE_SUFFIXES)}):"
                         " write the tests out as one (a generator's or a dataset's) and ingest that file")
@@ -316,7 +318,11 @@ def _referenced_tests(reference: str, config: Path) -> list[Test]:
 
 def _default_test(default: Any, config: Path) -> dict[str, Any]:
     if isinstance(default, str) and default.startswith("file://"):
-        default = read_structured(config.parent / default.removeprefix("file://"))
+        file = config.parent / default.removeprefix("file://")
+        if not file.is_file():
+            raise UserError(f"{config}: its defaultTest {default!r} is not a file: write the path relative to the "
+                            "config, or the default test inline")
+        default = read_structured(file)
         if isinstance(default, Unreadable):
             raise UserError(f"{config}: its defaultTest file: {default.reason}")
     if default is None:

@@ -180,3 +180,17 @@ def test_promptfoo_tests_in_parquet_read_one_test_a_row(tmp_path, ingest_eval):
     assert (report.format, report.quarantined) == ("promptfoo", [])
     assert [(case["input"], case["expected"]) for case in cases] == [
         ("What is the refund window?", {"contains": ["30 days"]}), ("Where is my parcel?", {"contains": ["transit"]})]
+
+
+def test_a_default_test_or_tests_file_that_is_not_there_is_refused_in_one_line(tmp_path):
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text("prompts: ['{{question}}']\ndefaultTest: file://missing_default.yaml\n"
+                      "tests:\n  - vars: {question: hi}\n")
+    result = invoke("ingest", config, "--kind", "eval", "--db", tmp_path / "h.duckdb")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {config}: its defaultTest 'file://missing_default.yaml' is not a file: write the path relative to "
+        "the config, or the default test inline")
+    config.write_text("prompts: ['{{question}}']\ntests: file://nothing_here.yaml\n")
+    assert one_error_line(invoke("ingest", config, "--kind", "eval", "--db", tmp_path / "h.duckdb")) == (
+        f"error: {config}: its tests 'file://nothing_here.yaml': no such file: write the path relative to the config")
