@@ -9,7 +9,8 @@ file whose tests have several vars and none named is refused, listing them. A co
 may name local files (`file://tests.yaml`, `file://cases/*.csv`), read as if inline; a test's
 location is then its position among the config's tests.
 
-Asserts become our checks where one means the same (`CHECKED_ASSERTS`); promptfoo compares
+Asserts become our checks where one means the same (`CHECKED_ASSERTS`), a number or boolean value
+being its text, as promptfoo compares it with the output; promptfoo compares
 `contains` case-sensitively and ours do not, and `equals` exactly where ours ignores surrounding
 whitespace. Every other assert (and one with a `transform` or `threshold`, which change what is
 checked) is kept in metadata under `asserts`. A test whose metadata holds `case_id` and `checks`
@@ -176,8 +177,8 @@ def _add_check(checks: dict[str, Any], assertion: Any, variables: dict[str, Any]
             return False
         checks[check] = schema
         return True
-    texts = [value] if isinstance(value, str) else value
-    if not (isinstance(texts, list) and texts and all(isinstance(text, str) for text in texts)):
+    texts = [_text_of(text) for text in (value if isinstance(value, list) else [value])]
+    if not (texts and all(isinstance(text, str) for text in texts)):
         return False
     if check in _SINGLE_CHECKS:
         if len(texts) != 1 or (check == "regex" and not _compiles(texts[0])):
@@ -197,6 +198,16 @@ def _rendered(value: Any, variables: dict[str, Any]) -> Any:
         return value
     return _VAR.sub(lambda match: str(variables[match[1]]) if isinstance(variables.get(match[1]), str | int | float)
                     else match[0], value)
+
+
+def _text_of(value: Any) -> Any:
+    """A number or boolean as the text promptfoo compares with the output (JavaScript's `String`: 4.0 is
+    "4"); anything else as it is."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) else value
 
 
 def _schema(value: Any) -> dict[str, Any] | None:
@@ -222,14 +233,15 @@ def _compiles(pattern: str) -> bool:
 
 def _combinations(test: dict[str, Any]) -> list[dict[str, Any]]:
     """The test once per combination of its list vars' items, as promptfoo runs it (a list whose
-    first item is not text is one value)."""
+    first item is not text is one value). A var's name is text, as a JavaScript object's keys are
+    (YAML reads `1:` as a number)."""
     variables = test.get("vars")
     if not isinstance(variables, dict):
         return [test]
     combinations: list[dict[str, Any]] = [{}]
     for name, value in variables.items():
         values = value if isinstance(value, list) and value and isinstance(value[0], str) else [value]
-        combinations = [{**combination, name: item} for combination in combinations for item in values]
+        combinations = [{**combination, str(name): item} for combination in combinations for item in values]
     return [{**test, "vars": combination} for combination in combinations]
 
 

@@ -194,3 +194,21 @@ def test_a_default_test_or_tests_file_that_is_not_there_is_refused_in_one_line(t
     config.write_text("prompts: ['{{question}}']\ntests: file://nothing_here.yaml\n")
     assert one_error_line(invoke("ingest", config, "--kind", "eval", "--db", tmp_path / "h.duckdb")) == (
         f"error: {config}: its tests 'file://nothing_here.yaml': no such file: write the path relative to the config")
+
+
+def test_a_number_in_an_assert_is_the_check_of_its_text_and_a_var_named_by_a_number_is_named_by_its_text(
+        tmp_path, ingest_eval):
+    asserts = tmp_path / "asserts.yaml"
+    asserts.write_text("- vars: {question: 'What is 2 + 2?'}\n"
+                       "  assert: [{type: equals, value: 4}, {type: contains, value: 4.0}, {type: icontains-all, "
+                       "value: [2, true]}]\n")
+    report, cases = ingest_eval(asserts)
+    assert (report.quarantined, cases[0]["expected"]) == ([], {"equals": "4", "contains": ["4", "2", "true"]})
+    numbered = tmp_path / "numbered.yaml"
+    numbered.write_text("- vars: {1: 'What is 3 + 3?', 2: six}\n")
+    assert one_error_line(invoke("ingest", numbered, "--kind", "eval", "--db", tmp_path / "h.duckdb")).endswith(
+        "its tests have several vars (1, 2) and none is named as the request: pass --input-var NAME (input_var in "
+        "a [[sources]] entry)")
+    report, cases = ingest_eval(numbered, input_var="1")
+    assert (report.quarantined, cases[0]["input"], cases[0]["metadata"]) == ([], "What is 3 + 3?",
+                                                                           {"vars": {"2": "six"}})
