@@ -2,6 +2,8 @@
 itself parsed them (`promptfoo eval` with the echo provider, each result's `testCase`): the same
 vars, the same asserts (`llm-rubric:` in a CSV cell keeps its leading space there too)."""
 
+import textwrap
+
 import pytest
 import yaml
 
@@ -212,3 +214,39 @@ def test_a_number_in_an_assert_is_the_check_of_its_text_and_a_var_named_by_a_num
     report, cases = ingest_eval(numbered, input_var="1")
     assert (report.quarantined, cases[0]["input"], cases[0]["metadata"]) == ([], "What is 3 + 3?",
                                                                            {"vars": {"2": "six"}})
+
+
+def test_vars_files_and_file_var_values_are_read_as_promptfoo_reads_them(tmp_path, ingest_eval):
+    (tmp_path / "vars1.yaml").write_text("question: What is the refund window?\ntone: friendly\n")
+    (tmp_path / "vars2.yaml").write_text("tone: formal\n")
+    (tmp_path / "q.txt").write_text("How do I reset my password?\n")
+    (tmp_path / "order.yaml").write_text("id: 4\nitems: [mug]\n")
+    (tmp_path / "docs").mkdir()
+    for name, text in (("a.md", "Where is my parcel?"), ("b.md", "Can I change my address?")):
+        (tmp_path / "docs" / name).write_text(text)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "tests.yaml").write_text("- vars: file://sub_vars.yaml\n")  # relative to its own file
+    (tmp_path / "sub" / "sub_vars.yaml").write_text("question: Do you ship to Norway?\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(textwrap.dedent("""\
+        prompts: ['{{question}}']
+        tests:
+          - vars: file://vars1.yaml
+            assert: [{type: contains, value: 30 days}]
+          - vars: [vars1.yaml, vars2.yaml]
+          - vars: {question: file://q.txt}
+          - vars: {question: 'Order {{order}}', order: file://order.yaml}
+          - vars: {question: file://docs/*.md}
+          - file://sub/tests.yaml
+          - vars: {question: file://make_question.py:get_var}
+          - vars: file://missing.yaml
+    """))
+    report, cases = ingest_eval(config, input_var="question")
+    assert [(case["input"], case["metadata"].get("vars")) for case in cases] == [
+        ("What is the refund window?", {"tone": "friendly"}), ("What is the refund window?", {"tone": "formal"}),
+        ("How do I reset my password?", None), ("Order {{order}}", {"order": '{"id":4,"items":["mug"]}'}),
+        ("Where is my parcel?", None), ("Can I change my address?", None), ("Do you ship to Norway?", None)]
+    assert [(q.line, q.reason) for q in report.quarantined] == [
+        (7, "vars.question: 'file://make_question.py:get_var' is a script, which promptfoo runs for the var's value: "
+            "put the value it returns in the test"),
+        (8, f"vars: 'file://missing.yaml' is no file: write its path relative to {tmp_path}")]
