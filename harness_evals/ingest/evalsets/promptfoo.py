@@ -7,7 +7,8 @@ of strings runs once per item in promptfoo, so it is one case per item here. The
 test's single var, or the var named by `--input-var` (`input_var` in a `[[sources]]` entry): a
 file whose tests have several vars and none named is refused, listing them. A config's `tests`
 may name local files (`file://tests.yaml`, `file://cases/*.csv`), read as if inline; a test's
-location is then its position among the config's tests. A test's vars may be files of vars
+location is then its position among the config's tests, and `scenarios` come after them (each
+test of a scenario once per entry of its `config`, as promptfoo runs them). A test's vars may be files of vars
 (`vars: file://vars.yaml`, or a list of paths), and a var's value a file (`file://question.txt`),
 read as promptfoo reads them (`_with_vars_files`, `_with_var_files_read`).
 
@@ -279,6 +280,7 @@ def _tests(path: Path) -> list[tuple[int, str, Test]] | Unreadable:
                 for position, value in enumerate(document_records(document), start=1)]
     default = _default_test(document.get("defaultTest"), path)
     tests = [test for entry in _entries(document.get("tests"), path) for test in entry]
+    tests += _scenario_tests(document.get("scenarios"), path)
     return [(position, _excerpt(test), _merged(default, test) if isinstance(test, dict) else test)
             for position, test in enumerate(tests, start=1)]
 
@@ -363,7 +365,7 @@ def _var_file(name: Any, reference: str, base: Path) -> str:
     return text.strip()
 
 
-CONFIG_FIELDS = ("tests", "prompts", "providers", "defaultTest")
+CONFIG_FIELDS = ("tests", "scenarios", "prompts", "providers", "defaultTest")
 
 
 def _is_config(document: Any) -> bool:
@@ -414,6 +416,52 @@ def _referenced_tests(reference: str, config: Path) -> list[Test]:
             raise UserError(f"{file} (tests of {config}): {read.reason}")
         tests += [test for _, _, test in read]
     return tests
+
+
+def _scenario_tests(scenarios: Any, config: Path) -> list[Test]:
+    """A config's `scenarios` as the tests promptfoo runs of them, after its `tests`: each of a scenario's
+    tests (one empty test if it has none) once per entry of its `config`. A scenario may be named as a
+    local file (`file://scenarios.yaml`, holding one or a list)."""
+    tests: list[Test] = []
+    for scenario in scenarios if isinstance(scenarios, list) else [] if scenarios is None else [scenarios]:
+        for one in _scenarios_of(scenario, config):
+            entries = one.get("config") or []
+            if not isinstance(entries, list):
+                raise UserError(f"{config}: a scenario's config is not a list of vars, asserts and metadata")
+            scenario_tests = [test for entry in _entries(one.get("tests") or [{}], config) for test in entry]
+            tests += [_scenario_test(_with_vars_files(_checked(entry), config.parent), test)
+                      for entry in entries for test in scenario_tests]
+    return tests
+
+
+def _scenarios_of(scenario: Any, config: Path) -> list[dict[str, Any]]:
+    if _is_file_reference(scenario):
+        file = config.parent / scenario.removeprefix("file://")
+        read = read_structured(file) if file.is_file() else Unreadable("no such file")
+        if isinstance(read, Unreadable):
+            raise UserError(f"{config}: its scenarios {scenario!r}: {read.reason}: write the path relative to the "
+                            "config")
+        scenario = read
+    found = scenario if isinstance(scenario, list) else [scenario]
+    if not all(isinstance(one, dict) for one in found):
+        raise UserError(f"{config}: a scenario is not an object of config and tests, as promptfoo reads them")
+    return found
+
+
+def _scenario_test(entry: Test, test: Test) -> Test:
+    """A scenario's test under one entry of its config, as promptfoo merges them: vars and metadata
+    merged (the test's win), asserts concatenated, any other field the test's; the entry's options are
+    not kept, as promptfoo keeps only the test's."""
+    if isinstance(entry, Unreadable) or isinstance(test, Unreadable):
+        return entry if isinstance(entry, Unreadable) else test
+    merged = {**{key: value for key, value in entry.items() if key != "options"}, **test}
+    for key in ("vars", "metadata"):
+        parts = [part.get(key) or {} for part in (entry, test)]
+        if not all(isinstance(part, dict) for part in parts):
+            return Unreadable(f"{key}: expected an object in the scenario's config and test")
+        merged[key] = {**parts[0], **parts[1]}
+    merged["assert"] = [*(entry.get("assert") or []), *(test.get("assert") or [])]
+    return merged
 
 
 def _default_test(default: Any, config: Path) -> dict[str, Any]:

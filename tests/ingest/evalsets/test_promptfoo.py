@@ -250,3 +250,33 @@ def test_vars_files_and_file_var_values_are_read_as_promptfoo_reads_them(tmp_pat
         (7, "vars.question: 'file://make_question.py:get_var' is a script, which promptfoo runs for the var's value: "
             "put the value it returns in the test"),
         (8, f"vars: 'file://missing.yaml' is no file: write its path relative to {tmp_path}")]
+
+
+def test_a_scenario_s_tests_run_once_per_entry_of_its_config_after_the_config_s_tests(tmp_path, ingest_eval):
+    (tmp_path / "more.yaml").write_text("config: [{vars: {language: Spanish}}]\ntests: [{vars: {question: 'Hola?'}}]\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(textwrap.dedent("""\
+        prompts: ['Answer in {{language}}: {{question}}']
+        defaultTest: {assert: [{type: not-contains, value: as an AI}]}
+        tests: [{vars: {question: "Hello?", language: English}}]
+        scenarios:
+          - config:
+              - vars: {language: French}
+                assert: [{type: contains, value: colis}]
+                metadata: {market: fr}
+              - vars: {language: German}
+            tests:
+              - vars: {question: "Where is my parcel?"}
+                assert: [{type: icontains, value: parcel}]
+                metadata: {topic: shipping}
+          - file://more.yaml
+    """))
+    report, cases = ingest_eval(config, input_var="question")
+    assert report.quarantined == []
+    assert [(case["input"], case["expected"], case["metadata"]) for case in cases] == [
+        ("Hello?", NOT_AS_AN_AI, {"vars": {"language": "English"}}),
+        ("Where is my parcel?", {"contains": ["colis", "parcel"], **NOT_AS_AN_AI},
+         {"market": "fr", "topic": "shipping", "vars": {"language": "French"}}),
+        ("Where is my parcel?", {"contains": ["parcel"], **NOT_AS_AN_AI},
+         {"topic": "shipping", "vars": {"language": "German"}}),
+        ("Hola?", NOT_AS_AN_AI, {"vars": {"language": "Spanish"}})]
