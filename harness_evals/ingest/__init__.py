@@ -31,7 +31,8 @@ from harness_evals.errors import UserError
 from harness_evals.ingest.canonical import looks_canonical, read_canonical
 from harness_evals.ingest.evalsets import CATCH_ALL_EVAL_FORMAT, EVAL_FORMATS, ReadOptions, claims, eval_format_claiming
 from harness_evals.ingest.evalsets.files import first_record, read_a_record_at_a_time
-from harness_evals.ingest.framing import Parsed, Span, first_value, is_parquet, parquet_row_count, per_item, per_line
+from harness_evals.ingest.framing import (Parsed, Span, Unreadable, first_value, is_parquet, parquet_row_count,
+                                          per_item, per_line)
 from harness_evals.ingest.langfuse import looks_like_langfuse, read_langfuse
 from harness_evals.ingest.langsmith import looks_like_langsmith, read_langsmith
 from harness_evals.ingest.mint import looks_like_mint, read_mint
@@ -153,6 +154,8 @@ def looks_like_eval_case(value: Any) -> bool:
 
 
 def _eval_format_claiming(path: Path, value: Any) -> str:
+    if isinstance(value, Unreadable):  # nothing to tell the format by: why is the line to fix
+        raise IngestError(f"{path}: {value.reason}")
     return _claimed_or_refused(path, eval_format_claiming(value), what="eval-set format", names=EVAL_FORMATS.names(),
                                see='the README\'s "Eval sets read"')
 

@@ -33,6 +33,7 @@ TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep: flatten the record in the
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 PARQUET_MAGIC = b"PAR1"  # a Parquet file starts (and ends) with it
 PARQUET_BATCH_ROWS = 1_024  # rows turned into Python values at a time; Arrow holds one row group's pages
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, which Excel and Windows tools write at a text file's start
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ def json_lines(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]
         while (span.end is None or position < span.end) and (raw_bytes := handle.readline(MAX_RECORD_BYTES + 1)):
             number += 1
             position += len(raw_bytes)
+            if span.start == 0 and number == 1:  # the file's first line: its byte order mark is no part of the record
+                raw_bytes = raw_bytes.removeprefix(BOM)
             if len(raw_bytes) > MAX_RECORD_BYTES:
                 excerpt, size = raw_bytes[:RAW_EXCERPT_CHARS].decode("utf-8", errors="replace"), len(raw_bytes)
                 while not raw_bytes.endswith(b"\n") and (raw_bytes := handle.readline(SKIP_CHUNK_BYTES)):
@@ -147,23 +150,36 @@ def document_text(path: Path) -> str | Unreadable:
             f"{_mib(MAX_DOCUMENT_BYTES)}: split the file, or convert it to JSON lines"
         )
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")  # without the byte order mark, if the file starts with one
     except UnicodeDecodeError as error:
         return Unreadable(f"not valid UTF-8 (at offset {error.start}): export the file as UTF-8")
 
 
+def one_document(path: Path) -> Any:
+    """The JSON document a file is, or Unreadable (why it cannot be read as one), or None: the file is
+    JSON lines. A file is one document if its first line is not a JSON value by itself (the document is
+    pretty-printed) or is a list, unless the document does not parse and a line of the file is an object
+    by itself: JSON lines whose first line is broken or a list, each of whose lines is then read (and
+    quarantined, if it must be) on its own, rather than the whole file lost as one broken document."""
+    first = next(json_lines(path), None)
+    if first is None or not isinstance(first[2], Unreadable | list):
+        return None
+    document = read_document(path)
+    if isinstance(document, Unreadable) and any(isinstance(value, dict) for _, _, value in json_lines(path)):
+        return None
+    return document
+
+
 def first_value(path: Path) -> Any:
-    """The first JSON value of a file: its first line's, if the file is JSON lines, its first row's, if it is
-    Parquet, else the document."""
+    """The first JSON value of a file: its first row's, if it is Parquet, the document, if it is one, else its
+    first line's that is an object (a broken first line is quarantined like any other)."""
     if is_parquet(path):
         first = next(parquet_rows(path), None)
         return None if first is None or isinstance(first[2], Unreadable) else first[2]
-    for _, _, value in json_lines(path):
-        if not isinstance(value, Unreadable):
-            return value
-        break
-    value = read_document(path)
-    return None if isinstance(value, Unreadable) else value
+    document = one_document(path)
+    if document is not None:
+        return None if isinstance(document, Unreadable) else document
+    return next((value for _, _, value in json_lines(path) if isinstance(value, dict)), None)
 
 
 def is_parquet(path: Path) -> bool:
@@ -196,7 +212,7 @@ def parquet_rows(path: Path, first_row: int = 1, columns: list[str] | None = Non
     present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
     try:
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups, columns=present):
-            for row in batch.to_pylist():
+            for row in batch.to_pylist(maps_as_pydicts="lossy"):  # a map as an object, an empty one too
                 if number >= first_row:
                     value = {column: _plain(item) for column, item in row.items()}
                     raw = json.dumps(value, ensure_ascii=False, default=str)[:RAW_EXCERPT_CHARS]
@@ -208,14 +224,13 @@ def parquet_rows(path: Path, first_row: int = 1, columns: list[str] | None = Non
 
 
 def _plain(value: Any) -> Any:
-    """An Arrow value as JSON would hold it: a map as an object, NaN (pandas' missing number) as null,
-    a decimal as a number, bytes as text; datetimes stay datetimes, as the records read them. A struct's
-    null fields are left out: Arrow gives each row's struct the fields of every row's."""
+    """An Arrow value as JSON would hold it: a map as an object with text keys, NaN (pandas' missing
+    number) as null, a decimal as a number, bytes as text; datetimes stay datetimes, as the records read
+    them. A struct's null fields, and a map's, are left out: Arrow gives each row's struct the fields of
+    every row's."""
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items() if item is not None}
+        return {str(key): _plain(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):  # an Arrow map
-            return {str(key): _plain(item) for key, item in value}
         return [_plain(item) for item in value]
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -237,13 +252,11 @@ def records(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
 
 
 def lines_or_items(path: Path, span: Span = Span()) -> Iterator[tuple[int, str, Any]]:
-    """As `records`, and a file that is one JSON document: a list's items, or the one object, each
-    with its position (from 1). A file is one document if its first line is not a JSON value by
-    itself (it is pretty-printed) or is a list."""
+    """As `records`, and a file that is one JSON document (`one_document`): a list's items, or the one
+    object, each with its position (from 1)."""
     if not is_parquet(path):
-        first = next(json_lines(path), None)
-        if first is not None and isinstance(first[2], Unreadable | list):
-            document = read_document(path)
+        document = one_document(path)
+        if document is not None:
             if isinstance(document, Unreadable):
                 yield 1, "", document
                 return

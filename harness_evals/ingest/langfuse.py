@@ -65,7 +65,8 @@ def read_langfuse(path: Path) -> Iterator[Parsed]:
     if isinstance(first, list):
         first = first[0] if first else None
     if isinstance(first, dict) and _is_observation(first):
-        yield from grouped_rows(path, trace_id_of=lambda row: row.get("traceId"), build=observations_to_trace,
+        yield from grouped_rows(path, trace_id_of=lambda row: row.get("traceId"),
+                                is_root=lambda row: not row.get("parentObservationId"), build=observations_to_trace,
                                 what="observation", id_columns=["traceId"])
         return
     for location, raw, value in lines_or_items(path):

@@ -36,8 +36,8 @@ def looks_like_langsmith(value: Any) -> bool:
 
 
 def read_langsmith(path: Path) -> Iterator[Parsed]:
-    return grouped_rows(path, trace_id_of=_trace_id, build=runs_to_trace, what="run",
-                        id_columns=["trace_id", "id", "parent_run_id"])
+    return grouped_rows(path, trace_id_of=_trace_id, is_root=lambda run: not run.get("parent_run_id"),
+                        build=runs_to_trace, what="run", id_columns=["trace_id", "id", "parent_run_id"])
 
 
 def _trace_id(run: dict[str, Any]) -> Any:

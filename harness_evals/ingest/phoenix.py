@@ -35,8 +35,8 @@ def looks_like_phoenix(value: Any) -> bool:
 
 
 def read_phoenix(path: Path) -> Iterator[Parsed]:
-    return grouped_rows(path, trace_id_of=lambda row: row.get(TRACE_ID), build=phoenix_trace, what="span",
-                        id_columns=[TRACE_ID])
+    return grouped_rows(path, trace_id_of=lambda row: row.get(TRACE_ID), is_root=lambda row: not row.get("parent_id"),
+                        build=phoenix_trace, what="span", id_columns=[TRACE_ID])
 
 
 def phoenix_trace(trace_id: str, rows: list[dict[str, Any]]) -> Trace:

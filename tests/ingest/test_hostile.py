@@ -217,3 +217,31 @@ def test_readers_are_only_given_objects(store, tmp_path):
     assert seen == [{}]
     assert [p.record for p in parsed[:3]] == ["expected a JSON object, got list", "expected a JSON object, got int",
                                               "expected a JSON object, got str"]
+
+
+@pytest.mark.parametrize("first", ['{"id": "broken', "[1, 2]"])
+def test_a_json_lines_file_whose_first_line_is_broken_or_a_list_loses_that_line_only(store, tmp_path, first):
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text(first + "\n" + (FIXTURES / "langsmith_runs.jsonl").read_text())
+    report = ingest_file(store, runs, kind="production")
+    assert (report.format, report.stored, [line for line, _ in reasons(report)]) == ("langsmith", 2, [1])
+    samples = write_jsonl(tmp_path / "samples.jsonl", [first, {"input": "hi", "ideal": "hello"},
+                                                       {"input": "bye", "ideal": "ciao"}])
+    report = ingest_file(store, samples, kind="eval")
+    assert (report.format, report.stored, [line for line, _ in reasons(report)]) == ("openai-evals", 2, [1])
+    assert report.from_line == 1 and ingest_file(store, samples, kind="eval").from_line == 4  # read a line at a time
+
+
+def test_a_broken_pretty_printed_document_is_still_one_reason(store, tmp_path):
+    path = tmp_path / "tau.json"
+    path.write_text(json.dumps(json.loads((FIXTURES / "tau_bench_airline.json").read_text()), indent=2)[:-1])
+    report = ingest_file(store, path, kind="production", format="tau-bench")
+    assert [line for line, _ in reasons(report)] == [1] and reasons(report)[0][1].startswith("not valid JSON")
+
+
+def test_a_byte_order_mark_before_the_first_line_is_no_part_of_the_record(store, tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(trace(f"t{n}", "hi")).encode() + b"\n" for n in range(2)))
+    report = ingest_file(store, path, kind="production")
+    assert (report.format, report.stored, report.quarantined) == ("canonical", 2, [])
+    assert ingest_file(store, path, kind="production").from_line == 3

@@ -85,6 +85,17 @@ def test_observations_exported_alone_are_grouped_by_trace_though_the_traces_inte
                                "tokens": 292, "errors": ["pii-filter: filter service unavailable"]}
 
 
+def test_observations_of_a_trace_without_its_root_observation_are_quarantined_not_stored(tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "langfuse_observations.jsonl").read_text().splitlines()]
+    path = write_jsonl(tmp_path / "observations.jsonl", [row for row in rows if row["id"] != "obs-a-root"])
+    traces, refused = traces_of(path)
+    assert sorted(traces) == ["trace-ship-2"]  # its three observations have no parent: each a root
+    assert len(refused) == 6 and {reason for _, reason in refused} == {
+        "observation of trace 'trace-refund-1', not stored: the trace's root observation (one without a parent) is not "
+        "in the file, and a trace is stored only whole; if the export was still being written, ingest the file again "
+        "once it is complete, else export the trace with its root"}
+
+
 def test_a_traces_table_export_gives_traces_without_steps_and_its_score_columns_as_feedback(tmp_path):
     rows = [{"id": "t-9", "timestamp": "2026-11-20T10:00:00.000Z", "name": "qa", "userId": None, "sessionId": "s-1",
              "release": None, "version": None, "environment": "default", "tags": [], "bookmarked": False, "public": False,

@@ -76,16 +76,38 @@ def test_a_root_run_written_after_another_trace_still_joins_its_trace():
     assert traces[REFUND].metadata["runs"] == 6
 
 
-def test_past_the_held_rows_limit_a_trace_is_built_early_and_its_later_runs_quarantined(tmp_path):
-    parsed = list(grouped_rows(FIXTURES / "langsmith_runs.jsonl", trace_id_of=lambda run: run.get("trace_id"),
-                               build=runs_to_trace, what="run", id_columns=["trace_id"], max_held_rows=3))
+def test_past_the_held_rows_limit_a_trace_is_quarantined_whole_and_its_sorted_export_stores_it(store, tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "langsmith_runs.jsonl").read_text().splitlines()]
+    parsed = list(grouped_rows(write_jsonl(tmp_path / "runs.jsonl", rows), trace_id_of=lambda run: run.get("trace_id"),
+                               is_root=lambda run: not run.get("parent_run_id"), build=runs_to_trace, what="run",
+                               id_columns=["trace_id"], max_held_rows=3))
     refused = [(p.location, p.record) for p in parsed if isinstance(p.record, str)]
-    assert [location for location, _ in refused] == [5, 10]
-    assert refused[0][1] == (f"run of trace {REFUND!r}, which was built at row 4 without it: over 3 rows of unfinished "
-                             "traces lay between this trace's rows; sort the export by trace id and ingest it again "
-                             "as a new file")
-    built = {p.record.trace_id: p.record for p in parsed if not isinstance(p.record, str)}
-    assert (built[REFUND].metadata["runs"], built[SHIPPING].metadata["runs"]) == (4, 4)
+    assert [location for location, _ in refused] == [1, 2, 3, 4, 5, 10]  # every run of the refund trace, none stored
+    assert refused[0][1] == (f"run of trace {REFUND!r}, not stored: its rows lie so far apart that over 3 rows of "
+                             "unfinished traces had to be held; sort the export by trace id and ingest it again")
+    assert [(p.record.trace_id, p.record.metadata["runs"]) for p in parsed if not isinstance(p.record, str)] == [
+        (SHIPPING, 4)]
+    rows.sort(key=lambda run: run["trace_id"])
+    report = ingest_file(store, write_jsonl(tmp_path / "sorted.jsonl", rows), kind="production", format="langsmith")
+    assert (report.stored, report.quarantined) == (2, [])
+    assert store.one("SELECT metadata->>'runs' FROM traces WHERE trace_id = ?", [REFUND]) == ("6",)
+
+
+def test_a_trace_read_before_its_root_run_was_written_is_not_stored_until_the_file_holds_it_whole(store, tmp_path):
+    lines = (FIXTURES / "langsmith_runs.jsonl").read_text().splitlines(keepends=True)
+    path = tmp_path / "runs.jsonl"
+    path.write_text("".join(lines[:6]))  # as a tracer writes runs, children first: no root run yet
+    early = ingest_file(store, path, kind="production")
+    assert (early.stored, [q.line for q in early.quarantined]) == (0, [1, 2, 3, 4, 5, 6])
+    assert early.quarantined[0].reason == (
+        f"run of trace {REFUND!r}, not stored: the trace's root run (one without a parent) is not in the file, and a "
+        "trace is stored only whole; if the export was still being written, ingest the file again once it is "
+        "complete, else export the trace with its root")
+    path.write_text("".join(lines))
+    whole = ingest_file(store, path, kind="production")
+    assert (whole.stored, whole.quarantined) == (2, [])
+    assert store.con.execute("SELECT trace_id, metadata->>'runs' FROM traces ORDER BY 1").fetchall() == [
+        (REFUND, "6"), (SHIPPING, "4")]
 
 
 def test_runs_are_detected_ingested_and_read_whole_again(store, tmp_path):
@@ -99,11 +121,12 @@ def test_runs_are_detected_ingested_and_read_whole_again(store, tmp_path):
 
 
 def test_a_run_without_a_trace_id_or_a_request_is_quarantined_with_its_reason(tmp_path):
-    child = {"id": "r2", "parent_run_id": "r1", "run_type": "tool", "name": "lookup", "inputs": {}, "dotted_order": "x"}
-    path = write_jsonl(tmp_path / "runs.jsonl", [{**child, "trace_id": "t1"}, {**child, "id": "r3"}])
+    root = {"id": "r1", "parent_run_id": None, "run_type": "chain", "name": "agent", "inputs": {}, "dotted_order": "x"}
+    child = {"id": "r3", "parent_run_id": "r1", "run_type": "tool", "name": "lookup", "inputs": {}, "dotted_order": "y"}
+    path = write_jsonl(tmp_path / "runs.jsonl", [{**root, "trace_id": "t1"}, child])
     _, refused = traces_of(path)
     assert refused == [(1, "no request: the root run's inputs are empty and no LLM run has a user message"),
-                       (2, "run without a trace id")]  # a run whose parent is not in the file stands as the root
+                       (2, "run without a trace id")]
 
 
 def test_a_langsmith_example_is_not_taken_for_a_run():

@@ -79,3 +79,14 @@ def test_eval_cases_load_from_parquet_too(store, tmp_path):
     assert ingest_file(store, path, kind="eval").stored == 1
     assert store.con.execute("SELECT case_id, input, expected::VARCHAR FROM eval_cases").fetchall() == [
         ("e1", "refund please", '"refund"')]
+
+
+def test_an_arrow_map_is_an_object_an_empty_one_too(store, tmp_path):
+    metadata = pa.array([[("app", "shop")], [], None], type=pa.map_(pa.string(), pa.string()))
+    path = tmp_path / "evals.parquet"
+    pq.write_table(pa.table({"id": ["e1", "e2", "e3"], "input": ["refund", "cancel", "track"], "metadata": metadata}),
+                   path)
+    report = ingest_file(store, path, kind="eval")
+    assert (report.format, report.quarantined) == ("eval-case", [])
+    assert store.con.execute("SELECT case_id, metadata::VARCHAR FROM eval_cases ORDER BY 1").fetchall() == [
+        ("e1", '{"app": "shop"}'), ("e2", "{}"), ("e3", "{}")]

@@ -82,3 +82,12 @@ def test_spans_are_detected_and_ingested(store):
     assert (report.stored, report.quarantined) == (2, [])
     assert store.con.execute("SELECT trace_id, metadata->>'session', steps->>'$[1].error' FROM traces ORDER BY 1").fetchall() == [
         (OSLO, "session-7", "weather service timed out"), (PARIS, "session-7", None)]
+
+
+def test_spans_of_a_trace_without_its_root_span_are_quarantined_not_stored(tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "phoenix_spans.jsonl").read_text().splitlines()]
+    path = write_jsonl(tmp_path / "spans.jsonl", [r for r in rows if r["context.trace_id"] != OSLO or r["parent_id"]])
+    traces, refused = traces_of(path)
+    assert sorted(traces) == [PARIS]
+    assert len(refused) == sum(r["context.trace_id"] == OSLO for r in rows) - 1
+    assert refused[0][1].startswith(f"span of trace {OSLO!r}, not stored: the trace's root span (one without a parent)")

@@ -1,6 +1,7 @@
 """Braintrust dataset records (`init_dataset(...).fetch()`, the API's dataset events): `{id,
 input, expected, metadata, tags, created, _xact_id, dataset_id, project_id, span_id,
-root_span_id, ...}`.
+root_span_id, ...}`, as JSON lines, a list, or a page of the fetch API's answer (`{"events": [...],
+"cursor": ...}`).
 
 `input` and `expected` may be any JSON; `tags` and Braintrust's own fields are kept in metadata.
 """

@@ -5,9 +5,9 @@ messages, ids from content, and metadata that keeps every field.
 (README, "Eval sets read"):
 
 - text is itself;
-- a chat (a list of messages, each an object with a `role`) is its user messages' text, in order,
-  a blank line between them; a chat with no user message is its last message's text (OpenAI Evals
-  puts some questions in a system message);
+- a chat (a list of messages, each an object with a `role` or a LangChain message: `as_chat`) is
+  its user messages' text, in order, a blank line between them; a chat with no user message is its
+  last message's text (OpenAI Evals puts some questions in a system message);
 - an object of one field is that field's value, rendered (LangSmith's `{"question": ...}`);
 - any other object is one line per field, `name: value`, and a list one line per item, where a
   value that is text or a chat is rendered as above and anything else is compact JSON;
@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from harness_evals.chat import message_text, stable_id
 from harness_evals.errors import describe_validation_error
+from harness_evals.ingest.payloads import chat_message
 from harness_evals.records import EvalCase
 from harness_evals.suite.model import ExpectedField, expected_json
 
@@ -30,22 +31,28 @@ CASE_ID_PREFIX = "case"
 _EXPECTED = TypeAdapter(ExpectedField)
 
 
+def as_chat(value: Any) -> list[dict[str, Any]] | None:
+    """A list of messages as OpenAI chat messages (`{role, content, ...}`), or None if it is not one. A
+    message may be in any form the trace readers read (`payloads.chat_message`): OpenAI's, LangChain's
+    `{type: "human"|"ai"|"system"|"tool", content}`, or LangChain's serialized `{lc, id, kwargs}`, as
+    LangSmith examples made from runs hold them."""
+    if not isinstance(value, list) or not value:
+        return None
+    messages = [chat_message(message) for message in value]
+    return None if any(message is None for message in messages) else messages
+
+
 def is_chat(value: Any) -> bool:
-    """A list of messages: objects that each have a string `role`."""
-    return (isinstance(value, list) and bool(value)
-            and all(isinstance(message, dict) and isinstance(message.get("role"), str) for message in value))
+    """A list of messages (`as_chat`)."""
+    return as_chat(value) is not None
 
 
 def chat_messages(value: Any) -> list[dict[str, Any]] | None:
-    """The messages of a chat input: the input itself, or the chat an object of one field, or its
-    `messages` field, holds (LangSmith's chat datasets: `{"messages": [...]}`)."""
-    if is_chat(value):
-        return value
+    """The messages of a chat input, as OpenAI chat messages: the input itself, or the chat an object of
+    one field, or its `messages` field, holds (LangSmith's chat datasets: `{"messages": [...]}`)."""
     if isinstance(value, dict):
-        inner = next(iter(value.values())) if len(value) == 1 else value.get("messages")
-        if is_chat(inner):
-            return inner
-    return None
+        value = next(iter(value.values())) if len(value) == 1 else value.get("messages")
+    return as_chat(value)
 
 
 def input_text(value: Any) -> str:
@@ -54,8 +61,8 @@ def input_text(value: Any) -> str:
         return value
     if value is None:
         return ""
-    if is_chat(value):
-        return _chat_text(value)
+    if (messages := as_chat(value)) is not None:
+        return _chat_text(messages)
     if isinstance(value, dict) and len(value) == 1:
         return input_text(next(iter(value.values())))
     if isinstance(value, dict):
@@ -76,8 +83,8 @@ def _chat_text(messages: list[dict[str, Any]]) -> str:
 def _part_text(value: Any) -> str:
     if isinstance(value, str):
         return value
-    if is_chat(value):
-        return _chat_text(value)
+    if (messages := as_chat(value)) is not None:
+        return _chat_text(messages)
     return json.dumps(value, ensure_ascii=False, default=str)
 
 

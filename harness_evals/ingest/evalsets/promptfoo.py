@@ -1,5 +1,5 @@
 """promptfoo test cases: a `promptfooconfig.yaml` (or `.json`) with inline `tests` and a
-`defaultTest`, a tests file (a YAML or JSON list, or JSON lines), or a tests CSV.
+`defaultTest`, a tests file (a YAML or JSON list, JSON lines, or Parquet rows), or a tests CSV.
 
 A test is `{description?, vars, assert?, metadata?, options?, ...}`; `defaultTest`'s vars,
 asserts, options and metadata apply to every test, as promptfoo merges them. A var holding a list
@@ -7,9 +7,13 @@ of strings runs once per item in promptfoo, so it is one case per item here. The
 test's single var, or the var named by `--input-var` (`input_var` in a `[[sources]]` entry): a
 file whose tests have several vars and none named is refused, listing them. A config's `tests`
 may name local files (`file://tests.yaml`, `file://cases/*.csv`), read as if inline; a test's
-location is then its position among the config's tests.
+location is then its position among the config's tests, and `scenarios` come after them (each
+test of a scenario once per entry of its `config`, as promptfoo runs them). A test's vars may be files of vars
+(`vars: file://vars.yaml`, or a list of paths), and a var's value a file (`file://question.txt`),
+read as promptfoo reads them (`_with_vars_files`, `_with_var_files_read`).
 
-Asserts become our checks where one means the same (`CHECKED_ASSERTS`); promptfoo compares
+Asserts become our checks where one means the same (`CHECKED_ASSERTS`), a number or boolean value
+being its text, as promptfoo compares it with the output; promptfoo compares
 `contains` case-sensitively and ours do not, and `equals` exactly where ours ignores surrounding
 whitespace. Every other assert (and one with a `transform` or `threshold`, which change what is
 checked) is kept in metadata under `asserts`. A test whose metadata holds `case_id` and `checks`
@@ -38,7 +42,8 @@ from harness_evals.ingest.evalsets.files import (
     CsvRow, csv_rows, document_records, read_a_record_at_a_time, read_structured, syntax_of,
 )
 from harness_evals.ingest.framing import (
-    RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, first_value, json_lines, problem_with,
+    MAX_RECORD_BYTES, RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, document_text, first_value, problem_with,
+    records,
 )
 from harness_evals.records import EvalCase
 from harness_evals.suite.model import Expected, expected_json
@@ -88,6 +93,7 @@ def read_promptfoo(path: Path, span: Span = Span(), options: Any = None) -> Iter
     tests = _tests(path)
     if isinstance(tests, Unreadable):
         return iter([Parsed(1, "", tests.reason)])
+    tests = [(location, raw, _with_var_files_read(test, path.parent)) for location, raw, test in tests]
     expanded = [(location, raw, combination) for location, raw, test in tests
                 for combination in (_combinations(test) if isinstance(test, dict) else [test])]
     if input_var is None and (several := _vars_of_tests_with_several(expanded)):
@@ -176,8 +182,8 @@ def _add_check(checks: dict[str, Any], assertion: Any, variables: dict[str, Any]
             return False
         checks[check] = schema
         return True
-    texts = [value] if isinstance(value, str) else value
-    if not (isinstance(texts, list) and texts and all(isinstance(text, str) for text in texts)):
+    texts = [_text_of(text) for text in (value if isinstance(value, list) else [value])]
+    if not (texts and all(isinstance(text, str) for text in texts)):
         return False
     if check in _SINGLE_CHECKS:
         if len(texts) != 1 or (check == "regex" and not _compiles(texts[0])):
@@ -197,6 +203,16 @@ def _rendered(value: Any, variables: dict[str, Any]) -> Any:
         return value
     return _VAR.sub(lambda match: str(variables[match[1]]) if isinstance(variables.get(match[1]), str | int | float)
                     else match[0], value)
+
+
+def _text_of(value: Any) -> Any:
+    """A number or boolean as the text promptfoo compares with the output (JavaScript's `String`: 4.0 is
+    "4"); anything else as it is."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value) if isinstance(value, int | float) else value
 
 
 def _schema(value: Any) -> dict[str, Any] | None:
@@ -222,14 +238,15 @@ def _compiles(pattern: str) -> bool:
 
 def _combinations(test: dict[str, Any]) -> list[dict[str, Any]]:
     """The test once per combination of its list vars' items, as promptfoo runs it (a list whose
-    first item is not text is one value)."""
+    first item is not text is one value). A var's name is text, as a JavaScript object's keys are
+    (YAML reads `1:` as a number)."""
     variables = test.get("vars")
     if not isinstance(variables, dict):
         return [test]
     combinations: list[dict[str, Any]] = [{}]
     for name, value in variables.items():
         values = value if isinstance(value, list) and value and isinstance(value[0], str) else [value]
-        combinations = [{**combination, name: item} for combination in combinations for item in values]
+        combinations = [{**combination, str(name): item} for combination in combinations for item in values]
     return [{**test, "vars": combination} for combination in combinations]
 
 
@@ -246,9 +263,12 @@ Test = dict[str, Any] | Unreadable  # a test, or why a record is not one
 
 
 def _tests(path: Path) -> list[tuple[int, str, Test]] | Unreadable:
-    """(location, raw excerpt, test) of each test of the file, defaultTest merged in."""
+    """(location, raw excerpt, test) of each test of the file, its vars files read (`_with_vars_files`)
+    and defaultTest merged in."""
+    here = path.parent
     if read_a_record_at_a_time(path) and not _is_config(first_value(path)):  # a config may be JSON on one line
-        return [(line, raw.rstrip("\n")[:RAW_EXCERPT_CHARS], _checked(value)) for line, raw, value in json_lines(path)]
+        return [(line, raw.rstrip("\n")[:RAW_EXCERPT_CHARS], _with_vars_files(_checked(value), here))
+                for line, raw, value in records(path)]
     if syntax_of(path) == "csv":
         rows = csv_rows(path)
         return rows if isinstance(rows, Unreadable) else [(line, _excerpt(row), _row_test(row)) for line, row in rows]
@@ -256,15 +276,96 @@ def _tests(path: Path) -> list[tuple[int, str, Test]] | Unreadable:
     if isinstance(document, Unreadable):
         return document
     if not _is_config(document):
-        return [(position, _excerpt(value), _checked(value))
+        return [(position, _excerpt(value), _with_vars_files(_checked(value), here))
                 for position, value in enumerate(document_records(document), start=1)]
     default = _default_test(document.get("defaultTest"), path)
     tests = [test for entry in _entries(document.get("tests"), path) for test in entry]
-    return [(position, _excerpt(test), _merged(default, test) if isinstance(test, dict) else _checked(test))
+    tests += _scenario_tests(document.get("scenarios"), path)
+    return [(position, _excerpt(test), _merged(default, test) if isinstance(test, dict) else test)
             for position, test in enumerate(tests, start=1)]
 
 
-CONFIG_FIELDS = ("tests", "prompts", "providers", "defaultTest")
+def _with_vars_files(test: Test, here: Path) -> Test:
+    """The test with its vars read from the files it names (`vars: file://vars.yaml`, or a list of
+    paths, globs too, each file's vars over the ones before), relative to the folder of the file that
+    holds the test, as promptfoo reads them; or why they cannot be read."""
+    if isinstance(test, Unreadable) or not isinstance(test.get("vars"), str | list):
+        return test
+    variables: dict[str, Any] = {}
+    for reference in [test["vars"]] if isinstance(test["vars"], str) else test["vars"]:
+        if not isinstance(reference, str):
+            return Unreadable(f"vars: a list of vars files holds a {type(reference).__name__}: name each file by "
+                              "its path, or give the vars as an object")
+        files = sorted(glob.glob(str(here / reference.removeprefix("file://"))))
+        if not files:
+            return Unreadable(f"vars: {reference!r} is no file: write its path relative to {here}")
+        for file in files:
+            read = read_structured(Path(file))
+            if isinstance(read, Unreadable) or not isinstance(read, dict):
+                why = read.reason if isinstance(read, Unreadable) else f"holds a {type(read).__name__}"
+                return Unreadable(f"vars: {reference!r}: {file} {why}, not an object of vars")
+            variables.update(read)
+    return {**test, "vars": variables}
+
+
+SCRIPT_SUFFIXES = (".js", ".ts", ".mjs", ".cjs", ".py")  # a var file:// to one is the value the script returns
+NOT_TEXT_SUFFIXES = (".pdf", ".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".svg", ".mp4", ".webm", ".ogg", ".mov",
+                     ".avi", ".wmv", ".mkv", ".m4v")  # promptfoo passes these as extracted text or base64
+
+
+def _with_var_files_read(test: Test, base: Path) -> Test:
+    """The test with each var whose value is `file://PATH` holding what promptfoo renders it as, relative
+    to `base` (the config's folder): a text file's text, trimmed; a YAML file's value as JSON text; a glob,
+    each file it matches (one test per file). A script's value, a PDF or a media file are not read:
+    the test is refused saying so."""
+    if isinstance(test, Unreadable) or not isinstance(test.get("vars"), dict):
+        return test
+    variables: dict[Any, Any] = {}
+    try:
+        for name, value in test["vars"].items():
+            if isinstance(value, list):
+                variables[name] = [_var_file(name, item, base) if _is_file_reference(item) else item for item in value]
+            elif _is_file_reference(value) and glob.has_magic(value):
+                files = sorted(glob.glob(str(base / value.removeprefix("file://"))))
+                if not files:
+                    raise ValueError(f"vars.{name}: {value!r} matches no file: write its path relative to {base}")
+                variables[name] = [_var_file(name, f"file://{file}", base) for file in files]
+            else:
+                variables[name] = _var_file(name, value, base) if _is_file_reference(value) else value
+    except ValueError as error:
+        return Unreadable(str(error))
+    return {**test, "vars": variables}
+
+
+def _is_file_reference(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("file://")
+
+
+def _var_file(name: Any, reference: str, base: Path) -> str:
+    path = base / reference.removeprefix("file://")
+    suffix = path.suffix.lower()
+    if suffix.partition(":")[0] in SCRIPT_SUFFIXES:  # `file://vars.py:get_var` names a function in it
+        raise ValueError(f"vars.{name}: {reference!r} is a script, which promptfoo runs for the var's value: put the "
+                         "value it returns in the test")
+    if suffix in NOT_TEXT_SUFFIXES:
+        raise ValueError(f"vars.{name}: {reference!r} is not text (promptfoo passes it as extracted text or base64): "
+                         "put the text the case is about in the test")
+    if not path.is_file():
+        raise ValueError(f"vars.{name}: {reference!r} is no file: write its path relative to {base}")
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise ValueError(f"vars.{name}: {reference!r} is over the {MAX_RECORD_BYTES // 2**20} MiB a record may hold")
+    if suffix in (".yaml", ".yml"):
+        value = read_structured(path)
+        if isinstance(value, Unreadable):
+            raise ValueError(f"vars.{name}: {reference!r}: {value.reason}")
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)  # JSON.stringify's
+    text = document_text(path)
+    if isinstance(text, Unreadable):
+        raise ValueError(f"vars.{name}: {reference!r}: {text.reason}")
+    return text.strip()
+
+
+CONFIG_FIELDS = ("tests", "scenarios", "prompts", "providers", "defaultTest")
 
 
 def _is_config(document: Any) -> bool:
@@ -296,12 +397,15 @@ def _excerpt(value: Any) -> str:
 def _entries(tests: Any, config: Path) -> Iterator[list[Any]]:
     """A config's `tests`: inline tests, and local test files named `file://PATH` (globs too)."""
     for entry in tests if isinstance(tests, list) else [] if tests is None else [tests]:
-        yield _referenced_tests(entry, config) if isinstance(entry, str) else [entry]
+        yield _referenced_tests(entry, config) if isinstance(entry, str) else [_with_vars_files(_checked(entry),
+                                                                                                config.parent)]
 
 
 def _referenced_tests(reference: str, config: Path) -> list[Test]:
     pattern = reference.removeprefix("file://")
     files = sorted(glob.glob(str(config.parent / pattern))) if reference.startswith("file://") else []
+    if not files and reference.startswith("file://") and pattern.lower().endswith(TEST_FILE_SUFFIXES):
+        raise UserError(f"{config}: its tests {reference!r}: no such file: write the path relative to the config")
     if not files or not all(file.lower().endswith(TEST_FILE_SUFFIXES) for file in files):
         raise UserError(f"{config}: its tests {reference!r} are not local test files ({', '.join(TEST_FILE_SUFFIXES)}):"
                         " write the tests out as one (a generator's or a dataset's) and ingest that file")
@@ -314,15 +418,68 @@ def _referenced_tests(reference: str, config: Path) -> list[Test]:
     return tests
 
 
+def _scenario_tests(scenarios: Any, config: Path) -> list[Test]:
+    """A config's `scenarios` as the tests promptfoo runs of them, after its `tests`: each of a scenario's
+    tests (one empty test if it has none) once per entry of its `config`. A scenario may be named as a
+    local file (`file://scenarios.yaml`, holding one or a list)."""
+    tests: list[Test] = []
+    for scenario in scenarios if isinstance(scenarios, list) else [] if scenarios is None else [scenarios]:
+        for one in _scenarios_of(scenario, config):
+            entries = one.get("config") or []
+            if not isinstance(entries, list):
+                raise UserError(f"{config}: a scenario's config is not a list of vars, asserts and metadata")
+            scenario_tests = [test for entry in _entries(one.get("tests") or [{}], config) for test in entry]
+            tests += [_scenario_test(_with_vars_files(_checked(entry), config.parent), test)
+                      for entry in entries for test in scenario_tests]
+    return tests
+
+
+def _scenarios_of(scenario: Any, config: Path) -> list[dict[str, Any]]:
+    if _is_file_reference(scenario):
+        file = config.parent / scenario.removeprefix("file://")
+        read = read_structured(file) if file.is_file() else Unreadable("no such file")
+        if isinstance(read, Unreadable):
+            raise UserError(f"{config}: its scenarios {scenario!r}: {read.reason}: write the path relative to the "
+                            "config")
+        scenario = read
+    found = scenario if isinstance(scenario, list) else [scenario]
+    if not all(isinstance(one, dict) for one in found):
+        raise UserError(f"{config}: a scenario is not an object of config and tests, as promptfoo reads them")
+    return found
+
+
+def _scenario_test(entry: Test, test: Test) -> Test:
+    """A scenario's test under one entry of its config, as promptfoo merges them: vars and metadata
+    merged (the test's win), asserts concatenated, any other field the test's; the entry's options are
+    not kept, as promptfoo keeps only the test's."""
+    if isinstance(entry, Unreadable) or isinstance(test, Unreadable):
+        return entry if isinstance(entry, Unreadable) else test
+    merged = {**{key: value for key, value in entry.items() if key != "options"}, **test}
+    for key in ("vars", "metadata"):
+        parts = [part.get(key) or {} for part in (entry, test)]
+        if not all(isinstance(part, dict) for part in parts):
+            return Unreadable(f"{key}: expected an object in the scenario's config and test")
+        merged[key] = {**parts[0], **parts[1]}
+    merged["assert"] = [*(entry.get("assert") or []), *(test.get("assert") or [])]
+    return merged
+
+
 def _default_test(default: Any, config: Path) -> dict[str, Any]:
     if isinstance(default, str) and default.startswith("file://"):
-        default = read_structured(config.parent / default.removeprefix("file://"))
+        file = config.parent / default.removeprefix("file://")
+        if not file.is_file():
+            raise UserError(f"{config}: its defaultTest {default!r} is not a file: write the path relative to the "
+                            "config, or the default test inline")
+        default = read_structured(file)
         if isinstance(default, Unreadable):
             raise UserError(f"{config}: its defaultTest file: {default.reason}")
     if default is None:
         return {}
     if not isinstance(default, dict):
         raise UserError(f"{config}: defaultTest is not an object of vars, assert, options and metadata")
+    default = _with_vars_files(default, config.parent)
+    if isinstance(default, Unreadable):
+        raise UserError(f"{config}: its defaultTest: {default.reason}")
     return default
 
 

@@ -1,3 +1,8 @@
+import json
+
+from tests.ingest.evalsets.conftest import FIXTURES
+
+
 def test_braintrust_records_keep_their_ids_tags_and_braintrust_s_own_fields(fixture_copy, ingest_eval):
     report, cases = ingest_eval(fixture_copy("braintrust_dataset.jsonl"))
     assert (report.format, report.stored, report.quarantined) == ("braintrust", 2, [])
@@ -21,3 +26,13 @@ def test_braintrust_records_keep_their_ids_tags_and_braintrust_s_own_fields(fixt
                       "span_id": "d41f8a2e-6b39-4c07-9e15-7a8b6c5d4e3f",
                       "root_span_id": "d41f8a2e-6b39-4c07-9e15-7a8b6c5d4e3f", "is_root": True, "tags": []}},
     ]
+
+
+def test_a_page_of_the_fetch_api_s_events_reads_as_the_records_it_holds(fixture_copy, tmp_path, ingest_eval):
+    events = [json.loads(line) for line in (FIXTURES / "braintrust_dataset.jsonl").read_text().splitlines()]
+    page = tmp_path / "fetch.json"  # POST /v1/dataset/{id}/fetch, as the API answers it
+    page.write_text(json.dumps({"events": events, "cursor": "Zm9vYmFy"}, indent=2))
+    report, cases = ingest_eval(page)
+    assert (report.format, report.quarantined, [case["id"] for case in cases]) == ("braintrust", [], ["bt-7f3a",
+                                                                                                    "bt-81c0"])
+    assert ingest_eval(fixture_copy("braintrust_dataset.jsonl"))[0].unchanged == 2  # the same records, line by line

@@ -1,3 +1,6 @@
+from tests.conftest import write_jsonl
+
+
 CHAT = [{"role": "system", "content": "You are the airline's assistant."},
         {"role": "user", "content": "I need to move my flight to Friday."},
         {"role": "assistant", "content": "Which booking is it?"},
@@ -22,3 +25,19 @@ def test_langsmith_examples_render_their_inputs_and_keep_outputs_and_a_chat(fixt
                       "modified_at": "2026-11-13T16:30:00.000000+00:00",
                       "source_run_id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", "inputs": {"messages": CHAT}}},
     ]
+
+
+def test_an_example_s_langchain_messages_are_read_as_a_chat_in_either_form(tmp_path, ingest_eval):
+    as_dicts = [{"type": "system", "content": "You are the airline's assistant."},
+                {"type": "human", "content": "I need to move my flight to Friday."},
+                {"type": "ai", "content": "Which booking is it?"}, {"type": "human", "content": "Booking ZX81K."}]
+    serialized = [{"lc": 1, "type": "constructor", "id": ["langchain", "schema", "messages", f"{kind}Message"],
+                   "kwargs": {"content": m["content"], "type": m["type"]}}
+                  for kind, m in zip(("System", "Human", "AI", "Human"), as_dicts, strict=True)]
+    path = write_jsonl(tmp_path / "examples.jsonl", [
+        {"id": f"e{n}", "dataset_id": "d1", "inputs": {"messages": messages}, "outputs": {"answer": "Done."}}
+        for n, messages in enumerate((as_dicts, serialized))])
+    report, cases = ingest_eval(path)
+    assert (report.format, report.quarantined) == ("langsmith", [])
+    assert [(case["input"], case["messages"]) for case in cases] == [
+        ("I need to move my flight to Friday.\n\nBooking ZX81K.", CHAT)] * 2

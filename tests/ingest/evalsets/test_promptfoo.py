@@ -2,6 +2,8 @@
 itself parsed them (`promptfoo eval` with the echo provider, each result's `testCase`): the same
 vars, the same asserts (`llm-rubric:` in a CSV cell keeps its leading space there too)."""
 
+import textwrap
+
 import pytest
 import yaml
 
@@ -12,6 +14,7 @@ from harness_evals.store import Store
 from harness_evals.suite.export import to_promptfoo
 from harness_evals.suite.model import SuiteCase, expected_json
 from tests.conftest import write_jsonl
+from tests.ingest.test_parquet import write_parquet
 from tests.test_cli import invoke, one_error_line
 
 NOT_AS_AN_AI = {"not_contains": ["as an AI"]}  # the defaultTest's assert, on every test
@@ -169,3 +172,111 @@ def test_promptfoo_json_lines_read_one_test_a_line(tmp_path, ingest_eval):
     assert [(case["input"], case["expected"]) for case in cases] == [("5 + 3", {"equals": "8"}),
                                                                       ("10 + 7", {"equals": "17"})]
     assert [q.line for q in report.quarantined] == [2]
+
+
+def test_promptfoo_tests_in_parquet_read_one_test_a_row(tmp_path, ingest_eval):
+    path = write_parquet(tmp_path / "tests.parquet", [
+        {"vars": {"question": "What is the refund window?"}, "assert": [{"type": "contains", "value": "30 days"}]},
+        {"vars": {"question": "Where is my parcel?"}, "assert": [{"type": "contains", "value": "transit"}]}])
+    report, cases = ingest_eval(path)
+    assert (report.format, report.quarantined) == ("promptfoo", [])
+    assert [(case["input"], case["expected"]) for case in cases] == [
+        ("What is the refund window?", {"contains": ["30 days"]}), ("Where is my parcel?", {"contains": ["transit"]})]
+
+
+def test_a_default_test_or_tests_file_that_is_not_there_is_refused_in_one_line(tmp_path):
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text("prompts: ['{{question}}']\ndefaultTest: file://missing_default.yaml\n"
+                      "tests:\n  - vars: {question: hi}\n")
+    result = invoke("ingest", config, "--kind", "eval", "--db", tmp_path / "h.duckdb")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        f"error: {config}: its defaultTest 'file://missing_default.yaml' is not a file: write the path relative to "
+        "the config, or the default test inline")
+    config.write_text("prompts: ['{{question}}']\ntests: file://nothing_here.yaml\n")
+    assert one_error_line(invoke("ingest", config, "--kind", "eval", "--db", tmp_path / "h.duckdb")) == (
+        f"error: {config}: its tests 'file://nothing_here.yaml': no such file: write the path relative to the config")
+
+
+def test_a_number_in_an_assert_is_the_check_of_its_text_and_a_var_named_by_a_number_is_named_by_its_text(
+        tmp_path, ingest_eval):
+    asserts = tmp_path / "asserts.yaml"
+    asserts.write_text("- vars: {question: 'What is 2 + 2?'}\n"
+                       "  assert: [{type: equals, value: 4}, {type: contains, value: 4.0}, {type: icontains-all, "
+                       "value: [2, true]}]\n")
+    report, cases = ingest_eval(asserts)
+    assert (report.quarantined, cases[0]["expected"]) == ([], {"equals": "4", "contains": ["4", "2", "true"]})
+    numbered = tmp_path / "numbered.yaml"
+    numbered.write_text("- vars: {1: 'What is 3 + 3?', 2: six}\n")
+    assert one_error_line(invoke("ingest", numbered, "--kind", "eval", "--db", tmp_path / "h.duckdb")).endswith(
+        "its tests have several vars (1, 2) and none is named as the request: pass --input-var NAME (input_var in "
+        "a [[sources]] entry)")
+    report, cases = ingest_eval(numbered, input_var="1")
+    assert (report.quarantined, cases[0]["input"], cases[0]["metadata"]) == ([], "What is 3 + 3?",
+                                                                           {"vars": {"2": "six"}})
+
+
+def test_vars_files_and_file_var_values_are_read_as_promptfoo_reads_them(tmp_path, ingest_eval):
+    (tmp_path / "vars1.yaml").write_text("question: What is the refund window?\ntone: friendly\n")
+    (tmp_path / "vars2.yaml").write_text("tone: formal\n")
+    (tmp_path / "q.txt").write_text("How do I reset my password?\n")
+    (tmp_path / "order.yaml").write_text("id: 4\nitems: [mug]\n")
+    (tmp_path / "docs").mkdir()
+    for name, text in (("a.md", "Where is my parcel?"), ("b.md", "Can I change my address?")):
+        (tmp_path / "docs" / name).write_text(text)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "tests.yaml").write_text("- vars: file://sub_vars.yaml\n")  # relative to its own file
+    (tmp_path / "sub" / "sub_vars.yaml").write_text("question: Do you ship to Norway?\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(textwrap.dedent("""\
+        prompts: ['{{question}}']
+        tests:
+          - vars: file://vars1.yaml
+            assert: [{type: contains, value: 30 days}]
+          - vars: [vars1.yaml, vars2.yaml]
+          - vars: {question: file://q.txt}
+          - vars: {question: 'Order {{order}}', order: file://order.yaml}
+          - vars: {question: file://docs/*.md}
+          - file://sub/tests.yaml
+          - vars: {question: file://make_question.py:get_var}
+          - vars: file://missing.yaml
+    """))
+    report, cases = ingest_eval(config, input_var="question")
+    assert [(case["input"], case["metadata"].get("vars")) for case in cases] == [
+        ("What is the refund window?", {"tone": "friendly"}), ("What is the refund window?", {"tone": "formal"}),
+        ("How do I reset my password?", None), ("Order {{order}}", {"order": '{"id":4,"items":["mug"]}'}),
+        ("Where is my parcel?", None), ("Can I change my address?", None), ("Do you ship to Norway?", None)]
+    assert [(q.line, q.reason) for q in report.quarantined] == [
+        (7, "vars.question: 'file://make_question.py:get_var' is a script, which promptfoo runs for the var's value: "
+            "put the value it returns in the test"),
+        (8, f"vars: 'file://missing.yaml' is no file: write its path relative to {tmp_path}")]
+
+
+def test_a_scenario_s_tests_run_once_per_entry_of_its_config_after_the_config_s_tests(tmp_path, ingest_eval):
+    (tmp_path / "more.yaml").write_text("config: [{vars: {language: Spanish}}]\ntests: [{vars: {question: 'Hola?'}}]\n")
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(textwrap.dedent("""\
+        prompts: ['Answer in {{language}}: {{question}}']
+        defaultTest: {assert: [{type: not-contains, value: as an AI}]}
+        tests: [{vars: {question: "Hello?", language: English}}]
+        scenarios:
+          - config:
+              - vars: {language: French}
+                assert: [{type: contains, value: colis}]
+                metadata: {market: fr}
+              - vars: {language: German}
+            tests:
+              - vars: {question: "Where is my parcel?"}
+                assert: [{type: icontains, value: parcel}]
+                metadata: {topic: shipping}
+          - file://more.yaml
+    """))
+    report, cases = ingest_eval(config, input_var="question")
+    assert report.quarantined == []
+    assert [(case["input"], case["expected"], case["metadata"]) for case in cases] == [
+        ("Hello?", NOT_AS_AN_AI, {"vars": {"language": "English"}}),
+        ("Where is my parcel?", {"contains": ["colis", "parcel"], **NOT_AS_AN_AI},
+         {"market": "fr", "topic": "shipping", "vars": {"language": "French"}}),
+        ("Where is my parcel?", {"contains": ["parcel"], **NOT_AS_AN_AI},
+         {"topic": "shipping", "vars": {"language": "German"}}),
+        ("Hola?", NOT_AS_AN_AI, {"vars": {"language": "Spanish"}})]
