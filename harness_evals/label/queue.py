@@ -84,12 +84,14 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
 
 
 def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> list[dict[str, Any]]:
-    """Every queued trace, highest priority first, with its trajectory and the fields a labeller fills in left empty."""
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW,
+                 redactor: Redactor | None = None) -> list[dict[str, Any]]:
+    """Every queued trace, highest priority first, with its trajectory and the fields a labeller
+    fills in left empty (unredacted; `redactor`: the rules they will be redacted by)."""
     items = []
     waiting = waiting_items(store)
     trajectories = with_trajectories(store, [item["trace_id"] for item in waiting], suggestions=suggestions,
-                                     negative_feedback_below=negative_feedback_below)
+                                     negative_feedback_below=negative_feedback_below, redactor=redactor)
     for item in waiting:
         item["priority"] = round(item["priority"], 4)
         item["metadata"] = json.loads(item["metadata"])
@@ -98,19 +100,20 @@ def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULT
 
 
 def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW
+                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW, redactor: Redactor | None = None
                       ) -> dict[str, dict[str, Any]]:
     """TRAJECTORY_FIELDS of each of `trace_ids` in the queue, by trace id (unredacted):
     `conversation` (conversation_of), `steps` as stored, `flags` as [{detector, reason}] of the run
     that queued it, `outcome` {reward, success, feedback_score, succeeded}, `suggested` (checks, or
-    None) and `suggested_from` (label.suggest)."""
+    None) and `suggested_from` (label.suggest; `redactor`: the rules they will be redacted by)."""
     entries = queue_trajectories(store, trace_ids)
     flags = queue_flags(store, trace_ids)
     parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata",
                                                                             "feedback")}}
               for entry in entries.values()]
     drafts = suggest(store, parsed, min_successful=suggestions.min_successful,
-                     required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below)
+                     required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below,
+                     redactor=redactor)
     trajectories = {}
     for entry in parsed:
         metadata, feedback = entry["metadata"] or {}, entry["feedback"] or {}
@@ -271,7 +274,8 @@ def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redact
     write = QUEUE_FORMATS.get(format)
     redactor = redactor or Redactor()
     items = [redactor.redact_fields(item, EXPORTED_TEXT)
-             for item in queued_items(store, suggestions=suggestions, negative_feedback_below=negative_feedback_below)]
+             for item in queued_items(store, suggestions=suggestions, negative_feedback_below=negative_feedback_below,
+                                      redactor=redactor)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as handle:

@@ -199,6 +199,31 @@ def test_the_export_is_redacted_with_placeholders_consistent_across_fields(store
     assert store.one("SELECT input FROM traces")[0].startswith("refund to ana@example.com")  # raw stays in the store
 
 
+def test_numbers_keys_and_quoted_errors_are_redacted_in_every_export_format(store, tmp_path):
+    error = ("Error: the payment could not be completed because the account on file was locked by fraud review "
+             "for customer jane.doe@example.com")  # the email starts before character 120 and ends after it
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace(
+        "p", "charge my card", output="Your payment has been processed.",
+        steps=[{"type": "tool_call", "name": "find_users", "arguments": {"q": "acct 9"},
+                "result": {"ana@example.com": {"role": "owner"}}},
+               {"type": "tool_call", "name": "charge", "arguments": {"card": 4111111111111111, "phone": 14155552671},
+                "error": error}],
+        messages=[{"role": "user", "content": "charge my card"},
+                  {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {
+                      "name": "charge", "arguments": '{"card": 4111111111111111}'}}]},
+                  {"role": "tool", "tool_call_id": "c1", "content": error},
+                  {"role": "assistant", "content": "Your payment has been processed."}])]), kind="production")
+    enqueue(store, [QueuePick("p", -1, "noise", 1.0)], run_id="r1")
+    for format in ("jsonl", "csv", "labelstudio"):
+        export_queue(store, tmp_path / f"q.{format}", format=format)
+        text = (tmp_path / f"q.{format}").read_text()
+        assert [raw for raw in ("4111111111111111", "14155552671", "ana@", "jane.doe") if raw in text] == [], format
+    item = json.loads((tmp_path / "q.jsonl").read_text())
+    assert item["steps"][0]["result"] == {"<EMAIL_2>": {"role": "owner"}}  # jane, in the conversation, is 1
+    assert item["steps"][1]["arguments"] == {"card": "<CARD_1>", "phone": "<PHONE_1>"}
+    assert item["suggested_from"]["not_contains"]["has been processed"].endswith("for customer <EMAIL_1>")
+
+
 label_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),

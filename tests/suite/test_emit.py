@@ -236,3 +236,26 @@ def test_a_single_turn_chat_trace_stays_single_turn_and_a_conversation_is_redact
     assert cases["b"]["messages"] == [{"role": "user", "content": "refund <EMAIL_1>"},
                                       {"role": "assistant", "content": "Which order?"},
                                       {"role": "user", "content": "order 7, mail <EMAIL_2> too"}]
+
+
+def test_numbers_and_keys_in_arguments_and_the_labellers_email_are_redacted_in_the_suite(store, tmp_path):
+    lookup = {"id": "call_1", "type": "function", "function": {
+        "name": "lookup", "arguments": '{"card": 4111111111111111, "owners": {"ana@example.com": "main"}}'}}
+    charge = {"id": "call_2", "type": "function", "function": {"name": "charge", "arguments": "{}"}}
+    messages = [{"role": "user", "content": "charge my card"},
+                {"role": "assistant", "content": None, "tool_calls": [lookup]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+                {"role": "assistant", "content": "Shall I charge it?"}, {"role": "user", "content": "yes"},
+                {"role": "assistant", "content": None, "tool_calls": [charge]},
+                {"role": "tool", "tool_call_id": "call_2", "content": "ok"},
+                {"role": "assistant", "content": "Charged."}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "charge my card", messages=messages)]),
+                kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "expected": {"required_tools": ["charge"]}, "labeller": "bo@example.com"}]))
+    report = emit_suite(store, tmp_path / "suites")
+    text = report.suite_path.read_text()
+    assert [raw for raw in ("4111111111111111", "ana@", "bo@") if raw in text] == []
+    [case] = [json.loads(line) for line in text.splitlines()]
+    assert case["messages"][1]["tool_calls"][0]["arguments"] == {"card": "<CARD_1>", "owners": {"<EMAIL_1>": "main"}}
+    assert case["metadata"]["labeller"] == "<EMAIL_2>"
