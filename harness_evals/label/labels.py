@@ -35,6 +35,9 @@ from harness_evals.store.traces import has_trace
 from harness_evals.suite.model import expected_json
 
 
+CSV_CELL_LIMIT = 2**31 - 1  # the largest the csv module takes on every platform (a C long)
+
+
 @dataclass
 class LabelReport:
     applied: int = 0
@@ -53,9 +56,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """Our queue's CSV, filled in, or Label Studio's CSV export (its columns: the task's data, the
     controls by name, `annotator`, `id` the task's)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # Excel saves "CSV UTF-8" with a byte order mark
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
+    # A cell holds a whole trajectory as JSON, far past the csv module's default limit of 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_CELL_LIMIT))
     rows = ({name: from_inert_cell(value) for name, value in row.items()}
             for row in csv.DictReader(io.StringIO(text, newline="")))
     for line, row in _newest_per_task(enumerate(rows, start=2)):  # line 1 is the header

@@ -186,6 +186,30 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_come_back_as_they_were
         "-NfK3xQ", '"=2 is not a formula here"', "=a note")
 
 
+def test_a_csv_saved_by_excel_with_a_byte_order_mark_and_cells_past_128_kib_imports(store, tmp_path):
+    import csv
+
+    listing = json.dumps([{"order": f"W{n:07d}", "status": "delivered"} for n in range(4000)])  # ~160 KB
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "list all my orders", steps=[
+        {"type": "tool_call", "name": "list_orders", "arguments": {}, "result": listing}])]), kind="production")
+    enqueue(store, [QueuePick("a", 1, "cluster 1", 1.0)], run_id="r1")
+    export_queue(store, tmp_path / "q.csv", format="csv")
+    default = csv.field_size_limit(2**31 - 1)  # to read the export here
+    try:
+        with (tmp_path / "q.csv").open(newline="", encoding="utf-8") as handle:
+            [row] = list(csv.DictReader(handle))
+        row["expected"] = "lists them"
+        with (tmp_path / "excel.csv").open("w", newline="", encoding="utf-8-sig") as handle:  # "CSV UTF-8"
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerow(row)
+        csv.field_size_limit(128 * 1024)  # the csv module's default, as a fresh process has it
+        report = import_labels(store, tmp_path / "excel.csv")
+    finally:
+        csv.field_size_limit(default)
+    assert (report.applied, report.refused) == (1, [])
+
+
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=x", "''+x", "'tis", "plain", ""])
 def test_an_inert_csv_cell_reads_back_as_the_value_it_was(value):
     from harness_evals.label.queue import as_inert_cell, from_inert_cell
