@@ -36,6 +36,12 @@ def answer(request, messages):
         "rate us": ("Thanks for the feedback!", []),
         "the fee": ("It is 5 euros.", []),
         "spaced": ("a b", []),
+        "an email": ('"not-an-email"', []),
+        "a name": ('{"name": "caf\u00e9"}', []),
+        "an object": ('{"a": 1}', []),
+        "a without b": ('{"a": 1}', []),
+        "a string": ('{"a": 1}', []),
+        "a alone": ('{"a": 1, "format": "x"}', []),
     }
     output, calls = replies[request]
     return {"output": output, "tool_calls": calls}
@@ -71,8 +77,25 @@ CASES = [
      "expected": {"required_tools": ["get_details_by_id"]}},
     {"id": "reference-skipped", "input": "the fee", "expected": "5 euros"},
     {"id": "verbose-regex-passes", "input": "spaced", "expected": {"regex": r"(?x) a \  b"}},
+    # schemas promptfoo's ajv (draft-07, strict, formats, JavaScript RegExps) judges otherwise: not translated
+    {"id": "schema-format-passes", "input": "an email", "expected": {"json_schema": {"type": "string",
+                                                                                  "format": "email"}}},
+    {"id": "schema-pattern-passes", "input": "a name", "expected": {"json_schema": {
+        "type": "object", "properties": {"name": {"type": "string", "pattern": r"^\w+$"}}}}},
+    {"id": "schema-unknown-keyword-passes", "input": "an object",
+     "expected": {"json_schema": {"type": "object", "example": {"a": 1}}}},
+    {"id": "schema-dependencies-passes", "input": "a without b",
+     "expected": {"json_schema": {"type": "object", "dependencies": {"a": ["b"]}}}},
+    {"id": "schema-ref-fails", "input": "a string", "expected": {"json_schema": {  # promptfoo stopped at loading it
+        "type": "object", "properties": {"a": {"$ref": "#/definitions/s"}}, "definitions": {"s": {"type": "string"}}}}},
+    # declared draft-07, jsonschema reads dependencies as ajv does; a property named format is no keyword
+    {"id": "draft-07-schema-fails", "input": "a alone", "expected": {"json_schema": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+        "properties": {"format": {"type": "string"}}, "dependencies": {"a": ["b"]}}}},
 ]
-UNTRANSLATED_FOR_PROMPTFOO = {"reference-skipped", "verbose-regex-passes"}
+UNTRANSLATED_FOR_PROMPTFOO = {"reference-skipped", "verbose-regex-passes", "schema-format-passes",
+                              "schema-pattern-passes", "schema-unknown-keyword-passes", "schema-dependencies-passes",
+                              "schema-ref-fails"}
 
 
 # Offline for sure, online machines too: every HTTP request but to this machine goes to a closed port.
@@ -267,6 +290,16 @@ def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
     assert untranslated["verbose-regex-passes"] == [
         "regex '(?x) a \\\\  b': the verbose flag (?x) has no JavaScript form: write the pattern without it"]
     assert untranslated["reference-skipped"][0].startswith("reference: a reference answer alone")
+    why = "json_schema: promptfoo's is-json (ajv, JSON Schema draft-07, strict) would judge it otherwise: "
+    assert {case: untranslated[case] for case in UNTRANSLATED_FOR_PROMPTFOO if case.startswith("schema-")} == {
+        "schema-format-passes": [why + "ajv checks format, jsonschema does not"],
+        "schema-pattern-passes": [why + "pattern: ajv reads JavaScript RegExps, jsonschema Python's re"],
+        "schema-unknown-keyword-passes": [why + "keywords outside draft-07, which ajv's strict mode refuses: example"],
+        "schema-dependencies-passes": [why + "dependencies: jsonschema reads the schema by the newest draft, which "
+                                       "gives them another meaning (declare $schema "
+                                       "http://json-schema.org/draft-07/schema# to keep them)"],
+        "schema-ref-fails": [why + "promptfoo resolves $ref against the whole tests file as it loads it (an internal "
+                             "$ref stops the eval)"]}
 
 
 TAU2_TASKS = '''
