@@ -138,8 +138,8 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
 
 def conversation_of(messages: list[Any] | None, request: str, answer: str) -> list[dict[str, Any]]:
     """Who said what, in order: each message's `role` and `text`, and the names of the tools it
-    calls (`tool_calls`). Left out: the system and developer messages (the prompt), and messages
-    with neither text nor calls that answer no call. A trace without messages: its request, then its answer."""
+    calls (`tool_calls`). Left out: the system and developer messages (the prompt), and the agent's
+    messages with neither text nor calls. A trace without messages: its request, then its answer."""
     if not messages:
         return [{"role": "user", "text": request}] + ([{"role": "assistant", "text": answer}] if answer else [])
     return [{"role": turn["role"], "text": turn["text"]}
@@ -150,14 +150,15 @@ def conversation_of(messages: list[Any] | None, request: str, answer: str) -> li
 def turns_of(messages: list[Any]) -> list[dict[str, Any]]:
     """The stored messages of a trace as conversation_of keeps them, calls whole: {role, text,
     tool_calls: [{name, arguments, id}], tool_call_id} (the call a `tool` message answers: its
-    `tool_call_id`, or its `id` as τ²-bench names it). Arguments sent as JSON text are decoded."""
+    `tool_call_id`, or its `id` as τ²-bench names it). Arguments sent as JSON text are decoded.
+    A user message is kept without text too (only an image, say): it ends the agent's turn."""
     turns = []
     for message in messages:
         if not isinstance(message, dict) or message.get("role") in PROMPT_ROLES:
             continue
         text = message_text(message.get("content")) or message_text(message.get("parts"))
         calls = [whole for call in message.get("tool_calls") or [] if (whole := _call_of(call))]
-        if text.strip() or calls or message.get("role") == "tool":
+        if text.strip() or calls or message.get("role") in ("tool", "user"):
             answers = message.get("tool_call_id") or (message.get("id") if message.get("role") == "tool" else None)
             turns.append({"role": str(message.get("role")), "text": text, "tool_calls": calls,
                           "tool_call_id": answers})

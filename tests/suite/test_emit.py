@@ -259,3 +259,24 @@ def test_numbers_and_keys_in_arguments_and_the_labellers_email_are_redacted_in_t
     [case] = [json.loads(line) for line in text.splitlines()]
     assert case["messages"][1]["tool_calls"][0]["arguments"] == {"card": "<CARD_1>", "owners": {"<EMAIL_1>": "main"}}
     assert case["metadata"]["labeller"] == "<EMAIL_2>"
+
+
+def test_a_user_message_with_only_an_image_ends_the_agents_turn(store, tmp_path):
+    call = {"id": "a", "type": "function", "function": {"name": "get_order", "arguments": "{}"}}
+    refund = {"id": "b", "type": "function", "function": {"name": "issue_refund", "arguments": "{}"}}
+    messages = [{"role": "user", "content": "my package arrived damaged"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "a", "content": "order W1"},
+                {"role": "assistant", "content": "Please send a photo of the damage."},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.example/y.png"}}]},
+                {"role": "assistant", "content": None, "tool_calls": [refund]},
+                {"role": "tool", "tool_call_id": "b", "content": "refunded"},
+                {"role": "assistant", "content": "Refund issued."}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "my package arrived damaged",
+                                                                messages=messages)]), kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {
+        "required_tools": ["issue_refund"]}}]))
+    [case] = [json.loads(line) for line in emit_suite(store, tmp_path / "suites").suite_path.read_text().splitlines()]
+    # the turn under test is the refund after the photo, not one turn from the first lookup to the refund
+    assert [m["role"] for m in case["messages"]] == ["user", "assistant", "tool", "assistant", "user"]
+    assert case["messages"][-1] == {"role": "user", "content": ""}
