@@ -150,7 +150,7 @@ def conversation_of(messages: list[Any] | None, request: str, answer: str) -> li
 def turns_of(messages: list[Any]) -> list[dict[str, Any]]:
     """The stored messages of a trace as conversation_of keeps them, calls whole: {role, text,
     tool_calls: [{name, arguments, id}], tool_call_id} (the call a `tool` message answers: its
-    `tool_call_id`, or its `id` as τ²-bench names it). Arguments sent as JSON text are decoded.
+    `tool_call_id`, or its `id` as τ²-bench names it; ids as text). Arguments sent as JSON text are decoded.
     A user message is kept without text too (only an image, say): it ends the agent's turn."""
     turns = []
     for message in messages:
@@ -159,7 +159,9 @@ def turns_of(messages: list[Any]) -> list[dict[str, Any]]:
         text = message_text(message.get("content")) or message_text(message.get("parts"))
         calls = [whole for call in message.get("tool_calls") or [] if (whole := _call_of(call))]
         if text.strip() or calls or message.get("role") in ("tool", "user"):
-            answers = message.get("tool_call_id") or (message.get("id") if message.get("role") == "tool" else None)
+            answers = _id_of(message.get("tool_call_id"))
+            if answers is None and message.get("role") == "tool":
+                answers = _id_of(message.get("id"))
             turns.append({"role": str(message.get("role")), "text": text, "tool_calls": calls,
                           "tool_call_id": answers})
     return turns
@@ -175,7 +177,12 @@ def _call_of(call: Any) -> dict[str, Any] | None:
     if not name:
         return None
     arguments = call["arguments"] if "arguments" in call else function.get("arguments")
-    return {"name": str(name), "arguments": decode_json_text(arguments), "id": call.get("id")}
+    return {"name": str(name), "arguments": decode_json_text(arguments), "id": _id_of(call.get("id"))}
+
+
+def _id_of(value: Any) -> str | None:
+    """A call's id as text: some traces number their calls 0, 1, … (None: it has none)."""
+    return None if value is None or value == "" else str(value)
 
 
 def dialogue_lines(item: dict[str, Any]) -> list[dict[str, str]]:

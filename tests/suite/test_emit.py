@@ -280,3 +280,24 @@ def test_a_user_message_with_only_an_image_ends_the_agents_turn(store, tmp_path)
     # the turn under test is the refund after the photo, not one turn from the first lookup to the refund
     assert [m["role"] for m in case["messages"]] == ["user", "assistant", "tool", "assistant", "user"]
     assert case["messages"][-1] == {"role": "user", "content": ""}
+
+
+def test_tool_call_ids_numbered_from_0_become_text_and_still_pair_calls_with_results(store, tmp_path):
+    def lookup(number):
+        return {"id": number, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+    messages = [{"role": "user", "content": "where is order 5"},
+                {"role": "assistant", "content": "", "tool_calls": [lookup(0)]},
+                {"role": "tool", "tool_call_id": 0, "content": "shipped"},
+                {"role": "user", "content": "and order 6?"},
+                {"role": "assistant", "content": "", "tool_calls": [lookup(1)]},
+                {"role": "tool", "tool_call_id": 1, "content": "shipped"},
+                {"role": "assistant", "content": "both shipped"}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "where is order 5", messages=messages)]),
+                kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {
+        "required_tools": ["lookup"]}}]))
+    [case] = [json.loads(line) for line in emit_suite(store, tmp_path / "suites").suite_path.read_text().splitlines()]
+    assert case["messages"][1:3] == [
+        {"role": "assistant", "content": "", "tool_calls": [{"name": "lookup", "arguments": {}, "id": "0"}]},
+        {"role": "tool", "content": "shipped", "tool_call_id": "0"}]  # id 0 is an id, not a missing one
