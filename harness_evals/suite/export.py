@@ -98,14 +98,15 @@ def to_inspect(cases: Sequence[SuiteCase]) -> str:
     """Inspect AI dataset JSONL (`json_dataset` reads it): `input` (text, or ChatMessage records for
     a multi-turn case), `target` (the reference answer, reference_answer: for people and
     model-graded scorers, never one of our checks), `id`, and `metadata` with the checks under
-    `checks`, which the `harness_evals/suite_checks` scorer applies (suite/inspect_scorer.py)."""
+    `checks`, which the `harness_evals/suite_checks` scorer applies (suite/inspect_scorer.py), and
+    the case's `input` (its request, which a rubric's grader gets as `suite run` gives it)."""
     lines = []
     for case in cases:
         record = {
             "id": case.id,
             "input": inspect_input(case),
             "target": reference_answer(case.expected),
-            "metadata": {**case.metadata, "checks": expected_json(case.expected)},
+            "metadata": {**case.metadata, "checks": expected_json(case.expected), "input": case.input},
         }
         lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
     return "".join(lines)

@@ -212,6 +212,23 @@ def test_the_documented_offline_inspect_run_answers_every_sample_and_scores_it(p
     assert verdicts["rubric-passes"] == "skipped"  # no grader given
 
 
+def test_in_inspect_a_rubrics_grader_gets_the_cases_request_as_in_suite_run(tmp_path):
+    (tmp_path / "grading.py").write_text("def grade(request, output, rubric):\n"
+                                         "    return request == 'my data is slow'\n")
+    write_jsonl(tmp_path / "regression.jsonl", [{
+        "id": "multi-turn-rubric-passes", "input": "my data is slow", "expected": {"rubric": "is polite"},
+        "messages": [{"role": "user", "content": "my data is slow"}, {"role": "assistant", "content": "Which phone?"},
+                     {"role": "user", "content": "the 555 one"}]}])
+    (tmp_path / "inspect.jsonl").write_text(to_inspect(load_suite(tmp_path / "regression.jsonl")))
+    (tmp_path / "task.py").write_text(
+        "from inspect_ai import task\n"
+        "from harness_evals.suite.inspect_scorer import mockllm_answering, suite_task\n\n\n"
+        "@task\n"
+        "def graded():\n"
+        "    return suite_task('inspect.jsonl', grader='grading:grade', model=mockllm_answering('Thanks'))\n")
+    assert inspect_verdicts(tmp_path, "task.py") == {"multi-turn-rubric-passes": "passed"}  # not "the 555 one"
+
+
 PROVIDER = '''
 """The agent as a promptfoo provider: its answer, and a span per tool call sent to promptfoo's
 OTLP receiver (on 127.0.0.1) under the trace promptfoo names, so trajectory assertions see them."""
