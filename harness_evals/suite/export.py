@@ -150,7 +150,8 @@ PROMPTFOO_NOTES = """\
 #                 turn on tracing (tracing: {{enabled: true, otlp: {{http: {{enabled: true}}}}}}) and have the
 #                 provider send a span per tool call (attribute gen_ai.tool.name) to the OTLP receiver with the
 #                 traceparent promptfoo gives it; without a trace the assertion fails, as ours does
-#                 when a target reports no tool calls
+#                 when a target reports no tool calls. promptfoo matches names ignoring case (ours
+#                 do not: Lookup is not lookup), and reads * and ?: a name with them is not translated
 {untranslated}"""
 
 
@@ -203,10 +204,14 @@ def _promptfoo_asserts(expected: Expected | str) -> tuple[list[dict[str, Any]], 
                                 "it otherwise: " + "; ".join(differences))
         else:
             asserts.append({"type": "is-json", "value": expected.json_schema})
-    if expected.required_tools:
-        asserts.append({"type": "trajectory:tool-used", "value": list(expected.required_tools)})
-    if expected.forbidden_tools:
-        asserts.append({"type": "not-trajectory:tool-used", "value": list(expected.forbidden_tools)})
+    for check, names, kind in (("required_tools", expected.required_tools, "trajectory:tool-used"),
+                               ("forbidden_tools", expected.forbidden_tools, "not-trajectory:tool-used")):
+        # promptfoo reads each name as a glob (* and ?), and as a template or a file like any listed value
+        globs = [name for name in names if "*" in name or "?" in name or _templated(name)]
+        untranslated += [f"{check} {name!r}: promptfoo would read it as a pattern (it holds * or ?) or a template"
+                         for name in globs]
+        if exact := [name for name in names if name not in globs]:
+            asserts.append({"type": kind, "value": exact})
     if expected.rubric is not None:
         if _templated(expected.rubric):
             untranslated.append("rubric: promptfoo would read it as a template (it holds {{, {% or {#)")

@@ -42,6 +42,7 @@ def answer(request, messages):
         "a without b": ('{"a": 1}', []),
         "a string": ('{"a": 1}', []),
         "a alone": ('{"a": 1, "format": "x"}', []),
+        "my order": ("Here it is.", ["get_order"]),
     }
     output, calls = replies[request]
     return {"output": output, "tool_calls": calls}
@@ -88,6 +89,8 @@ CASES = [
      "expected": {"json_schema": {"type": "object", "dependencies": {"a": ["b"]}}}},
     {"id": "schema-ref-fails", "input": "a string", "expected": {"json_schema": {  # promptfoo stopped at loading it
         "type": "object", "properties": {"a": {"$ref": "#/definitions/s"}}, "definitions": {"s": {"type": "string"}}}}},
+    # promptfoo reads a tool name as a glob: get_* is left out, the exact name kept
+    {"id": "glob-tool-name-passes", "input": "my order", "expected": {"forbidden_tools": ["get_*", "transfer_to_human"]}},
     # declared draft-07, jsonschema reads dependencies as ajv does; a property named format is no keyword
     {"id": "draft-07-schema-fails", "input": "a alone", "expected": {"json_schema": {
         "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
@@ -307,6 +310,8 @@ def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
     assert untranslated["verbose-regex-passes"] == [
         "regex '(?x) a \\\\  b': the verbose flag (?x) has no JavaScript form: write the pattern without it"]
     assert untranslated["reference-skipped"][0].startswith("reference: a reference answer alone")
+    assert untranslated["glob-tool-name-passes"] == [
+        "forbidden_tools 'get_*': promptfoo would read it as a pattern (it holds * or ?) or a template"]
     why = "json_schema: promptfoo's is-json (ajv, JSON Schema draft-07, strict) would judge it otherwise: "
     assert {case: untranslated[case] for case in UNTRANSLATED_FOR_PROMPTFOO if case.startswith("schema-")} == {
         "schema-format-passes": [why + "ajv checks format, jsonschema does not"],
