@@ -296,7 +296,9 @@ def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
     listed = "# Not translated (kept in each test's metadata.untranslated):\n" + "\n".join(refused) + "\n" \
         if refused else "# Every check was translated.\n"
     header = PROMPTFOO_NOTES.format(untranslated=listed)
-    return header + yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
+    # ASCII, every other character escaped: PyYAML writes U+2028, U+2029 and U+0085 raw, as line breaks
+    # js-yaml (promptfoo's reader) folds apart from PyYAML; escaped, both read the same text
+    return header + yaml.safe_dump(tests, sort_keys=False, allow_unicode=False, width=1000)
 
 SuiteWriter = Callable[[Sequence[SuiteCase]], str]
 SUITE_FORMATS: Registry[SuiteWriter] = Registry("suite format", "harness_evals.suite_formats",

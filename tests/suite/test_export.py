@@ -43,6 +43,8 @@ def answer(request, messages):
         "a string": ('{"a": 1}', []),
         "a alone": ('{"a": 1, "format": "x"}', []),
         "my order": ("Here it is.", ["get_order"]),
+        "line separator": ("x a\u2028b y", []),
+        "next line": ("x a\x85b y", []),
     }
     output, calls = replies[request]
     return {"output": output, "tool_calls": calls}
@@ -89,6 +91,9 @@ CASES = [
      "expected": {"json_schema": {"type": "object", "dependencies": {"a": ["b"]}}}},
     {"id": "schema-ref-fails", "input": "a string", "expected": {"json_schema": {  # promptfoo stopped at loading it
         "type": "object", "properties": {"a": {"$ref": "#/definitions/s"}}, "definitions": {"s": {"type": "string"}}}}},
+    # line breaks YAML writers and readers fold apart, as promptfoo reads them in the tests file
+    {"id": "line-separator-contains-passes", "input": "line separator", "expected": {"contains": ["a\u2028b"]}},
+    {"id": "next-line-not-contains-passes", "input": "next line", "expected": {"not_contains": ["a\x85    b"]}},
     # promptfoo reads a tool name as a glob: get_* is left out, the exact name kept
     {"id": "glob-tool-name-passes", "input": "my order", "expected": {"forbidden_tools": ["get_*", "transfer_to_human"]}},
     # declared draft-07, jsonschema reads dependencies as ajv does; a property named format is no keyword
@@ -322,6 +327,19 @@ def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
                                        "http://json-schema.org/draft-07/schema# to keep them)"],
         "schema-ref-fails": [why + "promptfoo resolves $ref against the whole tests file as it loads it (an internal "
                              "$ref stops the eval)"]}
+
+
+def test_the_promptfoo_file_is_ascii_and_reads_back_in_python_as_every_text_was(project):
+    import yaml
+
+    texts = ["a\u2028b", "a\u0085b", "a\u2029b", "caf\u00e9 \U0001F600", "x  \n  y ", "\ttab", "a\r\nb",
+             "\ufeffbom", "a\u200bb", " lead", "trail ", "\x1b[0m"]
+    cases = load_suite(write_jsonl(project / "texts.jsonl", [
+        {"id": f"t{n}", "input": text, "expected": {"contains": [text]}} for n, text in enumerate(texts)]))
+    written = to_promptfoo(cases)
+    assert written.isascii()
+    tests = yaml.safe_load(written)
+    assert [(test["vars"]["input"], test["assert"][0]["value"]) for test in tests] == [(text, text) for text in texts]
 
 
 TAU2_TASKS = '''
