@@ -174,7 +174,8 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_come_back_as_they_were
     with (tmp_path / "q.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["trace_id"], row["input"], row["output"], row["reason"]) for row in rows] == [
-        ("'-NfK3xQ", "'" + attack, "'@here done", "'+ reason"), ("plain", "''=quoted already", "'-5 degrees", "'\tindented")]
+        ("'-NfK3xQ", "'" + attack, "'@here done", "'+ reason"),
+        ("plain", "''=quoted already", "'-5 degrees", "'\tindented")]
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
     rows[0].update(expected="=2 is not a formula here", notes="'=a note")  # as a spreadsheet saves, and marks, text
     with (tmp_path / "filled.csv").open("w", newline="") as handle:

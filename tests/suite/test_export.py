@@ -95,7 +95,8 @@ CASES = [
     {"id": "line-separator-contains-passes", "input": "line separator", "expected": {"contains": ["a\u2028b"]}},
     {"id": "next-line-not-contains-passes", "input": "next line", "expected": {"not_contains": ["a\x85    b"]}},
     # promptfoo reads a tool name as a glob: get_* is left out, the exact name kept
-    {"id": "glob-tool-name-passes", "input": "my order", "expected": {"forbidden_tools": ["get_*", "transfer_to_human"]}},
+    {"id": "glob-tool-name-passes", "input": "my order",
+     "expected": {"forbidden_tools": ["get_*", "transfer_to_human"]}},
     # declared draft-07, jsonschema reads dependencies as ajv does; a property named format is no keyword
     {"id": "draft-07-schema-fails", "input": "a alone", "expected": {"json_schema": {
         "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",

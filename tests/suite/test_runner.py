@@ -237,5 +237,6 @@ def test_a_target_gets_the_request_only_in_a_parameter_before_messages(target, a
 
     case = SuiteCase(id="m1", input="refund order 4", expected={"contains": ["refund"]},
                      messages=[{"role": "user", "content": "refund order 4"},
-                               {"role": "assistant", "content": "Which card?"}, {"role": "user", "content": "the visa"}])
+                               {"role": "assistant", "content": "Which card?"},
+                               {"role": "user", "content": "the visa"}])
     assert call_target(target, case) == answer
