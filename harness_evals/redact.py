@@ -13,6 +13,7 @@ Runs on the core install: suites are checked with it in CI jobs that have no min
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from functools import partial
 from collections import Counter
@@ -167,6 +168,21 @@ def _cards(text: str) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+def _scalar_text(value: Any) -> str | None:
+    """The text of a string or a number as JSON writes it; None for anything else (true, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    return None
+
+
+def _key_context(key: str | None) -> str:
+    """What precedes a value under `key` in its JSON text, for detectors that read context (a
+    bare run of digits is a phone number after "phone")."""
+    return "" if key is None else f"{key}: "
+
+
 def _ips(text: str) -> Iterator[tuple[int, int]]:
     for pattern in (IPV4, IPV6):
         for start, end in _matches(pattern, text):
@@ -205,10 +221,14 @@ class Redactor:
                     continue
                 yield match.start, match.end
 
-    def find(self, text: str) -> list[Finding]:
+    def find(self, text: str, *, after: str = "") -> list[Finding]:
+        """Findings in `text`; `after` is what precedes it (a key), read as context only."""
         findings: list[Finding] = []
         for kind, detect in self._detectors:
-            for start, end in detect(text):
+            for start, end in detect(after + text):
+                if start < len(after):  # in the context, or reaching into it: not this text's
+                    continue
+                start, end = start - len(after), end - len(after)
                 value = text[start:end]
                 if start == end or PLACEHOLDER.fullmatch(value) or any(a.fullmatch(value) for a in self._allow):
                     continue
@@ -217,31 +237,40 @@ class Redactor:
                 findings.append(Finding(kind, start, end, value))
         return sorted(findings, key=lambda f: f.start)
 
-    def find_in(self, value: Any) -> list[Finding]:
-        """Findings in every string inside a JSON-like value."""
-        if isinstance(value, str):
-            return self.find(value)
-        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        return [finding for item in items for finding in self.find_in(item)]
+    def find_in(self, value: Any, *, key: str | None = None) -> list[Finding]:
+        """Findings in every string, number (its decimal text) and dict key inside a JSON-like
+        value; a value is read after its key (`phone: 14155552671`), as its JSON text reads."""
+        if isinstance(value, dict):
+            return [finding for name, item in value.items()
+                    for finding in (*self.find(name), *self.find_in(item, key=name))]
+        if isinstance(value, list):
+            return [finding for item in value for finding in self.find_in(item)]
+        text = _scalar_text(value)
+        return [] if text is None else self.find(text, after=_key_context(key))
 
-    def redact(self, text: str, placeholders: Placeholders | None = None) -> str:
+    def redact(self, text: str, placeholders: Placeholders | None = None, *, after: str = "") -> str:
         placeholders = placeholders or Placeholders()
         pieces, position = [], 0
-        for finding in self.find(text):
+        for finding in self.find(text, after=after):
             pieces += [text[position:finding.start], placeholders(finding.kind, finding.value)]
             position = finding.end
         pieces.append(text[position:])
         return "".join(pieces)
 
-    def redact_value(self, value: Any, placeholders: Placeholders) -> Any:
-        """Every string inside a JSON-like value (dict keys are names, left as they are)."""
-        if isinstance(value, str):
-            return self.redact(value, placeholders)
+    def redact_value(self, value: Any, placeholders: Placeholders, *, key: str | None = None) -> Any:
+        """Every string, number and dict key inside a JSON-like value, each value read after its
+        key (find_in). A number is redacted through its decimal text: a card or phone number sent
+        as a JSON number becomes its placeholder (a string), any other number stays a number."""
         if isinstance(value, dict):
-            return {key: self.redact_value(item, placeholders) for key, item in value.items()}
+            return {self.redact(name, placeholders): self.redact_value(item, placeholders, key=name)
+                    for name, item in value.items()}
         if isinstance(value, list):
             return [self.redact_value(item, placeholders) for item in value]
-        return value
+        text = _scalar_text(value)
+        if text is None:
+            return value
+        redacted = self.redact(text, placeholders, after=_key_context(key))
+        return redacted if isinstance(value, str) or redacted != text else value
 
     def redact_fields(self, record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
         """A copy of the record with the named fields redacted, numbered consistently across them."""

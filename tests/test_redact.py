@@ -54,11 +54,22 @@ def test_placeholders_are_typed_and_consistent_within_a_trace():
     assert redactor.redact(second) == second  # placeholders are never redacted again
 
 
-def test_json_values_are_redacted_inside_and_keys_kept():
+def test_json_values_are_redacted_inside_and_ordinary_keys_kept():
     record = {"input": "I am ana@example.com", "steps": [{"arguments": {"email": "ana@example.com"}}], "trace_id": "t1"}
     assert Redactor().redact_fields(record, ("input", "steps")) == {
         "input": "I am <EMAIL_1>", "steps": [{"arguments": {"email": "<EMAIL_1>"}}], "trace_id": "t1",
     }
+
+
+def test_numbers_and_keys_in_json_values_are_redacted_and_a_value_is_read_after_its_key():
+    arguments = {"card": 4111111111111111, "phone": 14155552671, "amount": 12.5, "quantity": 2, "gift": True,
+                 "order": 4155552671}  # an order id with a phone number's digits: no word says phone
+    result = {"jane.doe@example.com": {"role": "owner", "card": "4111111111111111"}}
+    placeholders = Placeholders()
+    assert Redactor().redact_value(arguments, placeholders) == {
+        "card": "<CARD_1>", "phone": "<PHONE_1>", "amount": 12.5, "quantity": 2, "gift": True, "order": 4155552671}
+    assert Redactor().redact_value(result, placeholders) == {"<EMAIL_1>": {"role": "owner", "card": "<CARD_1>"}}
+    assert [f.kind for f in Redactor().find_in([arguments, result])] == ["CARD", "PHONE", "EMAIL", "CARD"]
 
 
 def test_allow_and_deny_patterns_and_kinds_are_configurable():

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from harness_evals.errors import UserError, describe_validation_error
 from harness_evals.ingest.framing import Unreadable, json_lines, problem_with, read_document
-from harness_evals.label.queue import record_events
+from harness_evals.label.queue import from_inert_cell, record_events
 from harness_evals.records import NOISE, Label, Quarantined
 from harness_evals.registry import Registry
 from harness_evals.store import Store
@@ -33,6 +33,9 @@ from harness_evals.store.clusters import latest_cluster_of
 from harness_evals.store.queue import emitted_case_id, set_label, stored_label
 from harness_evals.store.traces import has_trace
 from harness_evals.suite.model import expected_json
+
+
+CSV_CELL_LIMIT = 2**31 - 1  # the largest the csv module takes on every platform (a C long)
 
 
 @dataclass
@@ -53,10 +56,13 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """Our queue's CSV, filled in, or Label Studio's CSV export (its columns: the task's data, the
     controls by name, `annotator`, `id` the task's)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # Excel saves "CSV UTF-8" with a byte order mark
     except UnicodeDecodeError as error:
         raise UserError(f"{path}: not valid UTF-8 (at offset {error.start}): save the CSV as UTF-8") from None
-    rows = csv.DictReader(io.StringIO(text, newline=""))
+    # A cell holds a whole trajectory as JSON, far past the csv module's default limit of 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_CELL_LIMIT))
+    rows = ({name: from_inert_cell(value) for name, value in row.items()}
+            for row in csv.DictReader(io.StringIO(text, newline="")))
     for line, row in _newest_per_task(enumerate(rows, start=2)):  # line 1 is the header
         try:
             yield line, _flat_label(row, skip=(row.get("skip") or "").strip().lower() in ("true", "yes", "1"))

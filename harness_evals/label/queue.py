@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +58,10 @@ LABEL_STUDIO_CONFIG = """<View>
   </View>
 </View>"""
 LABEL_STUDIO_MODEL_VERSION = "harness-evals suggested checks"
+# A CSV cell a spreadsheet would run as a formula (trace text is the user's and the agent's: it can be
+# `=HYPERLINK(...)`) is written with a `'` before it, as spreadsheets mark text; so that reading takes
+# exactly that mark off again, a cell that already starts with quotes before such a character gets one more.
+FORMULA_START = re.compile(r"'*[=+\-@\t\r]")
 
 
 def already_queued(store: Store) -> set[str]:
@@ -84,12 +89,14 @@ def enqueue(store: Store, picks: Sequence[QueuePick], *, run_id: str) -> None:
 
 
 def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> list[dict[str, Any]]:
-    """Every queued trace, highest priority first, with its trajectory and the fields a labeller fills in left empty."""
+                 negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW,
+                 redactor: Redactor | None = None) -> list[dict[str, Any]]:
+    """Every queued trace, highest priority first, with its trajectory and the fields a labeller
+    fills in left empty (unredacted; `redactor`: the rules they will be redacted by)."""
     items = []
     waiting = waiting_items(store)
     trajectories = with_trajectories(store, [item["trace_id"] for item in waiting], suggestions=suggestions,
-                                     negative_feedback_below=negative_feedback_below)
+                                     negative_feedback_below=negative_feedback_below, redactor=redactor)
     for item in waiting:
         item["priority"] = round(item["priority"], 4)
         item["metadata"] = json.loads(item["metadata"])
@@ -98,19 +105,20 @@ def queued_items(store: Store, *, suggestions: SuggestSettings = SUGGEST_DEFAULT
 
 
 def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: SuggestSettings = SUGGEST_DEFAULTS,
-                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW
+                      negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW, redactor: Redactor | None = None
                       ) -> dict[str, dict[str, Any]]:
     """TRAJECTORY_FIELDS of each of `trace_ids` in the queue, by trace id (unredacted):
     `conversation` (conversation_of), `steps` as stored, `flags` as [{detector, reason}] of the run
     that queued it, `outcome` {reward, success, feedback_score, succeeded}, `suggested` (checks, or
-    None) and `suggested_from` (label.suggest)."""
+    None) and `suggested_from` (label.suggest; `redactor`: the rules they will be redacted by)."""
     entries = queue_trajectories(store, trace_ids)
     flags = queue_flags(store, trace_ids)
     parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata",
                                                                             "feedback")}}
               for entry in entries.values()]
     drafts = suggest(store, parsed, min_successful=suggestions.min_successful,
-                     required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below)
+                     required_share=suggestions.required_share, negative_feedback_below=negative_feedback_below,
+                     redactor=redactor)
     trajectories = {}
     for entry in parsed:
         metadata, feedback = entry["metadata"] or {}, entry["feedback"] or {}
@@ -130,8 +138,8 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
 
 def conversation_of(messages: list[Any] | None, request: str, answer: str) -> list[dict[str, Any]]:
     """Who said what, in order: each message's `role` and `text`, and the names of the tools it
-    calls (`tool_calls`). Left out: the system and developer messages (the prompt), and messages
-    with neither text nor calls that answer no call. A trace without messages: its request, then its answer."""
+    calls (`tool_calls`). Left out: the system and developer messages (the prompt), and the agent's
+    messages with neither text nor calls. A trace without messages: its request, then its answer."""
     if not messages:
         return [{"role": "user", "text": request}] + ([{"role": "assistant", "text": answer}] if answer else [])
     return [{"role": turn["role"], "text": turn["text"]}
@@ -142,15 +150,18 @@ def conversation_of(messages: list[Any] | None, request: str, answer: str) -> li
 def turns_of(messages: list[Any]) -> list[dict[str, Any]]:
     """The stored messages of a trace as conversation_of keeps them, calls whole: {role, text,
     tool_calls: [{name, arguments, id}], tool_call_id} (the call a `tool` message answers: its
-    `tool_call_id`, or its `id` as τ²-bench names it). Arguments sent as JSON text are decoded."""
+    `tool_call_id`, or its `id` as τ²-bench names it; ids as text). Arguments sent as JSON text are decoded.
+    A user message is kept without text too (only an image, say): it ends the agent's turn."""
     turns = []
     for message in messages:
         if not isinstance(message, dict) or message.get("role") in PROMPT_ROLES:
             continue
         text = message_text(message.get("content")) or message_text(message.get("parts"))
         calls = [whole for call in message.get("tool_calls") or [] if (whole := _call_of(call))]
-        if text.strip() or calls or message.get("role") == "tool":
-            answers = message.get("tool_call_id") or (message.get("id") if message.get("role") == "tool" else None)
+        if text.strip() or calls or message.get("role") in ("tool", "user"):
+            answers = _id_of(message.get("tool_call_id"))
+            if answers is None and message.get("role") == "tool":
+                answers = _id_of(message.get("id"))
             turns.append({"role": str(message.get("role")), "text": text, "tool_calls": calls,
                           "tool_call_id": answers})
     return turns
@@ -166,7 +177,12 @@ def _call_of(call: Any) -> dict[str, Any] | None:
     if not name:
         return None
     arguments = call["arguments"] if "arguments" in call else function.get("arguments")
-    return {"name": str(name), "arguments": decode_json_text(arguments), "id": call.get("id")}
+    return {"name": str(name), "arguments": decode_json_text(arguments), "id": _id_of(call.get("id"))}
+
+
+def _id_of(value: Any) -> str | None:
+    """A call's id as text: some traces number their calls 0, 1, … (None: it has none)."""
+    return None if value is None or value == "" else str(value)
 
 
 def dialogue_lines(item: dict[str, Any]) -> list[dict[str, str]]:
@@ -231,8 +247,19 @@ def _write_csv(items: list[dict[str, Any]], handle: TextIO) -> None:
         if items else ["trace_id", *FIELDS_TO_FILL]
     writer = csv.DictWriter(handle, fieldnames=fields)
     writer.writeheader()
-    writer.writerows({**item, "transcript": transcript(item),
-                      **{name: json.dumps(item[name], ensure_ascii=False) for name in JSON_COLUMNS}} for item in items)
+    rows = ({**item, "transcript": transcript(item),
+             **{name: json.dumps(item[name], ensure_ascii=False) for name in JSON_COLUMNS}} for item in items)
+    writer.writerows({name: as_inert_cell(value) for name, value in row.items()} for row in rows)
+
+
+def as_inert_cell(value: Any) -> Any:
+    """The value as a CSV cell no spreadsheet runs as a formula (FORMULA_START)."""
+    return "'" + value if isinstance(value, str) and FORMULA_START.match(value) else value
+
+
+def from_inert_cell(value: Any) -> Any:
+    """The value `as_inert_cell` was given."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and FORMULA_START.match(value) else value
 
 
 def _write_label_studio(items: list[dict[str, Any]], handle: TextIO) -> None:
@@ -271,7 +298,8 @@ def export_queue(store: Store, out: str | Path, *, format: str = "jsonl", redact
     write = QUEUE_FORMATS.get(format)
     redactor = redactor or Redactor()
     items = [redactor.redact_fields(item, EXPORTED_TEXT)
-             for item in queued_items(store, suggestions=suggestions, negative_feedback_below=negative_feedback_below)]
+             for item in queued_items(store, suggestions=suggestions, negative_feedback_below=negative_feedback_below,
+                                      redactor=redactor)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as handle:

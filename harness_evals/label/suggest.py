@@ -38,6 +38,7 @@ from harness_evals.config import SuggestSettings
 from harness_evals.mine.embed import text_hash
 from harness_evals.mine.signals import ACKNOWLEDGES_TROUBLE, DetectorSettings
 from harness_evals.records import NOISE
+from harness_evals.redact import Redactor
 from harness_evals.store import Store
 from harness_evals.store.embeddings import vectors_in_order
 from harness_evals.store.suggestions import RegionTrace, answers_of, embedding_of_run, region_traces, view_texts_of
@@ -50,6 +51,7 @@ FULL_REWARD = 1.0  # τ-bench and τ²-bench score a pass 1.0 and a failure 0.0
 CONFIDENT_CLAIM = re.compile(r"\b(?:ha(?:s|ve) been (?:successfully )?[a-z]+(?:ed|en)|successfully [a-z]+ed)\b",
                              re.IGNORECASE)
 REFERENCE_CANDIDATES = 10  # the nearest successful traces whose answers are read, for the first that has one
+QUOTED_ERROR = 120  # characters of a failed step's error quoted in a note
 
 
 def succeeded(reward: Any, success: Any, feedback_score: Any, *,
@@ -125,10 +127,13 @@ class _Region:
 
 def suggest(store: Store, queued: Sequence[dict[str, Any]], *, min_successful: int = DEFAULTS.min_successful,
             required_share: float = DEFAULTS.required_share,
-            negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW) -> dict[str, Suggestion]:
+            negative_feedback_below: float = NEGATIVE_FEEDBACK_BELOW,
+            redactor: Redactor | None = None) -> dict[str, Suggestion]:
     """The draft checks of each queued trace, by trace id. Each of `queued` has the trace's
     `trace_id`, the `run_id` that queued it and its `cluster_id` there, its `steps` and `messages`
-    (parsed) and its `output`."""
+    (parsed) and its `output`. The notes are unredacted, as the traces are; `redactor` (the rules
+    they will be redacted by) keeps a quote from cutting through a finding (quoted)."""
+    redactor = redactor or Redactor()
     keys = sorted({(item["run_id"], item["cluster_id"]) for item in queued if item["cluster_id"] != NOISE})
     by_region: dict[tuple[str, int], list[RegionTrace]] = {}
     for row in region_traces(store, keys):
@@ -152,9 +157,18 @@ def suggest(store: Store, queued: Sequence[dict[str, Any]], *, min_successful: i
             checks["not_contains"] = [claim.phrase]
             sources["not_contains"] = {claim.phrase: (
                 f"the agent's reply after step {claim.step} ({claim.name}) failed says so, and no later {claim.name} "
-                f"call succeeded: {claim.error.strip().splitlines()[0][:120]}")}
+                f"call succeeded: {quoted(claim.error, redactor)}")}
         suggestions[item["trace_id"]] = Suggestion(checks or None, sources)
     return suggestions
+
+
+def quoted(error: str, redactor: Redactor) -> str:
+    """The error's first line, cut at QUOTED_ERROR characters, or past them at the end of a
+    finding the cut would go through: cut inside, an email or card would no longer be found when
+    the note is redacted, and its first characters would leave the store."""
+    line = next(iter(error.strip().splitlines()), "")
+    end = max([QUOTED_ERROR, *(finding.end for finding in redactor.find(line) if finding.start < QUOTED_ERROR)])
+    return line[:end]
 
 
 def _region(store: Store, run_id: str, rows: list[RegionTrace], negative_feedback_below: float) -> _Region:

@@ -87,7 +87,7 @@ def emit_suite(store: Store, out_dir: str | Path, *, name: str = "regression", r
             metadata={
                 "verdict": verdict,
                 "notes": notes and redactor.redact(notes, placeholders),
-                "labeller": labeller,
+                "labeller": labeller and redactor.redact(labeller, placeholders),  # Label Studio gives an email
                 "provenance": {"trace_id": trace_id, "cluster_id": cluster_id, "run_id": run_id},
             },
         )

@@ -98,23 +98,40 @@ def to_inspect(cases: Sequence[SuiteCase]) -> str:
     """Inspect AI dataset JSONL (`json_dataset` reads it): `input` (text, or ChatMessage records for
     a multi-turn case), `target` (the reference answer, reference_answer: for people and
     model-graded scorers, never one of our checks), `id`, and `metadata` with the checks under
-    `checks`, which the `harness_evals/suite_checks` scorer applies (suite/inspect_scorer.py)."""
+    `checks`, which the `harness_evals/suite_checks` scorer applies (suite/inspect_scorer.py), and
+    the case's `input` (its request, which a rubric's grader gets as `suite run` gives it)."""
     lines = []
     for case in cases:
         record = {
             "id": case.id,
             "input": inspect_input(case),
             "target": reference_answer(case.expected),
-            "metadata": {**case.metadata, "checks": expected_json(case.expected)},
+            "metadata": {**case.metadata, "checks": expected_json(case.expected), "input": case.input},
         }
         lines.append(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
     return "".join(lines)
 
 
-# JSON Schema keywords of drafts after 7: promptfoo validates with ajv's draft-07, jsonschema with the newest draft.
+# promptfoo's is-json checks a schema with ajv by JSON Schema draft-07 in strict mode (a keyword outside
+# DRAFT_07_KEYWORDS is an error), with ajv-formats; `suite run`'s jsonschema by the draft its $schema
+# names, the newest without one, and without checking formats. A schema is translated only where
+# the two judge every answer alike (_schema_differences).
+DRAFT_07_KEYWORDS = frozenset({
+    "$schema", "$id", "$ref", "$comment", "title", "description", "default", "examples", "readOnly", "writeOnly",
+    "definitions", "type", "enum", "const", "multipleOf", "maximum", "exclusiveMaximum", "minimum",
+    "exclusiveMinimum", "maxLength", "minLength", "pattern", "format", "contentMediaType", "contentEncoding",
+    "items", "additionalItems", "maxItems", "minItems", "uniqueItems", "contains", "maxProperties", "minProperties",
+    "required", "properties", "patternProperties", "additionalProperties", "dependencies", "propertyNames", "if",
+    "then", "else", "allOf", "anyOf", "oneOf", "not"})
+DRAFT_07_SCHEMA = "http://json-schema.org/draft-07/schema"  # the $schema ajv takes for it (not https)
 NEWER_SCHEMA_KEYWORDS = ("$defs", "prefixItems", "dependentRequired", "dependentSchemas", "unevaluatedItems",
                          "unevaluatedProperties", "$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef",
                          "minContains", "maxContains")
+# Where a schema holds schemas: under these keywords (one, or a list), and as the values of these maps.
+SUBSCHEMA_KEYWORDS = ("items", "additionalItems", "contains", "additionalProperties", "propertyNames", "if", "then",
+                      "else", "allOf", "anyOf", "oneOf", "not", "prefixItems", "unevaluatedItems",
+                      "unevaluatedProperties")
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions", "dependencies", "$defs", "dependentSchemas")
 PROMPTFOO_NOTES = """\
 # promptfoo tests written by `harness-evals suite export --format promptfoo`.
 # Use them with `tests: file://THIS_FILE` and a chat prompt that sends each test's conversation:
@@ -123,7 +140,9 @@ PROMPTFOO_NOTES = """\
 #   equals        a javascript assertion: both sides stripped of Python's whitespace, then compared exactly
 #   contains      icontains / not-icontains (case-insensitive, as ours)
 #   regex         a javascript assertion with the pattern translated from Python's syntax (suite/jsregex.py)
-#   json_schema   is-json with the schema (ajv, draft-07)
+#   json_schema   is-json with the schema (ajv, draft-07, strict) where ajv judges it as jsonschema does: not
+#                 with $ref, $id, format, pattern, patternProperties or keywords outside draft-07, nor with
+#                 dependencies, additionalItems or a list of items unless $schema names draft-07
 #   rubric        llm-rubric: it needs a grader provider (--grader, or defaultTest.options.provider);
 #                 without one promptfoo fails the test where `suite run` skips the rubric
 #   required_tools / forbidden_tools
@@ -131,7 +150,8 @@ PROMPTFOO_NOTES = """\
 #                 turn on tracing (tracing: {{enabled: true, otlp: {{http: {{enabled: true}}}}}}) and have the
 #                 provider send a span per tool call (attribute gen_ai.tool.name) to the OTLP receiver with the
 #                 traceparent promptfoo gives it; without a trace the assertion fails, as ours does
-#                 when a target reports no tool calls
+#                 when a target reports no tool calls. promptfoo matches names ignoring case (ours
+#                 do not: Lookup is not lookup), and reads * and ?: a name with them is not translated
 {untranslated}"""
 
 
@@ -178,17 +198,20 @@ def _promptfoo_asserts(expected: Expected | str) -> tuple[list[dict[str, Any]], 
         except Untranslatable as why:
             untranslated.append(f"regex {expected.regex!r}: {why}")
     if expected.json_schema is not None:
-        newer = sorted({key for key in _keys(expected.json_schema) if key in NEWER_SCHEMA_KEYWORDS})
-        declared = expected.json_schema.get("$schema", "")
-        if newer or (declared and "draft-07" not in declared):
-            untranslated.append("json_schema: promptfoo checks with JSON Schema draft-07, and this schema uses "
-                                + (", ".join(newer) if newer else f"$schema {declared}"))
+        differences = _schema_differences(expected.json_schema)
+        if differences:
+            untranslated.append("json_schema: promptfoo's is-json (ajv, JSON Schema draft-07, strict) would judge "
+                                "it otherwise: " + "; ".join(differences))
         else:
             asserts.append({"type": "is-json", "value": expected.json_schema})
-    if expected.required_tools:
-        asserts.append({"type": "trajectory:tool-used", "value": list(expected.required_tools)})
-    if expected.forbidden_tools:
-        asserts.append({"type": "not-trajectory:tool-used", "value": list(expected.forbidden_tools)})
+    for check, names, kind in (("required_tools", expected.required_tools, "trajectory:tool-used"),
+                               ("forbidden_tools", expected.forbidden_tools, "not-trajectory:tool-used")):
+        # promptfoo reads each name as a glob (* and ?), and as a template or a file like any listed value
+        globs = [name for name in names if "*" in name or "?" in name or _templated(name)]
+        untranslated += [f"{check} {name!r}: promptfoo would read it as a pattern (it holds * or ?) or a template"
+                         for name in globs]
+        if exact := [name for name in names if name not in globs]:
+            asserts.append({"type": kind, "value": exact})
     if expected.rubric is not None:
         if _templated(expected.rubric):
             untranslated.append("rubric: promptfoo would read it as a template (it holds {{, {% or {#)")
@@ -200,10 +223,55 @@ def _promptfoo_asserts(expected: Expected | str) -> tuple[list[dict[str, Any]], 
     return asserts, untranslated
 
 
-def _keys(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [*value, *(key for item in value.values() for key in _keys(item))]
-    return [key for item in value for key in _keys(item)] if isinstance(value, list) else []
+def _schema_differences(schema: dict[str, Any]) -> list[str]:
+    """Where promptfoo's ajv would judge an answer otherwise than `suite run`'s jsonschema, or
+    refuse the schema (ajv's strict mode); none: is-json is exact."""
+    declared = str(schema.get("$schema", ""))
+    if declared and declared.rstrip("#") != DRAFT_07_SCHEMA:
+        return [f"$schema {declared} is not draft-07 as ajv names it ({DRAFT_07_SCHEMA}#)"]
+    schemas = _schemas_in(schema)
+    keywords = {keyword for each in schemas for keyword in each}
+    differences = []
+    if newer := sorted(keywords & set(NEWER_SCHEMA_KEYWORDS)):
+        differences.append(f"keywords of drafts after 7: {', '.join(newer)}")
+    if unknown := sorted(keywords - DRAFT_07_KEYWORDS - set(NEWER_SCHEMA_KEYWORDS)):
+        differences.append(f"keywords outside draft-07, which ajv's strict mode refuses: {', '.join(unknown)}")
+    if any(("if" in each) != ("then" in each or "else" in each) for each in schemas):
+        differences.append("if without then or else, or then or else without if, which ajv's strict mode refuses")
+    if any("additionalItems" in each and not isinstance(each.get("items"), list) for each in schemas):
+        differences.append("additionalItems without a list of items, which ajv's strict mode refuses")
+    if "$ref" in keywords:
+        differences.append("promptfoo resolves $ref against the whole tests file as it loads it (an internal $ref "
+                           "stops the eval)")
+    if "$id" in keywords:
+        differences.append("ajv keeps each schema by its $id, and a second one with the same $id is an error")
+    if "format" in keywords:
+        differences.append("ajv checks format, jsonschema does not")
+    if used := sorted(keywords & {"pattern", "patternProperties"}):
+        differences.append(f"{' and '.join(used)}: ajv reads JavaScript RegExps, jsonschema Python's re")
+    by_draft_07 = sorted(keywords & {"dependencies", "additionalItems"}
+                         | ({"items as a list"} if any(isinstance(each.get("items"), list) for each in schemas)
+                            else set()))
+    if by_draft_07 and not declared:
+        differences.append(f"{', '.join(by_draft_07)}: jsonschema reads the schema by the newest draft, which gives "
+                           f"them another meaning (declare $schema {DRAFT_07_SCHEMA}# to keep them)")
+    return differences
+
+
+def _schemas_in(schema: Any) -> list[dict[str, Any]]:
+    """The schema and every schema inside it, found by keyword (a property named `format` is no keyword)."""
+    if not isinstance(schema, dict):
+        return []
+    found = [schema]
+    for keyword, value in schema.items():
+        if keyword in SUBSCHEMA_MAPS and isinstance(value, dict):
+            inner = list(value.values())
+        elif keyword in SUBSCHEMA_KEYWORDS:
+            inner = value if isinstance(value, list) else [value]
+        else:
+            continue
+        found += [each for item in inner for each in _schemas_in(item)]
+    return found
 
 
 def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
@@ -228,7 +296,9 @@ def to_promptfoo(cases: Sequence[SuiteCase]) -> str:
     listed = "# Not translated (kept in each test's metadata.untranslated):\n" + "\n".join(refused) + "\n" \
         if refused else "# Every check was translated.\n"
     header = PROMPTFOO_NOTES.format(untranslated=listed)
-    return header + yaml.safe_dump(tests, sort_keys=False, allow_unicode=True, width=1000)
+    # ASCII, every other character escaped: PyYAML writes U+2028, U+2029 and U+0085 raw, as line breaks
+    # js-yaml (promptfoo's reader) folds apart from PyYAML; escaped, both read the same text
+    return header + yaml.safe_dump(tests, sort_keys=False, allow_unicode=False, width=1000)
 
 SuiteWriter = Callable[[Sequence[SuiteCase]], str]
 SUITE_FORMATS: Registry[SuiteWriter] = Registry("suite format", "harness_evals.suite_formats",

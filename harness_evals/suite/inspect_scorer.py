@@ -8,7 +8,8 @@ this module in Inspect's entry-point group `inspect_ai`, so `inspect eval` names
 
 `suite_checks` applies a case's checks (the sample's `metadata.checks`, as `suite export --format
 inspect` writes them) to the model's answer, and its tool checks to the tool calls the model made
-during the sample: those of assistant messages that did not come with the input.
+during the sample: those of assistant messages that did not come with the input. A rubric's grader
+gets the case's request (`metadata.input`), as in `suite run`.
 
 Offline: Inspect's `mockllm/model` counts each input's tokens with tiktoken's `o200k_base` when its
 output carries no usage (`MockLLM._ensure_default_usage`), and tiktoken downloads that encoding on
@@ -53,8 +54,10 @@ def suite_checks(grader: str | None = None):  # noqa: ANN201  Inspect reads the 
     async def score(state: TaskState, target: Target) -> Score:
         expected = EXPECTED.validate_python(state.metadata["checks"])
         answer = state.output.completion
-        checks = check_output(expected, request=state.input_text, output=answer, tool_calls=tools_called(state),
-                              grader=grade)
+        # the case's request, as `suite run` gives the grader; Inspect's input_text is the last user
+        # message of a conversation (and a dataset exported before the request was carried has only that)
+        request = state.metadata.get("input", state.input_text)
+        checks = check_output(expected, request=request, output=answer, tool_calls=tools_called(state), grader=grade)
         status = verdict(checks)
         failures = [f"{check.check}: {check.detail}" for check in checks if check.passed is False]
         skipped = [check.detail for check in checks if check.passed is None]

@@ -4,7 +4,7 @@
 exactly where `re.search(pattern, text)` does, or raises Untranslatable saying why. The RegExp is
 in Unicode mode (`u`); what differs between the two engines is rewritten:
 
-- `\\w`, `\\d`, `\\b`, `\\B` are Unicode in Python, ASCII in JavaScript: written as `\\p{...}` classes
+- `\\w`, `\\d`, `\\b` are Unicode in Python, ASCII in JavaScript: written as `\\p{...}` classes
   (Python's `\\w` is exactly `[\\p{L}\\p{N}_]` and `\\d` is `\\p{Nd}`, by its own Unicode tables);
   `\\s` is written as the characters Python counts as space.
 - `.` (no `s` flag) excludes only `\\n` in Python, also `\\r`, U+2028 and U+2029 in JavaScript:
@@ -15,10 +15,16 @@ in Unicode mode (`u`); what differs between the two engines is rewritten:
   `\\U0001F600` / `\\N{NAME}` / octal escapes become `\\u{...}`, `{,n}` becomes `{0,n}`; a literal
   `{`, `}` or `]` and escaped punctuation JavaScript does not accept in Unicode mode are escaped
   its way.
+- `(?i)` folds i, I, İ and ı together in Python; JavaScript's `i` keeps İ and ı apart (and from
+  i, I): where the pattern matches one of them, the translation matches all four.
 
 Refused: the verbose flag `(?x)`, `(?a)` with `(?i)`, flags scoped to a group (`(?i:...)`, `(?-i:...)`: Node 20
 has no RegExp modifiers), conditional groups `(?(1)...)`, atomic groups and possessive
-quantifiers, `\\W`/`\\D`/`\\S` inside a character class, and the locale flag.
+quantifiers, `\\W`/`\\D`/`\\S` inside a character class, the locale flag, `\\B` (Python before 3.14
+never matches it in an empty text, JavaScript does), and where the two engines read the same
+syntax apart (_read_apart): a backreference to a group that may not have taken part (Python's then
+fails, JavaScript's matches the empty text), a backreference under `(?i)`, and a quantified
+lookaround (a JavaScript syntax error).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import functools
 import re
 import sys
 import unicodedata
+from re import _parser  # re's own parser: the checks of _read_apart see the pattern exactly as re.search does
 
 WORD = r"\p{L}\p{N}_"
 DIGIT = r"\p{Nd}"
@@ -36,6 +43,8 @@ ASCII_SPACE = r"\t\n\v\f\r "
 JS_SYNTAX = set("^$\\.*+?()[]{}|/")
 CLASS_ESCAPE = set("\\]^-[")
 QUANTIFIER = re.compile(r"\{(\d*)(,(\d*))?\}")
+FOLDED_TOGETHER = "Ii\u0130\u0131"  # what Python's (?i) reads as one letter, JavaScript's i as three
+FOLDED = "[Ii\\u0130\\u0131]"
 
 
 class Untranslatable(ValueError):
@@ -66,9 +75,45 @@ def to_javascript(pattern: str) -> tuple[str, str]:
     except re.error as error:
         raise Untranslatable(f"it does not compile in Python: {error}") from None
     flags, position = _leading_flags(pattern)
-    translator = _Translator(pattern, position, ascii="a" in flags, dotall="s" in flags, multiline="m" in flags)
+    translator = _Translator(pattern, position, ascii="a" in flags, dotall="s" in flags, multiline="m" in flags,
+                             ignorecase="i" in flags)
     source = translator.run()
+    _read_apart(_parser.parse(pattern), ignorecase="i" in flags)
     return source, "u" + ("i" if "i" in flags else "")
+
+
+def _read_apart(items: _parser.SubPattern | list, *, ignorecase: bool, taken: frozenset[int] = frozenset()
+                ) -> frozenset[int]:
+    """Raise Untranslatable where JavaScript reads this syntax otherwise than Python (the module
+    docstring says where). `taken`: the groups that have surely taken part before `items`; the
+    groups that surely have after them."""
+    for op, argument in items:
+        if op is _parser.GROUPREF:
+            if ignorecase:
+                raise Untranslatable("a backreference under (?i): Python folds i, I, İ and ı together, JavaScript "
+                                     "does not, and what the group holds is only known at matching")
+            if argument not in taken:
+                raise Untranslatable(f"the backreference to group {argument}, which may not have taken part: "
+                                     "Python's then fails, JavaScript's matches the empty text")
+        elif op is _parser.SUBPATTERN:
+            group, _, _, inner = argument
+            taken = _read_apart(inner, ignorecase=ignorecase, taken=taken) | ({group} if group else set())
+        elif op is _parser.BRANCH:
+            branches = [_read_apart(branch, ignorecase=ignorecase, taken=taken) for branch in argument[1]]
+            taken = frozenset.intersection(*branches)
+        elif op in (_parser.MAX_REPEAT, _parser.MIN_REPEAT):
+            low, _, inner = argument
+            if len(inner) == 1 and inner[0][0] in (_parser.ASSERT, _parser.ASSERT_NOT):
+                raise Untranslatable("a quantified lookaround is a syntax error in JavaScript: leave the quantifier "
+                                     "out")
+            # JavaScript clears a repeated group's captures each time round: only what each round sets counts
+            after = _read_apart(inner, ignorecase=ignorecase, taken=taken)
+            taken = after if low > 0 else taken
+        elif op is _parser.ASSERT:
+            taken = _read_apart(argument[1], ignorecase=ignorecase, taken=taken)
+        elif op is _parser.ASSERT_NOT:  # a lookaround that must fail leaves no group set
+            _read_apart(argument[1], ignorecase=ignorecase, taken=taken)
+    return taken
 
 
 def _leading_flags(pattern: str) -> tuple[set[str], int]:
@@ -87,9 +132,10 @@ def _leading_flags(pattern: str) -> tuple[set[str], int]:
 
 
 class _Translator:
-    def __init__(self, pattern: str, position: int, *, ascii: bool, dotall: bool, multiline: bool) -> None:
+    def __init__(self, pattern: str, position: int, *, ascii: bool, dotall: bool, multiline: bool,
+                 ignorecase: bool) -> None:
         self.pattern, self.position = pattern, position
-        self.ascii, self.dotall, self.multiline = ascii, dotall, multiline
+        self.ascii, self.dotall, self.multiline, self.ignorecase = ascii, dotall, multiline, ignorecase
         self.word = ASCII_WORD if ascii else WORD
         self.digit = ASCII_DIGIT if ascii else DIGIT
         self.space = ASCII_SPACE if ascii else python_space()
@@ -136,7 +182,14 @@ class _Translator:
             self._take()
             self.out.append("\\" + char)
         else:
-            self.out.append(self._take())
+            self.out.append(self._char(ord(self._take()), in_class=False, escaped=False))
+
+    def _char(self, code: int, *, in_class: bool, escaped: bool = True) -> str:
+        """A character of the pattern; outside a class under (?i), one of FOLDED_TOGETHER is all four
+        (a class gets them in _class)."""
+        if self.ignorecase and not in_class and chr(code) in FOLDED_TOGETHER:
+            return FOLDED
+        return _code(code) if escaped else chr(code)
 
     def _brace(self) -> str:
         found = QUANTIFIER.match(self.pattern, self.position)
@@ -184,8 +237,10 @@ class _Translator:
     def _class(self) -> str:
         self._take()
         out = ["["]
-        if self._peek("^"):
+        negated = self._peek("^")
+        if negated:
             out.append(self._take())
+        body = self.position
         first = True
         while not self._peek("]") or first:
             if self.position >= len(self.pattern):
@@ -197,8 +252,13 @@ class _Translator:
                 self._take()
                 out.append("-" if char == "-" else _literal(char, in_class=True))
             first = False
+        translated = "".join(out) + "]"
+        # Under (?i) Python's class holds all of FOLDED_TOGETHER or none: JavaScript's gets them apart,
+        # beside it (inside, they could end up in a range)
+        if self.ignorecase and re.fullmatch(f"(?i)[{self.pattern[body:self.position]}]", "i"):
+            translated = f"(?!{FOLDED}){translated}" if negated else f"(?:{translated}|{FOLDED})"
         self._take()
-        return "".join(out) + "]"
+        return translated
 
     def _escape(self, *, in_class: bool) -> str:
         self._take()
@@ -211,11 +271,11 @@ class _Translator:
             if in_class:
                 raise Untranslatable(f"\\{char} inside a character class has no JavaScript form in Unicode mode")
             return f"[^{negated[char]}]"
-        if char in "bB" and not in_class:
+        if char == "b" and not in_class:
             word = f"[{self.word}]"
-            at = f"(?<={word})(?!{word})|(?<!{word})(?={word})"
-            inside = f"(?<={word})(?={word})|(?<!{word})(?!{word})"
-            return f"(?:{at if char == 'b' else inside})"
+            return f"(?:(?<={word})(?!{word})|(?<!{word})(?={word}))"
+        if char == "B":
+            raise Untranslatable("\\B never matches in an empty text in Python (before 3.14), and does in JavaScript")
         if char == "b":
             return r"\u{8}"
         if char == "A":
@@ -225,15 +285,15 @@ class _Translator:
         if char in "fnrtv":
             return "\\" + char
         if char == "x":
-            return _code(int(self._take(2), 16))
+            return self._char(int(self._take(2), 16), in_class=in_class)
         if char == "u":
-            return _code(int(self._take(4), 16))
+            return self._char(int(self._take(4), 16), in_class=in_class)
         if char == "U":
-            return _code(int(self._take(8), 16))
+            return self._char(int(self._take(8), 16), in_class=in_class)
         if char == "N":
             end = self.pattern.index("}", self.position)
             name = self._take(end - self.position + 1)[1:-1]
-            return _code(ord(unicodedata.lookup(name)))
+            return self._char(ord(unicodedata.lookup(name)), in_class=in_class)
         if char == "a":
             return _code(7)
         if char.isdigit():
@@ -250,9 +310,9 @@ class _Translator:
             while len(digits) < 3 and self.pattern[self.position:self.position + 1] and \
                     self.pattern[self.position] in octal:
                 digits += self._take()
-            return _code(int(digits, 8))
+            return self._char(int(digits, 8), in_class=in_class)
         if first in octal and len(following) == 2 and all(c in octal for c in following):
-            return _code(int(first + self._take(2), 8))
+            return self._char(int(first + self._take(2), 8), in_class=in_class)
         if following[:1].isdigit():
             return "\\" + first + self._take()
         return "\\" + first

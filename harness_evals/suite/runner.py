@@ -2,8 +2,8 @@
 
 The target is `module:function`. A function with a parameter named `messages` gets the case's
 conversation there (`SuiteCase.conversation()`: the messages so far, or the input as the one user
-message), and its input as the first argument if it takes one more; any other function is called
-with the input alone. It plays the agent's next turn and returns the answer text, or the answer
+message), and its input as the first argument if it takes one before `messages`; any other
+function is called with the input alone. It plays the agent's next turn and returns the answer text, or the answer
 with the tool calls it made: `{"output": str, "tool_calls": [...]}` or an object with `output`
 and `tool_calls` attributes, each call a name, `{"name": ...}`, an OpenAI chat call
 (`{"function": {"name": ...}}`) or an object with `name` or `function`. Tool checks need the
@@ -60,7 +60,10 @@ def call_target(target: Callable[..., Any], case: SuiteCase) -> Any:
         return _call(target, case.input)
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                   inspect.Parameter.VAR_POSITIONAL)
-    takes_input = any(p.kind in positional for name, p in parameters.items() if name != "messages")
+    # Only a parameter before `messages` takes the input: one after it (`temperature=0.0`) would get it
+    # as `messages`, given twice then.
+    before = list(parameters).index("messages")
+    takes_input = any(p.kind in positional for p in list(parameters.values())[:before])
     return _call(target, *([case.input] if takes_input else []), messages=case.conversation())
 
 

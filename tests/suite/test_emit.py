@@ -236,3 +236,68 @@ def test_a_single_turn_chat_trace_stays_single_turn_and_a_conversation_is_redact
     assert cases["b"]["messages"] == [{"role": "user", "content": "refund <EMAIL_1>"},
                                       {"role": "assistant", "content": "Which order?"},
                                       {"role": "user", "content": "order 7, mail <EMAIL_2> too"}]
+
+
+def test_numbers_and_keys_in_arguments_and_the_labellers_email_are_redacted_in_the_suite(store, tmp_path):
+    lookup = {"id": "call_1", "type": "function", "function": {
+        "name": "lookup", "arguments": '{"card": 4111111111111111, "owners": {"ana@example.com": "main"}}'}}
+    charge = {"id": "call_2", "type": "function", "function": {"name": "charge", "arguments": "{}"}}
+    messages = [{"role": "user", "content": "charge my card"},
+                {"role": "assistant", "content": None, "tool_calls": [lookup]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "found"},
+                {"role": "assistant", "content": "Shall I charge it?"}, {"role": "user", "content": "yes"},
+                {"role": "assistant", "content": None, "tool_calls": [charge]},
+                {"role": "tool", "tool_call_id": "call_2", "content": "ok"},
+                {"role": "assistant", "content": "Charged."}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "charge my card", messages=messages)]),
+                kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "expected": {"required_tools": ["charge"]}, "labeller": "bo@example.com"}]))
+    report = emit_suite(store, tmp_path / "suites")
+    text = report.suite_path.read_text()
+    assert [raw for raw in ("4111111111111111", "ana@", "bo@") if raw in text] == []
+    [case] = [json.loads(line) for line in text.splitlines()]
+    assert case["messages"][1]["tool_calls"][0]["arguments"] == {"card": "<CARD_1>", "owners": {"<EMAIL_1>": "main"}}
+    assert case["metadata"]["labeller"] == "<EMAIL_2>"
+
+
+def test_a_user_message_with_only_an_image_ends_the_agents_turn(store, tmp_path):
+    call = {"id": "a", "type": "function", "function": {"name": "get_order", "arguments": "{}"}}
+    refund = {"id": "b", "type": "function", "function": {"name": "issue_refund", "arguments": "{}"}}
+    messages = [{"role": "user", "content": "my package arrived damaged"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "a", "content": "order W1"},
+                {"role": "assistant", "content": "Please send a photo of the damage."},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.example/y.png"}}]},
+                {"role": "assistant", "content": None, "tool_calls": [refund]},
+                {"role": "tool", "tool_call_id": "b", "content": "refunded"},
+                {"role": "assistant", "content": "Refund issued."}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "my package arrived damaged",
+                                                                messages=messages)]), kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {
+        "required_tools": ["issue_refund"]}}]))
+    [case] = [json.loads(line) for line in emit_suite(store, tmp_path / "suites").suite_path.read_text().splitlines()]
+    # the turn under test is the refund after the photo, not one turn from the first lookup to the refund
+    assert [m["role"] for m in case["messages"]] == ["user", "assistant", "tool", "assistant", "user"]
+    assert case["messages"][-1] == {"role": "user", "content": ""}
+
+
+def test_tool_call_ids_numbered_from_0_become_text_and_still_pair_calls_with_results(store, tmp_path):
+    def lookup(number):
+        return {"id": number, "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+    messages = [{"role": "user", "content": "where is order 5"},
+                {"role": "assistant", "content": "", "tool_calls": [lookup(0)]},
+                {"role": "tool", "tool_call_id": 0, "content": "shipped"},
+                {"role": "user", "content": "and order 6?"},
+                {"role": "assistant", "content": "", "tool_calls": [lookup(1)]},
+                {"role": "tool", "tool_call_id": 1, "content": "shipped"},
+                {"role": "assistant", "content": "both shipped"}]
+    ingest_file(store, write_jsonl(tmp_path / "t.jsonl", [trace("a", "where is order 5", messages=messages)]),
+                kind="production")
+    import_labels(store, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": "a", "expected": {
+        "required_tools": ["lookup"]}}]))
+    [case] = [json.loads(line) for line in emit_suite(store, tmp_path / "suites").suite_path.read_text().splitlines()]
+    assert case["messages"][1:3] == [
+        {"role": "assistant", "content": "", "tool_calls": [{"name": "lookup", "arguments": {}, "id": "0"}]},
+        {"role": "tool", "content": "shipped", "tool_call_id": "0"}]  # id 0 is an id, not a missing one

@@ -36,6 +36,15 @@ def answer(request, messages):
         "rate us": ("Thanks for the feedback!", []),
         "the fee": ("It is 5 euros.", []),
         "spaced": ("a b", []),
+        "an email": ('"not-an-email"', []),
+        "a name": ('{"name": "caf\u00e9"}', []),
+        "an object": ('{"a": 1}', []),
+        "a without b": ('{"a": 1}', []),
+        "a string": ('{"a": 1}', []),
+        "a alone": ('{"a": 1, "format": "x"}', []),
+        "my order": ("Here it is.", ["get_order"]),
+        "line separator": ("x a\u2028b y", []),
+        "next line": ("x a\x85b y", []),
     }
     output, calls = replies[request]
     return {"output": output, "tool_calls": calls}
@@ -71,8 +80,31 @@ CASES = [
      "expected": {"required_tools": ["get_details_by_id"]}},
     {"id": "reference-skipped", "input": "the fee", "expected": "5 euros"},
     {"id": "verbose-regex-passes", "input": "spaced", "expected": {"regex": r"(?x) a \  b"}},
+    # schemas promptfoo's ajv (draft-07, strict, formats, JavaScript RegExps) judges otherwise: not translated
+    {"id": "schema-format-passes", "input": "an email", "expected": {"json_schema": {"type": "string",
+                                                                                  "format": "email"}}},
+    {"id": "schema-pattern-passes", "input": "a name", "expected": {"json_schema": {
+        "type": "object", "properties": {"name": {"type": "string", "pattern": r"^\w+$"}}}}},
+    {"id": "schema-unknown-keyword-passes", "input": "an object",
+     "expected": {"json_schema": {"type": "object", "example": {"a": 1}}}},
+    {"id": "schema-dependencies-passes", "input": "a without b",
+     "expected": {"json_schema": {"type": "object", "dependencies": {"a": ["b"]}}}},
+    {"id": "schema-ref-fails", "input": "a string", "expected": {"json_schema": {  # promptfoo stopped at loading it
+        "type": "object", "properties": {"a": {"$ref": "#/definitions/s"}}, "definitions": {"s": {"type": "string"}}}}},
+    # line breaks YAML writers and readers fold apart, as promptfoo reads them in the tests file
+    {"id": "line-separator-contains-passes", "input": "line separator", "expected": {"contains": ["a\u2028b"]}},
+    {"id": "next-line-not-contains-passes", "input": "next line", "expected": {"not_contains": ["a\x85    b"]}},
+    # promptfoo reads a tool name as a glob: get_* is left out, the exact name kept
+    {"id": "glob-tool-name-passes", "input": "my order",
+     "expected": {"forbidden_tools": ["get_*", "transfer_to_human"]}},
+    # declared draft-07, jsonschema reads dependencies as ajv does; a property named format is no keyword
+    {"id": "draft-07-schema-fails", "input": "a alone", "expected": {"json_schema": {
+        "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+        "properties": {"format": {"type": "string"}}, "dependencies": {"a": ["b"]}}}},
 ]
-UNTRANSLATED_FOR_PROMPTFOO = {"reference-skipped", "verbose-regex-passes"}
+UNTRANSLATED_FOR_PROMPTFOO = {"reference-skipped", "verbose-regex-passes", "schema-format-passes",
+                              "schema-pattern-passes", "schema-unknown-keyword-passes", "schema-dependencies-passes",
+                              "schema-ref-fails"}
 
 
 # Offline for sure, online machines too: every HTTP request but to this machine goes to a closed port.
@@ -189,6 +221,23 @@ def test_the_documented_offline_inspect_run_answers_every_sample_and_scores_it(p
     assert verdicts["rubric-passes"] == "skipped"  # no grader given
 
 
+def test_in_inspect_a_rubrics_grader_gets_the_cases_request_as_in_suite_run(tmp_path):
+    (tmp_path / "grading.py").write_text("def grade(request, output, rubric):\n"
+                                         "    return request == 'my data is slow'\n")
+    write_jsonl(tmp_path / "regression.jsonl", [{
+        "id": "multi-turn-rubric-passes", "input": "my data is slow", "expected": {"rubric": "is polite"},
+        "messages": [{"role": "user", "content": "my data is slow"}, {"role": "assistant", "content": "Which phone?"},
+                     {"role": "user", "content": "the 555 one"}]}])
+    (tmp_path / "inspect.jsonl").write_text(to_inspect(load_suite(tmp_path / "regression.jsonl")))
+    (tmp_path / "task.py").write_text(
+        "from inspect_ai import task\n"
+        "from harness_evals.suite.inspect_scorer import mockllm_answering, suite_task\n\n\n"
+        "@task\n"
+        "def graded():\n"
+        "    return suite_task('inspect.jsonl', grader='grading:grade', model=mockllm_answering('Thanks'))\n")
+    assert inspect_verdicts(tmp_path, "task.py") == {"multi-turn-rubric-passes": "passed"}  # not "the 555 one"
+
+
 PROVIDER = '''
 """The agent as a promptfoo provider: its answer, and a span per tool call sent to promptfoo's
 OTLP receiver (on 127.0.0.1) under the trace promptfoo names, so trajectory assertions see them."""
@@ -267,6 +316,31 @@ def test_promptfoo_eval_offline_gives_suite_runs_verdicts(project):
     assert untranslated["verbose-regex-passes"] == [
         "regex '(?x) a \\\\  b': the verbose flag (?x) has no JavaScript form: write the pattern without it"]
     assert untranslated["reference-skipped"][0].startswith("reference: a reference answer alone")
+    assert untranslated["glob-tool-name-passes"] == [
+        "forbidden_tools 'get_*': promptfoo would read it as a pattern (it holds * or ?) or a template"]
+    why = "json_schema: promptfoo's is-json (ajv, JSON Schema draft-07, strict) would judge it otherwise: "
+    assert {case: untranslated[case] for case in UNTRANSLATED_FOR_PROMPTFOO if case.startswith("schema-")} == {
+        "schema-format-passes": [why + "ajv checks format, jsonschema does not"],
+        "schema-pattern-passes": [why + "pattern: ajv reads JavaScript RegExps, jsonschema Python's re"],
+        "schema-unknown-keyword-passes": [why + "keywords outside draft-07, which ajv's strict mode refuses: example"],
+        "schema-dependencies-passes": [why + "dependencies: jsonschema reads the schema by the newest draft, which "
+                                       "gives them another meaning (declare $schema "
+                                       "http://json-schema.org/draft-07/schema# to keep them)"],
+        "schema-ref-fails": [why + "promptfoo resolves $ref against the whole tests file as it loads it (an internal "
+                             "$ref stops the eval)"]}
+
+
+def test_the_promptfoo_file_is_ascii_and_reads_back_in_python_as_every_text_was(project):
+    import yaml
+
+    texts = ["a\u2028b", "a\u0085b", "a\u2029b", "caf\u00e9 \U0001F600", "x  \n  y ", "\ttab", "a\r\nb",
+             "\ufeffbom", "a\u200bb", " lead", "trail ", "\x1b[0m"]
+    cases = load_suite(write_jsonl(project / "texts.jsonl", [
+        {"id": f"t{n}", "input": text, "expected": {"contains": [text]}} for n, text in enumerate(texts)]))
+    written = to_promptfoo(cases)
+    assert written.isascii()
+    tests = yaml.safe_load(written)
+    assert [(test["vars"]["input"], test["assert"][0]["value"]) for test in tests] == [(text, text) for text in texts]
 
 
 TAU2_TASKS = '''

@@ -14,15 +14,26 @@ PATTERNS = [
     r"(?s)start.end", r"start.end", r"\Aok\Z", r"caf\w", r"\d{2,}", r"x{,2}y", r"a{}", r"[]a]+", r"[^\w\s]+",
     r"[\d-]+", r"\x41\u00e9\U0001F600", r"\N{EM DASH}", r"(?#a comment)tea", r"\ \#\-", r"(\w)\1", r"\0",
     r"[\b]", r"\s+", r"\S+", r"(?a)\w+", r"\W", r"(?<=\$)\d+", r"(?<!no )refund", r"\$\d+(?:\.\d\d)?",
-    r"a|b{3}", r"\101", r"[/]", r"}", r"\B\w",
+    r"a|b{3}", r"\101", r"[/]", r"}",
+    # (?i) reads i, I, İ and ı as one letter in Python, as three in JavaScript: literal, escaped, in classes
+    r"(?i)pin", r"(?i)[a-z]+", r"(?i)[^a-z]", r"(?i)[h-j]", r"(?i)[-i]", r"(?i)[i-]", r"(?i)[^-i]",
+    r"(?i)\u0131", r"(?i)[\u0130]", r"(?i)\x49n", r"(?i)[^\d]", r"(?i)[a-h]", r"(?i)\111",
+    # backreferences to groups that surely took part
+    r"^(\")\w+\1$", r"(?:(a)b)+\1", r"(?=(a))\1", r"x|(a)\1", r"(a)(?:b|c)\1",
 ]
 TEXTS = ["PIN", "your pin is", "SPINNER", "order 42", "hello hello", "héllo héllo", "refund", "refund\n",
          "refund\n\n", "a\ntotal: 12\nb", "total: 12\r", "start\nend", "start\rend", "start\u2028end", "ok", "ok\n",
          "café", "caf_", "٤٢", "12", "xxy", "y", "a{}", "]]a", "!?", "é!", "1-2", "Aé😀", "a—b", "tea", "a #-b",
          "aa", "ab", "\0", "\x08", "\x1c", "\x85", "\ufeff", "$12.50", "no refund", "a refund", "bbb", "A", "/", "}",
-         "xé", "ﬀ"]
+         "xé", "ﬀ", "i", "I", "\u0130", "\u0131", "p\u0131n", "P\u0130N", "-", "\u0131n", '"abc"', "abc", "aba",
+         "ababa", "aa", "xaa", "abca", "acb"]
 REFUSED = {r"(?x)a b": "verbose", r"(?i:a)b": "scoped to a group", r"(?-i:a)b": "scoped to a group", r"(a)?(?(1)b|c)": "conditional",
-           r"(?>a)": "atomic", r"a*+": "possessive", r"[\W]": "inside a character class", r"(?ai)k": "ASCII letters"}
+           r"(?>a)": "atomic", r"a*+": "possessive", r"[\W]": "inside a character class", r"(?ai)k": "ASCII letters",
+           r"\B\w": "never matches in an empty text",  # Python before 3.14; JavaScript's does
+           r'^(")?\w+\1$': "group 1, which may not have taken part", r"(a)|\1b": "may not have taken part",
+           r"(?:(a)|b)+\1": "may not have taken part", r"(?!(a))\1": "may not have taken part",
+           r"(a)*\1": "may not have taken part", r"(?i)(\w)\1": r"backreference under \(\?i\)",
+           r"(?=a)*b": "quantified lookaround", r"a(?!b)+": "quantified lookaround"}
 
 
 @pytest.fixture(scope="module")

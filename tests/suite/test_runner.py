@@ -1,5 +1,6 @@
 """`suite run` as CI runs it: a subprocess, with the mining stack made unimportable."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -205,3 +206,37 @@ def test_the_generated_pytest_module_finds_its_suite_from_any_working_directory(
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed, 1 skipped" in result.stdout
+
+
+def with_settings(messages, temperature=0.0):
+    return f"{temperature}: {messages[-1]['content']}"
+
+
+def request_first(request, messages, mode):
+    return f"{mode}: {request} / {messages[-1]['content']}"
+
+
+class AnAgent:
+    def __call__(self, messages, *, model="small"):
+        return f"{model}: {messages[-1]['content']}"
+
+
+async def request_optional(request=None, messages=None):
+    return f"{request} / {messages[-1]['content']}"
+
+
+@pytest.mark.parametrize(("target", "answer"), [
+    (with_settings, "0.0: the visa"),  # a parameter after messages is left at its default
+    (functools.partial(request_first, mode="fast"), "fast: refund order 4 / the visa"),
+    (AnAgent(), "small: the visa"),
+    (request_optional, "refund order 4 / the visa"),
+])
+def test_a_target_gets_the_request_only_in_a_parameter_before_messages(target, answer):
+    from harness_evals.suite.model import SuiteCase
+    from harness_evals.suite.runner import call_target
+
+    case = SuiteCase(id="m1", input="refund order 4", expected={"contains": ["refund"]},
+                     messages=[{"role": "user", "content": "refund order 4"},
+                               {"role": "assistant", "content": "Which card?"},
+                               {"role": "user", "content": "the visa"}])
+    assert call_target(target, case) == answer

@@ -7,7 +7,7 @@ it is kept as the expected answer as given. `id`, `metadata` (an object; in CSV 
 `choices` (in CSV, comma- or space-separated), `files`, `setup` and `sandbox` are Inspect's own;
 every other field is kept in metadata too. A sample whose metadata holds `checks` (what
 `suite export --format inspect` writes) takes those as its expected checks: `target` is only
-their reflection there.
+their reflection there, and the request beside them (`input`) is the sample's input's.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ NAME = "inspect"
 ROLES = ("system", "user", "assistant", "tool")
 INSPECT_ONLY_FIELDS = ("target", "choices", "files", "setup", "sandbox")
 CHECKS_KEY = "checks"  # where our own export puts a case's checks
+INPUT_KEY = "input"  # and, beside them, its request (the first user message of a conversation)
 
 
 def looks_like_inspect(value: Any) -> bool:
@@ -48,6 +49,7 @@ def read_inspect_sample(record: dict[str, Any]) -> EvalCase:
     expected = _target(record.get("target"))
     if CHECKS_KEY in metadata:
         expected = exported_checks(metadata.pop(CHECKS_KEY))
+        metadata.pop(INPUT_KEY, None)  # the case's input, which the sample's input holds already
     fields = {key: value for key, value in record.items() if key not in ("input", "target", "id", "metadata")}
     if csv:
         fields = {key: value for key, value in fields.items() if value != ""}
