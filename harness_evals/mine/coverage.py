@@ -154,7 +154,7 @@ class LocalReach:
                            calibration.warnings)
 
     def judge(self, traces: EmbeddedItems, evals: EmbeddedItems, calibration: Calibration) -> CoverageVerdicts:
-        threshold, link = calibration.values["threshold"], self.link_similarity  # the ruler, and its reach
+        threshold, link = calibration.values["threshold"], self.link_similarity
         positions, similarity = nearest_eval_cases(traces.vectors, evals.vectors)
         covered = similarity >= threshold
         within = np.flatnonzero(covered)
