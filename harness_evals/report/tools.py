@@ -347,20 +347,23 @@ class _Seen:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
-        self.details: Counter[str] = Counter()
-        self.example: Any = None
         self._details_of: dict[str, Counter[str]] = {}
         self._examples: dict[str, Any] = {}  # each trace's first example, in the order traces were added
 
     def add(self, trace: TracedCalls, example: Any = None, detail: str = "", calls: int = 1) -> None:
-        if self.example is None and example is not None:
-            self.example = example
         if example is not None:
             self._examples.setdefault(trace.trace_id, example)
         self.calls[trace.trace_id] += calls
         if detail:
-            self.details[detail] += calls
             self._details_of.setdefault(trace.trace_id, Counter())[detail] += calls
+
+    @property
+    def details(self) -> Counter[str]:
+        return sum(self._details_of.values(), Counter())
+
+    @property
+    def example(self) -> Any:
+        return next(iter(self._examples.values()), None)
 
     def within(self, selected: set[str]) -> list[str]:
         return sorted(trace_id for trace_id in self.calls if trace_id in selected)
@@ -369,9 +372,7 @@ class _Seen:
         kept, seen = set(trace_ids), _Seen()
         seen.calls = Counter({trace_id: n for trace_id, n in self.calls.items() if trace_id in kept})
         seen._details_of = {trace_id: counts for trace_id, counts in self._details_of.items() if trace_id in kept}
-        seen.details = sum(seen._details_of.values(), Counter())
         seen._examples = {trace_id: example for trace_id, example in self._examples.items() if trace_id in kept}
-        seen.example = next(iter(seen._examples.values()), None)
         return seen
 
 
@@ -415,8 +416,9 @@ def tool_report(store: Store, *, run_id: str | None = None, release: str | None 
                 detectors: DetectorSettings | None = None, redactor: Redactor | None = None,
                 embedder: Any = None) -> ToolReport:
     """The tool report of a mining run's traces (the latest run by default; every stored trace when
-    none ran), or of one `release`'s stored traces compared with the release before it when given. `embedder` (an
-    `embed.Embedder`) also compares the descriptions of confused tools by cosine; None: by text only."""
+    none ran), or of one `release`'s stored traces compared with the release before it when given.
+    `embedder` (an `embed.Embedder`) also compares the descriptions of confused tools by cosine;
+    None: by text only."""
     if run_id is not None and not is_mining_run(store, run_id):
         raise UserError(f"no mining run {run_id!r} in this store: `harness-evals status` lists the runs")
     run_id = run_id or store.latest_run_id("mine")
@@ -584,8 +586,8 @@ def _error_shape_findings(context: _Context) -> list[Finding]:
         found.append(context.finding(
             "error_shape", (tool,),
             f"{tool} fails in {failed} of {calls} traces calling it shaped {shape}, against {other_failed} of "
-            f"{other_calls} calling it with other shapes", trace_ids, example=seen.narrowed(trace_ids).example, started=_started(sorted(seen.calls),
-                                                                                         context.by_id, context.order),
+            f"{other_calls} calling it with other shapes", trace_ids, example=seen.narrowed(trace_ids).example,
+            started=_started(sorted(seen.calls), context.by_id, context.order),
             shape=shape, failed=failed, calls=calls, other_failed=other_failed, other_calls=other_calls,
             p_adjusted=adjusted))
     return found
