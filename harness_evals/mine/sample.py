@@ -112,9 +112,8 @@ def select_for_labelling(
     failing_reasons = _failing_reasons(coverage, failing)
     picks: list[QueuePick] = []
     chosen = list(np.flatnonzero(excluded[pool]))  # pool positions that speak for their neighbours
-    alike, first_round = alike_similarity, True
-    while len(picks) < budget and (alike < MAX_ALIKE or first_round):  # finer rounds stop short of copies
-        first_round = False
+    alike = alike_similarity
+    while len(picks) < budget:
         graph = alike_graph(vectors[pool], threshold=alike)
         spoken_for = ~uncovered[pool]
         for member in chosen:
@@ -138,6 +137,8 @@ def select_for_labelling(
             # each trace alike to a newly spoken-for one now stands for that much less
             gain -= np.asarray(graph[newly].multiply(weight[newly][:, None]).sum(axis=0)).ravel()
         alike = 1 - (1 - alike) / 2  # every candidate is spoken for: look again, finer
+        if alike >= MAX_ALIKE:  # finer rounds stop short of copies; the first runs whatever its similarity
+            break
     return picks
 
 
