@@ -289,19 +289,28 @@ def _reason(error: Exception) -> str:
     return f"unexpected shape: {type(error).__name__}: {error}"  # a field of an unexpected shape
 
 
+def refusal(location: int, raw: str, value: Any) -> Parsed | None:
+    """Why a value read from a file is no record to parse (unreadable, or no JSON object), or None."""
+    if isinstance(value, Unreadable):
+        return Parsed(location, raw, value.reason)
+    if not isinstance(value, dict):
+        return Parsed(location, raw, f"expected a JSON object, got {type(value).__name__}")
+    return None
+
+
+def parsed_record(location: int, raw: str, value: Any, parse: Callable[[dict[str, Any]], BaseModel]) -> Parsed:
+    """One record read from a file, as its reader parses it or refused, with the start of its raw text."""
+    raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
+    return refusal(location, raw, value) or Parsed(location, raw, convert(parse, value))
+
+
 def per_line(parse: Callable[[dict[str, Any]], BaseModel]) -> Callable[..., Iterator[Parsed]]:
     """A reader for JSON lines, one record an object per line, or for the rows of a Parquet file; it can
     start where an earlier read stopped."""
 
     def read(path: Path, span: Span = Span()) -> Iterator[Parsed]:
         for line, raw, value in records(path, span):
-            raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
-            if isinstance(value, Unreadable):
-                yield Parsed(line, raw, value.reason)
-            elif not isinstance(value, dict):
-                yield Parsed(line, raw, f"expected a JSON object, got {type(value).__name__}")
-            else:
-                yield Parsed(line, raw, convert(parse, value))
+            yield parsed_record(line, raw, value, parse)
 
     return read
 
@@ -323,12 +332,7 @@ def per_item(
             return
         for position, value in enumerate(records, start=1):
             problem = problem_with(value)
-            raw = json.dumps(value, ensure_ascii=bool(problem))[:RAW_EXCERPT_CHARS]  # escaped: a lone surrogate cannot be stored
-            if problem:
-                yield Parsed(position, raw, problem)
-            elif not isinstance(value, dict):
-                yield Parsed(position, raw, f"expected a JSON object, got {type(value).__name__}")
-            else:
-                yield Parsed(position, raw, convert(parse, value))
+            raw = json.dumps(value, ensure_ascii=bool(problem))  # escaped: a lone surrogate cannot be stored
+            yield parsed_record(position, raw, Unreadable(problem) if problem else value, parse)
 
     return read

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Span, Unreadable, convert, is_parquet,
+from harness_evals.ingest.framing import (RAW_EXCERPT_CHARS, Parsed, Span, convert, is_parquet, refusal,
                                           lines_or_items, parquet_rows)
 from harness_evals.records import Trace
 
@@ -54,11 +54,8 @@ def grouped_rows(
     held_rows = 0
     for location, raw, value in lines_or_items(path, span):
         raw = raw.rstrip("\n")[:RAW_EXCERPT_CHARS]
-        if isinstance(value, Unreadable):
-            yield Parsed(location, raw, value.reason)
-            continue
-        if not isinstance(value, dict):
-            yield Parsed(location, raw, f"expected a JSON object, got {type(value).__name__}")
+        if refused := refusal(location, raw, value):
+            yield refused
             continue
         trace_id = _trace_id(trace_id_of, value)
         if not trace_id:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_evals.chat import decode_json_text, message_text
-from harness_evals.ingest.framing import Parsed, Unreadable, convert, first_value, lines_or_items
+from harness_evals.ingest.framing import Parsed, first_value, lines_or_items, parsed_record
 from harness_evals.ingest.grouping import grouped_rows
 from harness_evals.ingest.payloads import answer_text, as_text, chat_message, chat_messages, instant, request_text
 from harness_evals.prompts.assembly import assemble
@@ -70,13 +70,7 @@ def read_langfuse(path: Path) -> Iterator[Parsed]:
                                 what="observation", id_columns=["traceId"])
         return
     for location, raw, value in lines_or_items(path):
-        raw = raw.rstrip("\n")
-        if isinstance(value, Unreadable):
-            yield Parsed(location, raw, value.reason)
-        elif not isinstance(value, dict):
-            yield Parsed(location, raw, f"expected a JSON object, got {type(value).__name__}")
-        else:
-            yield Parsed(location, raw, convert(read_langfuse_trace, value))
+        yield parsed_record(location, raw, value, read_langfuse_trace)
 
 
 def read_langfuse_trace(record: dict[str, Any]) -> Trace:
