@@ -5,12 +5,12 @@ Run by hand (Label Studio is not a project dependency: install it in a venv of i
     python3 -m venv /tmp/ls-venv && /tmp/ls-venv/bin/pip install label-studio==1.23.2
     python benchmarks/labelstudio_roundtrip.py --label-studio /tmp/ls-venv/bin/label-studio [--write-fixtures]
 
-It builds a store of four short agent traces (chat messages with tool calls, a call id that
-repeats, a failed step), queues them, exports the
+It builds a store of five short agent traces (chat messages with tool calls, a call id that
+repeats, a failed step) and one eval case, queues them, exports the
 queue as Label Studio tasks, serves Label Studio on 127.0.0.1 (a fresh data folder, stopped at the
 end), creates a project with the queue's labelling config (Label Studio validates it), imports the
 tasks, annotates them as a labeller would (checks as JSON, a text answer with notes, a skip, an
-older and a newer annotation on one task, one task left alone), exports JSON, JSON_MIN and CSV, and
+older and a newer annotation on one task, one covered by the eval case), exports JSON, JSON_MIN and CSV, and
 imports each export into its own copy of the store. It prints the labels each import stored and
 exits 1 unless all three are the same and as annotated. `--write-fixtures` saves the three exports
 under tests/fixtures/ (with the traces, labelstudio_traces.jsonl) for
@@ -68,15 +68,19 @@ TRACES = [agent_trace("t1", "Book me the 9am flight to Seattle.", "book_reservat
                       "Error: payment amount does not add up", "Your flight is booked."),
           agent_trace("t2", "What is the change fee?", "get_reservation_details", '{"fee": 50}', "The fee is 50 USD."),
           agent_trace("t3", "hello?", "get_user_details", '{"name": "Mia"}', "Hi Mia."),
-          agent_trace("t4", "Cancel order W1.", "cancel_order", '{"status": "cancelled"}', "Order W1 is cancelled.")]
-
+          agent_trace("t4", "Cancel order W1.", "cancel_order", '{"status": "cancelled"}', "Order W1 is cancelled."),
+          agent_trace("t5", "Please cancel W1.", "cancel_order", '{"status": "cancelled"}', "Done.")]
+EVAL_CASES = [{"id": "e-cancel", "input": "Cancel my order."}]  # t5 is labelled covered by it
 
 def build_store(path: Path, folder: Path) -> list[str]:
     """A store with TRACES queued; their ids in queue order."""
     traces = folder / "traces.jsonl"
     traces.write_text("".join(json.dumps(trace) + "\n" for trace in TRACES))
+    evals = folder / "evals.jsonl"
+    evals.write_text("".join(json.dumps(case) + "\n" for case in EVAL_CASES))
     with Store(path) as store:
         ingest_file(store, traces, kind="production")
+        ingest_file(store, evals, kind="eval")
         trace_ids = [trace["trace_id"] for trace in TRACES]
         enqueue(store, [QueuePick(trace_id, 1, "cluster 1", float(len(trace_ids) - n))
                         for n, trace_id in enumerate(trace_ids)], run_id="run-1")
@@ -85,23 +89,25 @@ def build_store(path: Path, folder: Path) -> list[str]:
 
 def annotations_for(trace_ids: list[str]) -> dict[str, list[dict]]:
     """What the labeller does to each task, in order (several annotations: the last is newest)."""
-    def result(verdict: str | None = None, expected: str | None = None, notes: str | None = None) -> list[dict]:
+    def result(verdict: str | None = None, expected: str | None = None, notes: str | None = None,
+               covered_by: str | None = None) -> list[dict]:
         made = []
         if verdict:
             made.append({"from_name": "verdict", "to_name": "conversation", "type": "choices",
                          "value": {"choices": [verdict]}})
-        for name, text in (("expected", expected), ("notes", notes)):
+        for name, text in (("expected", expected), ("notes", notes), ("covered_by", covered_by)):
             if text:
                 made.append({"from_name": name, "to_name": "conversation", "type": "textarea",
                              "value": {"text": [text]}})
         return made
 
-    first, second, third, fourth = trace_ids[:4]
+    first, second, third, fourth, fifth = trace_ids[:5]
     return {
         first: [result("fail", '{"required_tools": ["book_reservation"], "not_contains": ["booked"]}')],
         second: [result("pass", "Tells the user the fee first.\nThen asks to confirm.", "a two-line answer")],
         third: [result("skip")],
         fourth: [result("fail", '{"contains": ["older"]}'), result("pass", '{"contains": ["newer"]}')],
+        fifth: [result(covered_by="e-cancel")],
     }
 
 
@@ -156,8 +162,8 @@ class LabelStudio:
 
 def stored_labels(path: Path) -> list[tuple]:
     with Store(path) as store:
-        return store.con.execute("SELECT trace_id, state, expected, verdict, notes, labeller FROM labelling_queue "
-                                 "ORDER BY trace_id").fetchall()
+        return store.con.execute("SELECT trace_id, state, expected, verdict, notes, labeller, covered_by "
+                                 "FROM labelling_queue ORDER BY trace_id").fetchall()
 
 
 def main() -> int:
@@ -203,7 +209,8 @@ def main() -> int:
             with Store(copy) as store:
                 report = import_labels(store, export_path)
             results[how, kind] = stored_labels(copy)
-            print(f"{how} {kind}: applied {report.applied}, skipped {report.skipped}, blank {report.blank}, "
+            print(f"{how} {kind}: applied {report.applied}, skipped {report.skipped}, covered {report.covered}, "
+                  f"blank {report.blank}, "
                   f"refused {[(r.line, r.reason) for r in report.refused]}")
             if args.write_fixtures:
                 shutil.copy(folder / "traces.jsonl", FIXTURES / "labelstudio_traces.jsonl")
@@ -216,10 +223,11 @@ def main() -> int:
         for row in results[how, "JSON"]:
             print("  ", how, row)
         same = results[how, "JSON"] == results[how, "JSON_MIN"] == results[how, "CSV"]
-        first, second, third, fourth = trace_ids[:4]
-        annotated = {(row[0], row[1], row[3], row[5]) for row in results[how, "JSON"]} == {
-            (first, "labelled", "fail", labeller), (second, "labelled", "pass", labeller),
-            (third, "skipped", None, labeller), (fourth, "labelled", "pass", labeller)}
+        first, second, third, fourth, fifth = trace_ids[:5]
+        annotated = {(row[0], row[1], row[3], row[5], row[6]) for row in results[how, "JSON"]} == {
+            (first, "labelled", "fail", labeller, None), (second, "labelled", "pass", labeller, None),
+            (third, "skipped", None, labeller, None), (fourth, "labelled", "pass", labeller, None),
+            (fifth, "covered", None, labeller, "e-cancel")}
         print(f"{how}: JSON, JSON_MIN and CSV stored the same labels" if same
               else f"{how}: the forms stored DIFFERENT labels")
         print(f"{how}: as annotated, labeller {labeller}" if annotated else f"{how}: NOT as annotated")

@@ -22,8 +22,10 @@ precision@B: share of queued traces whose label is uncovered. B = 1x and 1.5x th
 those labels.
 
 `--nights N` runs the loop a team lives instead: each night `mine --budget 1x`, a simulated
-labeller labels every queued trace (`queue import`, its label the true intent as a reference
-answer), `emit` turns the labels into eval cases, and the next night mines again. Per night:
+labeller labels every queued trace (`queue import`: a trace of an intent without an eval case gets
+the true intent as a reference answer; with `--labeller covered-by`, the default, a trace of an
+intent that has one is labelled `covered_by` that case, with `--labeller cases` it gets a case too),
+`emit` turns the labels into eval cases, and the next night mines again. Per night:
 cumulative recall (targets with a queued trace on any night so far), cumulative precision (picks
 whose intent had no eval case when picked), false coverage (of the traces whose intent still has
 no eval case, the share the judge counts covered), and the covered-traffic figure against the truth.
@@ -153,9 +155,12 @@ def ours(template: Path, folder: Path, budget: int, embedder: str, judge: str) -
     return picks, seconds
 
 
-def nights(template: Path, folder: Path, production, covered: set[str], targets: set[str], *, budget: int,
-           count: int, embedder: str, judge: str) -> list[dict[str, float]]:
-    """The loop, night after night, through the real CLI; one row of figures per night."""
+def nights(template: Path, folder: Path, production, evals, covered: set[str], targets: set[str], *, budget: int,
+           count: int, embedder: str, judge: str, labeller: str) -> list[dict[str, float]]:
+    """The loop, night after night, through the real CLI; one row of figures per night. The labeller
+    gives every queued trace a case of its own (`cases`), or (`covered-by`) says of a trace whose
+    intent has an eval case that this case covers it: the item's nearest case when it is of that
+    intent, else the intent's first case."""
     from harness_evals.report.workspace import Workspace
 
     db = folder / "loop.duckdb"
@@ -163,12 +168,14 @@ def nights(template: Path, folder: Path, production, covered: set[str], targets:
     run("ingest", str(folder / "production.jsonl"), "--kind", "production", "--db", str(db))
     run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
     label_of = {f"p{i:05d}": label for i, (_, label) in enumerate(production)}
+    intent_of = {f"e{i:04d}": label for i, (_, label) in enumerate(evals)}
     has_case, reached, picks, on_uncovered, rows = set(covered), set(), 0, 0, []
     for night in range(1, count + 1):
         run("mine", "--budget", str(budget), "--embedder", embedder, "--coverage-judge", judge, "--db", str(db))
         queue = folder / f"queue-{night}.jsonl"
         run("queue", "export", "--out", str(queue), "--db", str(db))
-        queued = [json.loads(line)["trace_id"] for line in queue.read_text().splitlines()]
+        items = [json.loads(line) for line in queue.read_text().splitlines()]
+        queued = [item["trace_id"] for item in items]
         with Workspace(db) as workspace:
             verdicts = {row["item_id"]: row["covered"] for row in workspace.assignments().to_pylist()
                         if row["item_kind"] == "production"}
@@ -181,12 +188,25 @@ def nights(template: Path, folder: Path, production, covered: set[str], targets:
                      "false coverage": sum(verdicts[t] for t in still) / len(still) if still else 0.0,
                      "covered figure": figure, "covered truth": 1 - len(still) / len(label_of)})
         labels = folder / f"labels-{night}.jsonl"
-        labels.write_text("".join(json.dumps({"trace_id": trace_id, "expected": {"reference": label_of[trace_id]},
-                                              "verdict": "pass"}) + "\n" for trace_id in queued))
+        labels.write_text("".join(json.dumps(simulated_label(item, label_of, intent_of, has_case, labeller)) + "\n"
+                                  for item in items))
         run("queue", "import", str(labels), "--db", str(db))
         run("emit", "--out", str(folder / "suites"), "--db", str(db))
+        with Workspace(db) as workspace:
+            emitted = workspace.queue("emitted").to_pylist()
+        intent_of |= {row["case_id"]: label_of[row["trace_id"]] for row in emitted}
+        rows[-1]["suite cases"] = len(emitted)
         has_case |= {label_of[trace_id] for trace_id in queued}
     return rows
+
+
+def simulated_label(item, label_of, intent_of, has_case, labeller: str) -> dict:
+    intent = label_of[item["trace_id"]]
+    if labeller == "covered-by" and intent in has_case:
+        nearest = (item.get("nearest_case") or {}).get("case_id")
+        case = nearest if intent_of.get(nearest) == intent else min(c for c, i in intent_of.items() if i == intent)
+        return {"trace_id": item["trace_id"], "covered_by": case}
+    return {"trace_id": item["trace_id"], "expected": {"reference": intent}, "verdict": "pass"}
 
 
 def random_peer(production_vectors, eval_vectors, budget, seed, **_):
@@ -276,6 +296,8 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm",
                         help="any of mine's: minilm-int8 to check it loses nothing, st:FOLDER to try another model")
     parser.add_argument("--coverage-judge", default="nearest-eval-case", help="mine's judge for `ours`: local-reach, ...")
+    parser.add_argument("--labeller", choices=["covered-by", "cases"], default="covered-by",
+                        help="in the loop: say covered_by of a pick whose intent has a case, or give every pick a case")
     args = parser.parse_args()
     model = get_embedder(args.embedder).name
 
@@ -355,14 +377,15 @@ def loop_table(args: argparse.Namespace) -> None:
     for corpus, template, seed, production, evals, covered, targets in scenarios(args):
         with tempfile.TemporaryDirectory() as folder_name:
             write_inputs(Path(folder_name), production, evals)
-            for night, row in enumerate(nights(template, Path(folder_name), production, covered, targets,
+            for night, row in enumerate(nights(template, Path(folder_name), production, evals, covered, targets,
                                                budget=len(targets), count=args.nights, embedder=args.embedder,
-                                               judge=args.coverage_judge),
+                                               judge=args.coverage_judge, labeller=args.labeller),
                                         start=1):
                 figures.setdefault((corpus, night), []).append(row)
         print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
-    names = ["recall", "precision", "false coverage", "covered figure", "covered truth"]
-    print(f"\nseeds {args.seeds}; judged by {args.coverage_judge}; budget 1x per night; mean ± stdev (min) over seeds\n")
+    names = ["recall", "precision", "false coverage", "covered figure", "covered truth", "suite cases"]
+    print(f"\nseeds {args.seeds}; judged by {args.coverage_judge}; labeller {args.labeller}; budget 1x per night; "
+          "mean ± stdev (min) over seeds\n")
     print("| corpus | night | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for (corpus, night), rows in figures.items():

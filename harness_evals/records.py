@@ -143,17 +143,29 @@ class Label(BaseModel):
     notes: str | None = None
     labeller: str | None = None
     skip: bool = False  # not worth a regression case; leaves the queue without one
+    # the eval case that already covers this trace's behaviour: no case of its own, and evidence of that case's reach
+    covered_by: str | None = Field(default=None, min_length=1)
 
     @field_validator("skip", mode="before")
     @classmethod
     def _unfilled_skip_is_false(cls, value: Any) -> Any:
         return False if value is None else value
 
+    @field_validator("covered_by", mode="before")
+    @classmethod
+    def _unfilled_covered_by_is_none(cls, value: Any) -> Any:
+        return None if value is None or (isinstance(value, str) and not value.strip()) else str(value).strip()
+
     @model_validator(mode="after")
     def _expected_unless_skipped(self) -> Label:
-        if self.expected is None and not self.skip:
+        if self.covered_by is not None and (self.expected is not None or self.skip):
+            raise ValueError(f"covered_by {self.covered_by!r} says an eval case already covers this trace, so it gets "
+                             f"no case of its own: clear {'expected' if self.expected is not None else 'skip'}, "
+                             "or clear covered_by")
+        if self.expected is None and not self.skip and self.covered_by is None:
             raise ValueError("expected is missing: say what the agent should have done (copy `suggested` into it "
-                             "to take the draft checks), or set skip")
+                             "to take the draft checks), set covered_by to the eval case that already covers it, "
+                             "or set skip")
         return self
 
 
@@ -202,16 +214,19 @@ class CoverageVerdicts:
     threshold: float | None = None  # the score from which a trace is covered, for a judge that draws one line
     # why a trace is not covered where its score reaches the threshold (a judge that draws more than one line)
     uncovered_reasons: dict[int, str] = field(default_factory=dict)
+    # the nearest eval case of each trace, covering or not (what a labeller compares it with); empty: not said
+    nearest_case_ids: list[str | None] = field(default_factory=list)
+    # covered through a trace a labeller said its case covers (mine.pipeline.with_labelled_reach): that trace's id
+    covered_through: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def at_threshold(cls, scores: np.ndarray, threshold: float, nearest_case_ids: list[str | None] | None = None
                      ) -> CoverageVerdicts:
         """Covered where the score reaches `threshold`, by the nearest case where it does."""
         covered = scores >= threshold
-        nearest_case_ids = nearest_case_ids or [None] * len(scores)
-        return cls(covered, [case_id if hit else None for case_id, hit in zip(nearest_case_ids, covered.tolist(),
-                                                                             strict=True)],
-                   scores, threshold)
+        nearest = nearest_case_ids or [None] * len(scores)
+        return cls(covered, [case_id if hit else None for case_id, hit in zip(nearest, covered.tolist(), strict=True)],
+                   scores, threshold, nearest_case_ids=nearest_case_ids or [])
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,26 @@ def test_eval_cases_stored_before_messages_were_kept_have_none_and_their_file_is
         assert (report.stored, report.unchanged, report.quarantined) == (0, 1, [])
 
 
+def test_labels_and_verdicts_from_before_labelled_reach_stay_and_name_no_covering_or_nearest_case(tmp_path):
+    from harness_evals.label.queue import with_trajectories
+
+    path = tmp_path / "before.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, upto=before("_labelled_reach"))
+    con.execute("INSERT INTO traces (trace_id, input, output, steps, metadata, content_hash, source, run_id) "
+                "VALUES ('t1', 'refund me', 'ok', '[]', '{}', 'h1', 'f', 'r0')")
+    con.execute("INSERT INTO labelling_queue VALUES ('t1', 'r1', 3, 'why', 1.0, 'labelled', '\"refunds\"', NULL, "
+                "NULL, NULL, 'r2', NULL)")
+    con.execute("INSERT INTO cluster_assignments (run_id, item_kind, item_id, cluster_id, outlier_score, probability, "
+                "nearest_eval_similarity, covered) VALUES ('r1', 'production', 't1', 3, 0.1, 0.9, 0.3, false)")
+    con.close()
+    with Store(path) as store:
+        assert store.con.execute("SELECT state, expected, covered_by FROM labelling_queue").fetchall() == [
+            ("labelled", '"refunds"', None)]
+        assert store.con.execute("SELECT nearest_case_id FROM cluster_assignments").fetchall() == [(None,)]
+        assert with_trajectories(store, ["t1"])["t1"]["nearest_case"] is None
+
+
 def test_duckdb_memory_can_be_capped_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_EVALS_DUCKDB_MEMORY", "1GB")
     with Store(tmp_path / "h.duckdb") as store:

@@ -44,7 +44,8 @@ def run(
     for ingested in report.ingested:
         print_ingest(ingested)
     for labels in report.labels:
-        console.print(f"labels: {labels.applied} applied, {labels.unchanged} unchanged, {len(labels.refused)} refused")
+        console.print(f"labels: {labels.applied} applied, {labels.covered} covered by an eval case, "
+                      f"{labels.unchanged} unchanged, {len(labels.refused)} refused")
     print_emit(report.emitted)
     print_mine(report.mined)
     console.print(f"wrote {report.queued} queued traces to {report.queue_path}; store: {report.db}", highlight=False)

@@ -6,6 +6,10 @@ annotation: the task's data, each control's value by its name, `annotator`) and 
 records as columns). The `verdict` choice `skip` skips the trace, and the labeller is the
 annotator's email where the export has it (`completed_by` expanded), else the user id as text.
 
+A label is a case of its own (`expected`), a skip, or `covered_by` the id of the eval case that
+already covers the trace's behaviour: the trace leaves the queue without a case (state `covered`),
+and later runs count that case as reaching it (mine.pipeline.with_labelled_reach).
+
 LABEL_FORMATS read them; a format from outside the package is an entry point in
 `harness_evals.label_formats`, or `module:function`. A label never silently replaces another: a
 different label for an already labelled trace is refused with its line number.
@@ -31,17 +35,19 @@ from harness_evals.registry import Registry
 from harness_evals.store import Store
 from harness_evals.store.clusters import latest_cluster_of
 from harness_evals.store.queue import emitted_case_id, set_label, stored_label
-from harness_evals.store.traces import has_trace
+from harness_evals.store.traces import has_eval_case, has_trace
 from harness_evals.suite.model import expected_json
 
 
 CSV_CELL_LIMIT = 2**31 - 1  # the largest the csv module takes on every platform (a C long)
+LABEL_TEXTS = ("expected", "verdict", "notes", "covered_by")  # what a labeller fills in, besides skip
 
 
 @dataclass
 class LabelReport:
     applied: int = 0
     skipped: int = 0  # marked skip: leave the queue without a case
+    covered: int = 0  # covered_by an eval case: leave the queue without a case, as evidence of that case's reach
     unchanged: int = 0
     blank: int = 0  # exported rows nobody has filled in yet
     refused: list[Quarantined] = field(default_factory=list)
@@ -85,7 +91,7 @@ def _newest_per_task(rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any
 def _flat_label(row: dict[str, Any], *, skip: bool = False) -> dict[str, Any]:
     """The label of a flat row (our CSV, Label Studio's CSV or JSON-MIN): a control's several
     values are joined by lines, the `skip` choice skips, and `annotator` is the labeller."""
-    fields = {name: _one_text(row.get(name)) for name in ("expected", "verdict", "notes")}
+    fields = {name: _one_text(row.get(name)) for name in LABEL_TEXTS}
     if fields["verdict"] == "skip":
         fields["verdict"], skip = None, True
     label = {**row, **fields, "expected": _expected_of(fields["expected"]), "skip": skip}
@@ -141,7 +147,7 @@ def _label_studio_row(task: dict[str, Any]) -> dict[str, Any]:
             if result.get("from_name") == "verdict" and value.get("choices"):
                 choice = value["choices"][0]
                 row.update(skip=True) if choice == "skip" else row.update(verdict=choice)
-            elif result.get("from_name") in ("expected", "notes") and value.get("text"):
+            elif result.get("from_name") in ("expected", "notes", "covered_by") and value.get("text"):
                 row[result["from_name"]] = "\n".join(value["text"])
         completed_by = annotations[-1].get("completed_by")
         if isinstance(completed_by, dict):
@@ -189,7 +195,7 @@ def apply_labels(
         if isinstance(row, Exception):
             reason = str(row)
         elif isinstance(row, dict) and row.get("trace_id") and not row.get("skip") and all(
-                row.get(name) in (None, "") for name in ("expected", "verdict", "notes")):
+                row.get(name) in (None, "") for name in LABEL_TEXTS):
             report.blank += 1  # a verdict or notes without expected is refused below: the labeller meant something
             continue
         else:
@@ -213,29 +219,37 @@ def apply_labels(
         return report
     with store.run("label", {"path": source}) as run, store.transaction():
         for label in labels.values():
-            state = "skipped" if label.skip else "labelled"
+            state = "skipped" if label.skip else "covered" if label.covered_by else "labelled"
             expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
             queued = set_label(store, label.trace_id, state=state, expected=expected, verdict=label.verdict,
-                               notes=label.notes, labeller=label.labeller, label_run_id=run.run_id)
+                               notes=label.notes, labeller=label.labeller, label_run_id=run.run_id,
+                               covered_by=label.covered_by)
             if not queued:  # labelled straight from the store, never queued
                 store.insert("labelling_queue", {
                     "trace_id": [label.trace_id], "run_id": [run.run_id],
                     "cluster_id": [_latest_cluster(store, label.trace_id)], "reason": ["labelled directly"],
                     "priority": [0.0], "state": [state], "expected": [expected], "verdict": [label.verdict],
                     "notes": [label.notes], "labeller": [label.labeller], "label_run_id": [run.run_id],
+                    "covered_by": [label.covered_by],
                 })
             record_events(store, [label.trace_id], state=state, run_id=run.run_id)
             if label.skip:
                 report.skipped += 1
+            elif label.covered_by:
+                report.covered += 1
             else:
                 report.applied += 1
-        run.summary = {"applied": report.applied, "skipped": report.skipped, "refused": len(report.refused)}
+        run.summary = {"applied": report.applied, "skipped": report.skipped, "covered": report.covered,
+                       "refused": len(report.refused)}
     return report
 
 
 def _refusal(store: Store, label: Label, earlier: Label | None, *, replace: bool) -> str | None:
     if not has_trace(store, label.trace_id):
         return f"no trace {label.trace_id!r} in the store: check the id, or ingest its trace first"
+    if label.covered_by and not has_eval_case(store, label.covered_by):
+        return (f"covered_by {label.covered_by!r} is no eval case in the store: give the id of the case that "
+                "covers this trace (the queue item's nearest_case names the nearest one), or ingest that case first")
     if earlier is not None and _state_key(earlier) != _state_key(label):
         return f"trace {label.trace_id!r} is labelled differently on an earlier line of this file: keep one"
     stored = _stored_key(store, label.trace_id)
@@ -251,17 +265,18 @@ def _refusal(store: Store, label: Label, earlier: Label | None, *, replace: bool
     return None
 
 
-def _state_key(label: Label) -> tuple[bool, str | None, str | None]:
+def _state_key(label: Label) -> tuple[bool, str | None, str | None, str | None]:
     expected = None if label.expected is None else json.dumps(expected_json(label.expected), sort_keys=True)
-    return label.skip, expected, label.verdict
+    return label.skip, expected, label.verdict, label.covered_by
 
 
-def _stored_key(store: Store, trace_id: str) -> tuple[bool, str | None, str | None] | None:
+def _stored_key(store: Store, trace_id: str) -> tuple[bool, str | None, str | None, str | None] | None:
     row = stored_label(store, trace_id)
     if row is None:
         return None
-    state, expected, verdict = row
-    return state == "skipped", None if expected is None else json.dumps(json.loads(expected), sort_keys=True), verdict
+    state, expected, verdict, covered_by = row
+    expected = None if expected is None else json.dumps(json.loads(expected), sort_keys=True)
+    return state == "skipped", expected, verdict, covered_by
 
 
 def _latest_cluster(store: Store, trace_id: str) -> int:

@@ -1,12 +1,13 @@
 """The labelling queue: a mining run's picks enter it, and it goes out for labelling.
 
-A trace enters the queue once, ever, and moves queued → labelled → emitted, or queued → skipped;
-each move is recorded in `queue_events` with its run. QUEUE_FORMATS write the queue (JSONL, CSV,
+A trace enters the queue once, ever, and moves queued → labelled → emitted, queued → skipped, or
+queued → covered (an eval case already covers it: `covered_by`); each move is recorded in `queue_events` with its run. QUEUE_FORMATS write the queue (JSONL, CSV,
 Label Studio tasks); a format from outside the package is an entry point in
 `harness_evals.queue_formats`, or `module:function`. Labels come back through `label.labels`.
 
 Each item carries its trajectory (TRAJECTORY_FIELDS): the conversation, the steps in order, the
-flags the run that queued it found, the outcome signals, and draft checks (`label.suggest`).
+flags the run that queued it found, the outcome signals, the nearest eval case (to say `covered_by`
+when it already covers the trace), and draft checks (`label.suggest`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from harness_evals.records import QueuePick
 from harness_evals.redact import Redactor
 from harness_evals.registry import Registry
 from harness_evals.store import Store
-from harness_evals.store.queue import queue_flags, queue_trajectories, queued_trace_ids, waiting_items
+from harness_evals.store.queue import nearest_cases, queue_flags, queue_trajectories, queued_trace_ids, waiting_items
 
-FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip")
-TRAJECTORY_FIELDS = ("conversation", "steps", "flags", "outcome", "suggested", "suggested_from")
+FIELDS_TO_FILL = ("expected", "verdict", "notes", "skip", "covered_by")
+TRAJECTORY_FIELDS = ("conversation", "steps", "flags", "outcome", "nearest_case", "suggested", "suggested_from")
 # Every field with text from the store: redacted, with placeholders numbered across them, before it leaves.
-EXPORTED_TEXT = ("input", "output", "metadata", "conversation", "steps", "flags", "suggested", "suggested_from")
+EXPORTED_TEXT = ("input", "output", "metadata", "conversation", "steps", "flags", "nearest_case", "suggested",
+                 "suggested_from")
 JSON_COLUMNS = ("metadata", *TRAJECTORY_FIELDS)  # a CSV cell holds each as JSON
 PROMPT_ROLES = ("system", "developer")  # the assembled prompt, the same for every trace: `prompts` shows it
 LABEL_STUDIO_CONFIG = """<View>
@@ -52,6 +54,8 @@ LABEL_STUDIO_CONFIG = """<View>
       </Choices>
       <TextArea name="expected" toName="conversation" rows="6"
                 placeholder="What should the agent have done? Text, or a JSON object of checks"/>
+      <TextArea name="covered_by" toName="conversation" rows="1"
+                placeholder="Or: the id of the eval case that already covers this (no case of its own)"/>
       <Text name="suggested_from" value="$suggestion_notes"/>
       <TextArea name="notes" toName="conversation"/>
     </View>
@@ -109,10 +113,12 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
                       ) -> dict[str, dict[str, Any]]:
     """TRAJECTORY_FIELDS of each of `trace_ids` in the queue, by trace id (unredacted):
     `conversation` (conversation_of), `steps` as stored, `flags` as [{detector, reason}] of the run
-    that queued it, `outcome` {reward, success, feedback_score, succeeded}, `suggested` (checks, or
-    None) and `suggested_from` (label.suggest; `redactor`: the rules they will be redacted by)."""
+    that queued it, `outcome` {reward, success, feedback_score, succeeded}, `nearest_case` {case_id,
+    similarity, input} (the eval case the run that queued it found nearest, or None), `suggested`
+    (checks, or None) and `suggested_from` (label.suggest; `redactor`: the rules they will be redacted by)."""
     entries = queue_trajectories(store, trace_ids)
     flags = queue_flags(store, trace_ids)
+    nearest = nearest_cases(store, trace_ids)
     parsed = [{**entry, **{key: json.loads(entry[key] or "null") for key in ("steps", "messages", "metadata",
                                                                             "feedback")}}
               for entry in entries.values()]
@@ -123,13 +129,14 @@ def with_trajectories(store: Store, trace_ids: Sequence[str], *, suggestions: Su
     for entry in parsed:
         metadata, feedback = entry["metadata"] or {}, entry["feedback"] or {}
         signals = metadata.get("reward"), metadata.get("success"), feedback.get("score")
-        draft = drafts[entry["trace_id"]]
+        draft, case = drafts[entry["trace_id"]], nearest.get(entry["trace_id"])
         trajectories[entry["trace_id"]] = {
             "conversation": conversation_of(entry["messages"], entry["input"], entry["output"]),
             "steps": entry["steps"],
             "flags": [{"detector": name, "reason": reason} for name, reason in flags.get(entry["trace_id"], [])],
             "outcome": {"reward": signals[0], "success": signals[1], "feedback_score": signals[2],
                         "succeeded": succeeded(*signals, negative_feedback_below=negative_feedback_below)},
+            "nearest_case": case and {"case_id": case[0], "similarity": round(case[1], 4), "input": case[2]},
             "suggested": draft.checks,
             "suggested_from": draft.sources,
         }
@@ -223,6 +230,9 @@ def signals_text(item: dict[str, Any]) -> str:
     reading = {True: "succeeded", False: "failed", None: "outcome unknown"}[outcome["succeeded"]]
     lines = [f"outcome: {', '.join(known)} ({reading})" if known else f"outcome: {reading}"]
     lines += [f"flag {flag['detector']}: {flag['reason']}" for flag in item["flags"]] or ["flags: none"]
+    case = item["nearest_case"]
+    lines.append(f"nearest eval case {case['case_id']} (cosine {case['similarity']:.2f}): {case['input']}" if case
+                 else "nearest eval case: none")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ a keyword (None: the judge calibrates its own). One from outside the package is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -170,9 +170,10 @@ class LocalReach:
                 reasons[position] = (f"the nearest eval case {evals.ids[case]} is at {similarity[position]:.2f}, "
                                      f"but this trace is one of {size} linked at cosine {link:.2f} "
                                      "that the case is not linked to: a behaviour of their own")
-        ids = [evals.ids[position] if hit else None for position, hit in zip(positions.tolist(), covered.tolist(),
-                                                                            strict=True)]
-        return CoverageVerdicts(covered, ids, similarity, threshold, reasons)
+        nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else []
+        ids = [case_id if hit else None for case_id, hit in zip(nearest or [None] * len(covered), covered.tolist(),
+                                                                strict=True)]
+        return CoverageVerdicts(covered, ids, similarity, threshold, reasons, nearest)
 
     def _groups_apart(self, case: np.ndarray, cell: np.ndarray, link: float, rng: np.random.Generator
                       ) -> np.ndarray:
@@ -196,6 +197,43 @@ class LocalReach:
         apart = (of_trace >= 0) & (of_trace != group[0])
         sizes = np.where(apart, counts[np.maximum(of_trace, 0)], 0)
         return np.where(sizes >= self.min_structure, sizes, 0)
+
+
+def with_labelled_reach(evals: EmbeddedItems, traces: EmbeddedItems, evidence: list[tuple[str, str]]
+                        ) -> tuple[EmbeddedItems, list[str]]:
+    """The eval cases a judge reads, with what labellers said of their reach: each trace a labeller
+    said case X already covers stands in for X (its request's vector, under X's id), so X reaches
+    what is alike to that trace as it reaches what is alike to itself, and no further. Evidence for
+    a case no longer in the eval set is dropped. Returns the cases and the stand-in traces' ids, in order."""
+    cases, positions = set(evals.ids), {trace_id: position for position, trace_id in enumerate(traces.ids)}
+    kept = [(trace_id, case_id) for trace_id, case_id in evidence if case_id in cases and trace_id in positions]
+    if not kept:
+        return evals, []
+    rows = [positions[trace_id] for trace_id, _ in kept]
+    return EmbeddedItems(evals.ids + [case_id for _, case_id in kept], evals.texts + [traces.texts[r] for r in rows],
+                         np.vstack([evals.vectors, traces.vectors[rows]])), [trace_id for trace_id, _ in kept]
+
+
+def through_labelled_reach(verdicts: CoverageVerdicts, traces: EmbeddedItems, evals: EmbeddedItems,
+                           stand_ins: list[str]) -> CoverageVerdicts:
+    """`verdicts` with `covered_through` said: of the traces covered by a case with stand-ins
+    (`evals` as with_labelled_reach made them), those nearer a stand-in than the case's own request,
+    by that stand-in's trace id."""
+    if not stand_ins:
+        return verdicts
+    own = len(evals.ids) - len(stand_ins)
+    stand_ins_of: dict[str, list[int]] = {}
+    for offset, case_id in enumerate(evals.ids[own:]):
+        stand_ins_of.setdefault(case_id, []).append(own + offset)
+    position_of = {case_id: position for position, case_id in enumerate(evals.ids[:own])}
+    through = {}
+    for index, case_id in enumerate(verdicts.covering_case_ids):
+        if case_id in stand_ins_of:
+            candidates = [position_of[case_id], *stand_ins_of[case_id]]
+            nearest = candidates[int(np.argmax(evals.vectors[candidates] @ traces.vectors[index]))]
+            if nearest >= own:
+                through[index] = stand_ins[nearest - own]
+    return replace(verdicts, covered_through=through)
 
 
 def calibration_warnings(evals: np.ndarray, threshold: float, *, stable_cases: int) -> tuple[str, ...]:

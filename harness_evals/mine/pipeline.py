@@ -27,7 +27,10 @@ import pyarrow as pa
 from harness_evals.mine.behaviour import PATH_DIFFERS, path_difference, tool_paths
 from harness_evals.mine.cluster import CLUSTERERS, Clusterer, map_coordinates
 from harness_evals.config import MineSettings
-from harness_evals.mine.coverage import COVERAGE_JUDGES, CoverageJudge, calibrate_covered_similarity, score_coverage
+from harness_evals.mine.coverage import (
+    COVERAGE_JUDGES, CoverageJudge, calibrate_covered_similarity, score_coverage, through_labelled_reach,
+    with_labelled_reach,
+)
 from harness_evals.mine.embed import Embedder, embed_pending, get_embedder, load_vectors
 from harness_evals.errors import UserError
 from harness_evals.label.queue import already_queued, enqueue
@@ -45,6 +48,7 @@ from harness_evals.prompts.snapshots import check
 from harness_evals.store import RunRecord, Store
 from harness_evals.store.clusters import flags_of_run, production_clusters
 from harness_evals.store.embeddings import forget_view_texts_but, kept_tools, kept_view_texts, traces_with_kept_tools
+from harness_evals.store.queue import labelled_reach
 from harness_evals.store.rulers import next_ruler_id, ruler_in_use
 from harness_evals.store.traces import eval_expectations, eval_requests, production_requests, whole_traces
 from harness_evals.mine.views import EVAL_VIEWS, REQUEST_VIEW, VIEWS, TraceText, shared_lines, without_lines
@@ -235,7 +239,7 @@ def mine(
         ruler = keep_ruler(store, coverage_judge, embedded.judged_traces, calibrating(embedded.judged_evals, traffic),
                            inputs=team_cases(traffic), embedder=model.name, refit=refit_ruler,
                            refit_share=ruler_refit_share)
-        verdicts = coverage_judge.judge(embedded.judged_traces, embedded.judged_evals, ruler.calibration)
+        verdicts = judge_coverage(store, coverage_judge, embedded, ruler)
         prepared = replace(prepared, flags=flag_differing_paths(store, traffic, prepared, verdicts))
         alike_similarity = (verdicts.threshold if verdicts.threshold is not None
                             else calibrate_covered_similarity(embedded.judged_evals.vectors))
@@ -375,6 +379,15 @@ def embed(store: Store, traffic: Traffic, prepared: Prepared, *, model: Embedder
                     EmbeddedItems(traffic.trace_ids, prepared.requests.traces, requests[:count]),
                     EmbeddedItems(traffic.case_ids, prepared.requests.cases, requests[count:]),
                     embedded, cached)
+
+
+def judge_coverage(store: Store, judge: CoverageJudge, embedded: Embedded, ruler: Ruler) -> CoverageVerdicts:
+    """The judge's verdict on every trace under the kept ruler, with the eval cases' reach that
+    labellers vouched for (coverage.with_labelled_reach): a trace labelled `covered_by` a case
+    carries that case to the traffic alike to it."""
+    evals, stand_ins = with_labelled_reach(embedded.judged_evals, embedded.judged_traces, labelled_reach(store))
+    verdicts = judge.judge(embedded.judged_traces, evals, ruler.calibration)
+    return through_labelled_reach(verdicts, embedded.judged_traces, evals, stand_ins)
 
 
 def calibrating(evals: EmbeddedItems, traffic: Traffic) -> EmbeddedItems:
@@ -571,6 +584,7 @@ def _assignment_rows(run_id: str, traffic: Traffic, regions: Regions, verdicts: 
             np.concatenate([verdicts.scores, np.full(cases, np.nan)]), pa.float64(), from_pandas=True),
         "covered": verdicts.covered.tolist() + [None] * cases,
         "covering_case_id": verdicts.covering_case_ids + [None] * cases,
+        "nearest_case_id": (verdicts.nearest_case_ids or [None] * traces) + [None] * cases,
         "map_x": coordinates[:, 0],
         "map_y": coordinates[:, 1],
     }

@@ -200,11 +200,15 @@ def _pick(trace_id, index, stands_for, priority, flag_names, assignments, verdic
 def _verdict(verdicts: CoverageVerdicts, index: int, ruler: str) -> str:
     score = verdicts.scores[index]
     if verdicts.covered[index]:  # picked for its flags: the eval case may pass where this trace failed
-        case = verdicts.covering_case_ids[index]
+        case, through = verdicts.covering_case_ids[index], verdicts.covered_through.get(index)
+        if through:
+            return (f"covered by eval case {case} through trace {through}, which a labeller said it covers, at "
+                    f"{score:.2f} ({ruler}), but flagged")
         return f"covered by eval case {case} at {score:.2f} ({ruler}), but flagged" if case else \
             f"covered ({ruler}; score {score:.2f}), but flagged"
     if index in verdicts.uncovered_reasons:
         return f"not covered ({ruler}): {verdicts.uncovered_reasons[index]}"
     if verdicts.threshold is None:
         return f"not covered ({ruler}; score {score:.2f})"
-    return f"not covered: no eval case within {ruler} (the nearest is at {score:.2f})"
+    nearest = verdicts.nearest_case_ids[index] if verdicts.nearest_case_ids else None
+    return f"not covered: no eval case within {ruler} (the nearest is {f'{nearest}, ' if nearest else ''}at {score:.2f})"

@@ -143,7 +143,7 @@ class Workspace:
         return self._redacted(assignments_table(self.store, self.mine_run(run_id)), ("input",), raw)
 
     def queue(self, state: str | None = "queued", *, raw: bool = False) -> pa.Table:
-        """The labelling queue, in one state (queued, labelled, skipped, emitted) or all with None.
+        """The labelling queue, in one state (queued, labelled, skipped, covered, emitted) or all with None.
         Each row has its trajectory as JSON text: conversation, steps, flags, outcome, suggested,
         suggested_from (label.queue.with_trajectories), redacted with the row's other text."""
         table = queue_table(self.store, state)

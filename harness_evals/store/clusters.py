@@ -141,7 +141,7 @@ def assignments_table(store: Store, run_id: str) -> pa.Table:
     position and request."""
     return store.con.sql(
         """SELECT a.item_kind, a.item_id, a.cluster_id, a.outlier_score, a.probability,
-                  a.nearest_eval_similarity, a.covered, a.covering_case_id, a.map_x, a.map_y,
+                  a.nearest_eval_similarity, a.covered, a.covering_case_id, a.nearest_case_id, a.map_x, a.map_y,
                   coalesce(t.input, e.input) AS input
            FROM cluster_assignments a
            LEFT JOIN traces t ON a.item_kind = 'production' AND t.trace_id = a.item_id

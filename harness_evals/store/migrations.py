@@ -331,10 +331,23 @@ def _trace_tools(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _labelled_reach(con: duckdb.DuckDBPyConnection) -> None:
+    """What a labeller can say of a queued trace besides a case of its own: that an eval case already
+    covers it (state `covered`, `covered_by` that case), which later runs read as evidence of that
+    case's reach; and, so that the labeller sees which case to compare with, each production trace's
+    nearest eval case, covering or not. Runs before this kept only the covering case (NULL here)."""
+    con.execute(
+        """
+        ALTER TABLE labelling_queue ADD COLUMN covered_by VARCHAR;       -- state 'covered': the eval case that covers it
+        ALTER TABLE cluster_assignments ADD COLUMN nearest_case_id VARCHAR; -- production traces: covering or not
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     _initial_schema, _queue_history, _trace_flags, _cluster_identity, _ingest_watermarks, _map_coordinates,
     _prompt_assemblies, _view_texts, _suite_versions, _coverage_verdicts, _cluster_fits_as_arrays, _coverage_rulers,
-    _eval_case_messages, _region_outcomes, _trace_tools,
+    _eval_case_messages, _region_outcomes, _trace_tools, _labelled_reach,
 ]
 """Ordered schema changes. Append only: a released migration is never edited or reordered."""
 

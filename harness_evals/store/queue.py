@@ -68,21 +68,45 @@ def queue_flags(store: Store, trace_ids: Sequence[str]) -> dict[str, list[tuple[
 
 
 def set_label(store: Store, trace_id: str, *, state: str, expected: str | None, verdict: str | None,
-              notes: str | None, labeller: str | None, label_run_id: str) -> bool:
+              notes: str | None, labeller: str | None, label_run_id: str, covered_by: str | None = None) -> bool:
     """Give a queued trace its label (`expected` as JSON text) and `state`; False: it was never queued."""
     updated = store.con.execute(
         """UPDATE labelling_queue SET state = ?, expected = ?, verdict = ?, notes = ?, labeller = ?,
-           label_run_id = ? WHERE trace_id = ? RETURNING trace_id""",
-        [state, expected, verdict, notes, labeller, label_run_id, trace_id],
+           label_run_id = ?, covered_by = ? WHERE trace_id = ? RETURNING trace_id""",
+        [state, expected, verdict, notes, labeller, label_run_id, covered_by, trace_id],
     ).fetchall()
     return bool(updated)
 
 
-def stored_label(store: Store, trace_id: str) -> tuple[str, str | None, str | None] | None:
-    """The state, expected (JSON text) and verdict of a trace labelled, skipped or emitted; None: it has no label."""
+def stored_label(store: Store, trace_id: str) -> tuple[str, str | None, str | None, str | None] | None:
+    """The state, expected (JSON text), verdict and covered_by of a trace labelled, skipped, covered or
+    emitted; None: it has no label."""
     return store.one(
-        "SELECT state, expected, verdict FROM labelling_queue WHERE trace_id = ? AND state <> 'queued'", [trace_id]
+        "SELECT state, expected, verdict, covered_by FROM labelling_queue WHERE trace_id = ? AND state <> 'queued'",
+        [trace_id],
     )
+
+
+def labelled_reach(store: Store) -> list[tuple[str, str]]:
+    """(trace_id, case_id) of every trace a labeller said an eval case already covers, in trace id order."""
+    return store.con.execute(
+        "SELECT trace_id, covered_by FROM labelling_queue WHERE state = 'covered' ORDER BY trace_id").fetchall()
+
+
+def nearest_cases(store: Store, trace_ids: Sequence[str]) -> dict[str, tuple[str, float, str]]:
+    """(case_id, cosine, the case's input) of the nearest eval case the run that queued each of
+    `trace_ids` found, by trace id; a trace whose run kept none (no eval set, or before it was kept) is left out."""
+    rows = store.con.execute(
+        """
+        SELECT q.trace_id, a.nearest_case_id, a.nearest_eval_similarity, e.input
+        FROM labelling_queue q
+        JOIN cluster_assignments a ON a.run_id = q.run_id AND a.item_kind = 'production' AND a.item_id = q.trace_id
+        JOIN eval_cases e ON e.case_id = a.nearest_case_id
+        WHERE q.trace_id IN (SELECT unnest(?))
+        """,
+        [list(trace_ids)],
+    ).fetchall()
+    return {trace_id: (case_id, similarity, request) for trace_id, case_id, similarity, request in rows}
 
 
 def emitted_case_id(store: Store, trace_id: str) -> str | None:
@@ -123,7 +147,7 @@ def queue_table(store: Store, state: str | None) -> pa.Table:
     where, params = ("WHERE q.state = ?", [state]) if state else ("", [])
     return store.con.sql(
         f"""SELECT q.trace_id, q.state, q.cluster_id, q.reason, q.priority, t.input, t.output,
-                   q.expected, q.verdict, q.notes, q.labeller, q.case_id
+                   q.expected, q.verdict, q.notes, q.labeller, q.case_id, q.covered_by
             FROM labelling_queue q JOIN traces t USING (trace_id) {where}
             ORDER BY q.priority DESC, q.trace_id""",
         params=params,

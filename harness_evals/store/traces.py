@@ -39,6 +39,10 @@ def has_trace(store: Store, trace_id: str) -> bool:
     return store.one("SELECT 1 FROM traces WHERE trace_id = ?", [trace_id]) is not None
 
 
+def has_eval_case(store: Store, case_id: str) -> bool:
+    return store.one("SELECT 1 FROM eval_cases WHERE case_id = ?", [case_id]) is not None
+
+
 def eval_inputs_outside(store: Store, source: str) -> set[str]:
     """The input of every eval case, but those ingested from `source`."""
     return {row[0] for row in store.con.execute("SELECT input FROM eval_cases WHERE source <> ?", [source]).fetchall()}

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -54,14 +55,17 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     # the eval set covers none of telecom and 5 of 40 retail tasks: most picks go there; airline picks
     # are requests no eval case is near, or flagged by a silent-failure detector
     assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 12
+    queue = {item["trace_id"]: item for item in map(json.loads, settings.queue_out.read_text().splitlines())}
     for pick in mined.picks:
         if pick.reason.startswith("not covered: "):
-            assert pick.reason.startswith(f"not covered: no eval case within {mined.ruler.name} (the nearest is at ")
-            assert float(pick.reason.split("the nearest is at ")[1].split(")")[0]) < mined.covered_similarity
+            nearest = re.match(rf"not covered: no eval case within {re.escape(mined.ruler.name)} "
+                               r"\(the nearest is (\S+), at (\d\.\d\d)\)", pick.reason)
+            assert nearest and float(nearest[2]) < mined.covered_similarity
+            assert (queue[pick.trace_id]["nearest_case"]["case_id"],
+                    f"{queue[pick.trace_id]['nearest_case']['similarity']:.2f}") == (nearest[1], nearest[2])
         else:  # covered, and picked for what a detector found
             assert pick.reason.startswith("covered by eval case ") and "; flagged: " in pick.reason
-    queue = [json.loads(line) for line in settings.queue_out.read_text().splitlines()]
-    assert [item["trace_id"] for item in queue] == [p.trace_id for p in mined.picks]
+    assert list(queue) == [p.trace_id for p in mined.picks]
 
     second = nightly(settings=settings, db=db)
     assert [r.stored for r in second.ingested] == [0, 0, 0]

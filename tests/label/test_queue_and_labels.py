@@ -145,7 +145,8 @@ def test_csv_goes_out_and_comes_back(queued, tmp_path):
     with (tmp_path / "q.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["trace_id"] for row in rows] == ["a", "b"]
-    assert rows[0]["transcript"] == "user: refund order 1\nassistant: ok\n\noutcome: outcome unknown\nflags: none"
+    assert rows[0]["transcript"] == ("user: refund order 1\nassistant: ok\n\noutcome: outcome unknown\nflags: none\n"
+                                    "nearest eval case: none")
     assert json.loads(rows[0]["conversation"])[0] == {"role": "user", "text": "refund order 1"}
     assert (json.loads(rows[0]["steps"]), json.loads(rows[0]["suggested"])) == ([], None)
     rows[0].update(expected='{"contains": ["refund"]}', verdict="fail")
@@ -317,3 +318,62 @@ def test_label_files_that_are_not_utf8_or_not_a_task_list_are_named(store, tmp_p
     (tmp_path / "bad.jsonl").write_bytes(b'{"trace_id": "a", "expected": "caf\xe9"}\n')
     [refused] = import_labels(store, tmp_path / "bad.jsonl").refused
     assert refused.reason == "not valid UTF-8 (byte 0xe9 at offset 34): export the file as UTF-8"
+
+
+def covered_state(store):
+    return store.con.execute("SELECT trace_id, state, expected, covered_by FROM labelling_queue ORDER BY 1").fetchall()
+
+
+@pytest.mark.parametrize("format", ["jsonl", "csv", "labelstudio"])
+def test_a_trace_covered_by_an_eval_case_leaves_the_queue_without_a_case_in_every_format(queued, tmp_path, format):
+    from harness_evals.suite.emit import emit_suite
+
+    ingest_file(queued, write_jsonl(tmp_path / "e.jsonl", [{"id": "e-refund", "input": "refund my order"}]), kind="eval")
+    suffix = {"jsonl": "jsonl", "csv": "csv", "labelstudio": "json"}[format]
+    export_queue(queued, tmp_path / f"q.{suffix}", format=format)
+    filled = tmp_path / f"filled.{suffix}"
+    if format == "jsonl":
+        lines = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+        lines[0]["covered_by"] = " e-refund "
+        write_jsonl(filled, lines)
+    elif format == "csv":
+        import csv
+
+        with (tmp_path / "q.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        rows[0]["covered_by"] = "e-refund"
+        with filled.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        tasks = json.loads((tmp_path / "q.json").read_text())
+        tasks[0]["annotations"] = [{"result": [
+            {"from_name": "covered_by", "type": "textarea", "value": {"text": ["e-refund"]}}]}]
+        filled.write_text(json.dumps(tasks))
+    report = import_labels(queued, filled)
+    assert (report.covered, report.applied, report.blank, report.refused) == (1, 0, 1, [])
+    assert covered_state(queued) == [("a", "covered", None, "e-refund"), ("b", "queued", None, None)]
+    assert import_labels(queued, filled).unchanged == 1
+    assert emit_suite(queued, tmp_path / "suites").new_cases == 0  # no case of its own
+
+
+def test_covered_by_names_a_case_in_the_store_and_never_comes_with_a_case_or_a_skip(queued, tmp_path):
+    ingest_file(queued, write_jsonl(tmp_path / "e.jsonl", [{"id": "e-refund", "input": "refund my order"}]), kind="eval")
+    report = import_labels(queued, write_jsonl(tmp_path / "l.jsonl", [
+        {"trace_id": "a", "covered_by": "e-nowhere"},
+        {"trace_id": "a", "covered_by": "e-refund", "expected": "issues a refund"},
+        {"trace_id": "b", "covered_by": "e-refund", "skip": True},
+    ]))
+    assert [(r.line, r.reason) for r in report.refused] == [
+        (1, "covered_by 'e-nowhere' is no eval case in the store: give the id of the case that covers this trace "
+            "(the queue item's nearest_case names the nearest one), or ingest that case first"),
+        (2, "covered_by 'e-refund' says an eval case already covers this trace, so it gets no case of its own: "
+            "clear expected, or clear covered_by"),
+        (3, "covered_by 'e-refund' says an eval case already covers this trace, so it gets no case of its own: "
+            "clear skip, or clear covered_by"),
+    ]
+    assert covered_state(queued) == [("a", "queued", None, None), ("b", "queued", None, None)]
+    import_labels(queued, write_jsonl(tmp_path / "2.jsonl", [{"trace_id": "a", "covered_by": "e-refund"}]))
+    relabelled = import_labels(queued, write_jsonl(tmp_path / "3.jsonl", [{"trace_id": "a", "expected": "refund"}]))
+    assert "already labelled differently" in relabelled.refused[0].reason  # nothing overwritten silently

@@ -128,7 +128,7 @@ def test_a_verdict_without_expected_is_refused_not_taken_as_blank(region, tmp_pa
     assert (report.applied, report.blank) == (0, 0)
     assert [r.reason for r in report.refused] == [
         "expected is missing: say what the agent should have done (copy `suggested` into it to take the draft "
-        "checks), or set skip"]
+        "checks), set covered_by to the eval case that already covers it, or set skip"]
 
 
 def test_in_label_studio_the_suggestion_is_filled_in_and_submitting_it_accepts_it(region, tmp_path):

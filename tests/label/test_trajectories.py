@@ -148,7 +148,7 @@ def test_the_label_studio_config_follows_label_studios_rules_and_names_what_the_
     objects = {tag.get("name"): tag for tag in tags if tag.tag in ("Text", "Paragraphs")}
     controls = {tag.get("name"): tag for tag in tags if tag.tag in ("Choices", "TextArea")}
     assert set(objects) == {"conversation", "steps", "signals", "suggested_from"}
-    assert set(controls) == {"verdict", "expected", "notes"}
+    assert set(controls) == {"verdict", "expected", "notes", "covered_by"}
     for tag in objects.values():
         assert tag.get("value", "").startswith("$")
     for tag in controls.values():

@@ -1,7 +1,8 @@
 import numpy as np
 
 from harness_evals.mine.coverage import (
-    LocalReach, NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage)
+    LocalReach, NearestEvalCase, calibrate_covered_similarity, nearest_eval_cases, score_coverage,
+    through_labelled_reach, with_labelled_reach)
 from harness_evals.records import ClusterCoverage, EmbeddedItems
 
 
@@ -156,3 +157,24 @@ def test_local_reach_with_no_case_within_the_threshold_covers_nothing():
     assert not verdicts.covered.any() and verdicts.uncovered_reasons == {}
     nothing = EmbeddedItems([], [], np.zeros((0, traces.vectors.shape[1]), np.float32))
     assert not LocalReach().judge(traces, nothing, LocalReach().calibrate(traces, nothing)).covered.any()
+
+
+def test_a_trace_a_labeller_said_a_case_covers_carries_that_case_to_its_own_behaviour_only():
+    traces, evals, truth = four_behaviours()
+    judge = NearestEvalCase(0.8)  # each case its own behaviour: the others sit at 0.55
+    before = judge.judge(traces, evals, judge.calibrate(traces, evals))
+    assert [hit for hit, behaviour in zip(before.covered.tolist(), truth) if behaviour == "mobile-data"] == [False] * 6
+    # a labeller: trace t13 (mobile data) is already covered by case-mms; case-gone left the eval set
+    widened, stand_ins = with_labelled_reach(evals, traces, [("t13", "case-mms"), ("t20", "case-gone")])
+    assert (widened.ids, stand_ins) == (["case-mms", "case-no-service", "case-mms"], ["t13"])
+    verdicts = through_labelled_reach(judge.judge(traces, widened, judge.calibrate(traces, evals)), traces, widened,
+                                      stand_ins)
+    covered = {behaviour for behaviour, hit in zip(truth, verdicts.covered.tolist(), strict=True) if hit}
+    assert covered == {"mms", "no-service", "mobile-data"}  # roaming, not vouched for, stays out
+    assert not verdicts.covered[-1]  # the stray phrasing, 0.5 from its case, is no nearer to the mobile-data traces
+    assert verdicts.covering_case_ids[12:18] == ["case-mms"] * 6
+    assert verdicts.covered_through == {index: "t13" for index in range(12, 18)}  # the mms traces: by the case itself
+    # roaming: each trace still names its nearest case, which covers it not
+    assert verdicts.covering_case_ids[18:24] == [None] * 6
+    assert set(verdicts.nearest_case_ids[18:24]) <= {"case-mms", "case-no-service"}
+    assert with_labelled_reach(evals, traces, []) == (evals, [])

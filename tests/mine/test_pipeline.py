@@ -374,3 +374,27 @@ def test_the_run_is_marked_succeeded_in_the_transaction_that_writes_its_rows(loa
     counts = [loaded.one(f"SELECT count(*) FROM {table}")[0]
               for table in ("cluster_assignments", "labelling_queue", "coverage_rulers", "trace_tools")]
     assert (counts, loaded.one("SELECT status FROM runs WHERE kind = 'mine'")) == ([0, 0, 0, 0], ("failed",))
+
+
+def test_a_trace_labelled_covered_by_a_case_carries_its_reach_to_what_is_alike_without_a_new_ruler(loaded, tmp_path):
+    from harness_evals.label.labels import import_labels
+    from harness_evals.store.clusters import assignments_table
+
+    first = mine(loaded, budget=6, embedder=HashingEmbedder(64), **SETTINGS)
+    password = sorted(p.trace_id for p in first.picks if p.trace_id.startswith("password"))
+    assert password and all("(the nearest is e-refund-" in p.reason for p in first.picks)
+    vouched = password[0]
+    report = import_labels(loaded, write_jsonl(tmp_path / "l.jsonl", [{"trace_id": vouched, "covered_by": "e-refund-1"}]))
+    assert (report.covered, report.applied, report.refused) == (1, 0, [])
+
+    second = mine(loaded, budget=0, embedder=HashingEmbedder(64), **SETTINGS)
+    assert (second.ruler.ruler_id, second.eval_cases) == (first.ruler.ruler_id, 3)  # evidence is no eval case
+    rows = {row["item_id"]: row for row in assignments_table(loaded, second.run_id).to_pylist()
+            if row["item_kind"] == "production"}
+    assert rows[vouched]["covered"] and rows[vouched]["covering_case_id"] == "e-refund-1"
+    # the same phrasing of the password topic comes along; the shipping topic, vouched for by nobody, does not
+    same_phrasing = [t for t in rows if t.startswith("password") and int(t.split("-")[1]) % 3 == int(vouched[-1]) % 3]
+    assert len(same_phrasing) >= 2
+    assert all(rows[t]["covered"] and rows[t]["covering_case_id"] == "e-refund-1" for t in same_phrasing)
+    assert not any(rows[t]["covered"] for t in rows if t.startswith("shipping"))
+    assert second.covered_traffic > first.covered_traffic

@@ -105,6 +105,20 @@ def test_a_covered_pick_is_there_for_its_flags_and_names_its_case_and_the_ruler(
     assert "d1" not in reasons  # covered and not flagged
 
 
+def test_a_pick_names_its_nearest_case_and_a_covered_one_the_trace_a_labeller_vouched_through():
+    case_ids = [None] * 7 + ["eval-d", "eval-d"]
+    verdicts = CoverageVerdicts(NEAREST_EVAL >= THRESHOLD, [c if s >= THRESHOLD else None for c, s in
+                                                           zip(case_ids, NEAREST_EVAL)], NEAREST_EVAL, THRESHOLD,
+                                nearest_case_ids=["eval-a"] * 7 + ["eval-d"] * 2, covered_through={7: "t-vouched"})
+    picks = select_for_labelling(IDS, VECTORS, ASSIGNMENTS, verdicts, COVERAGE, budget=10, alike_similarity=THRESHOLD,
+                                 flags=[()] * 7 + [("refusal",), ()], ruler="cosine 0.90, ruler r3")
+    reasons = {p.trace_id: p.reason for p in picks}
+    assert reasons["a0"].startswith("not covered: no eval case within cosine 0.90, ruler r3 (the nearest is eval-a, "
+                                    "at 0.20)")
+    assert reasons["d0"].startswith("covered by eval case eval-d through trace t-vouched, which a labeller said it "
+                                    "covers, at 0.95 (cosine 0.90, ruler r3), but flagged; flagged: refusal")
+
+
 def test_a_trace_near_a_case_but_outside_its_reach_says_why_it_is_not_covered():
     reach = "the nearest eval case eval-d is at 0.95, but this trace is one of 3 linked at cosine 0.70 that the " \
             "case is not linked to: a behaviour of their own"

@@ -57,7 +57,8 @@ def test_trace_text_is_redacted_unless_raw_is_asked_for(tmp_path):
         assert all(text.endswith("from <EMAIL_1>") for text in workspace.assignments().column("input").to_pylist())
         assert all(text.endswith("ana@example.com") for text in workspace.queue(raw=True).column("input").to_pylist())
         queue = workspace.queue()
-        assert queue.column_names[-6:] == ["conversation", "steps", "flags", "outcome", "suggested", "suggested_from"]
+        assert queue.column_names[-7:] == ["conversation", "steps", "flags", "outcome", "nearest_case", "suggested",
+                                           "suggested_from"]
         for request, conversation in zip(queue.column("input").to_pylist(), queue.column("conversation").to_pylist()):
             assert json.loads(conversation)[0] == {"role": "user", "text": request}  # numbered like the request
         assert "ana@example.com" in json.dumps(workspace.queue(raw=True).column("conversation").to_pylist())
