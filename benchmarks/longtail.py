@@ -28,7 +28,9 @@ intent that has one is labelled `covered_by` that case, with `--labeller cases` 
 `emit` turns the labels into eval cases, and the next night mines again. Per night:
 cumulative recall (targets with a queued trace on any night so far), cumulative precision (picks
 whose intent had no eval case when picked), false coverage (of the traces whose intent still has
-no eval case, the share the judge counts covered), and the covered-traffic figure against the truth.
+no eval case, the share the judge counts covered), newly false (of those of them the judge counted
+uncovered the night before, the share the night's labels made covered; none on night 1), the
+covered-traffic figure against the truth, and the suite's cases after the night's `emit`.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from harness_evals.mine.cluster import cluster, reduce  # noqa: E402
+from harness_evals.mine.pipeline import DEFAULTS  # noqa: E402
 from harness_evals.mine.coverage import calibrate_covered_similarity, score_coverage  # noqa: E402
 from harness_evals.mine.embed import embed_pending, get_embedder, load_vectors  # noqa: E402
 from harness_evals.records import NOISE, Assignments, CoverageVerdicts  # noqa: E402
@@ -169,7 +172,7 @@ def nights(template: Path, folder: Path, production, evals, covered: set[str], t
     run("ingest", str(folder / "evals.jsonl"), "--kind", "eval", "--db", str(db))
     label_of = {f"p{i:05d}": label for i, (_, label) in enumerate(production)}
     intent_of = {f"e{i:04d}": label for i, (_, label) in enumerate(evals)}
-    has_case, reached, picks, on_uncovered, rows = set(covered), set(), 0, 0, []
+    has_case, reached, picks, on_uncovered, rows, before = set(covered), set(), 0, 0, [], {}
     for night in range(1, count + 1):
         run("mine", "--budget", str(budget), "--embedder", embedder, "--coverage-judge", judge, "--db", str(db))
         queue = folder / f"queue-{night}.jsonl"
@@ -181,11 +184,15 @@ def nights(template: Path, folder: Path, production, evals, covered: set[str], t
                         if row["item_kind"] == "production"}
             figure = workspace.summary()["covered_traffic"]
         still = [trace_id for trace_id, label in label_of.items() if label not in has_case]
+        # of those, the ones uncovered last night: how many the night's labels made covered
+        was_uncovered = [trace_id for trace_id in still if not before.get(trace_id, True)]
         picks += len(queued)
         on_uncovered += sum(label_of[trace_id] not in has_case for trace_id in queued)
         reached |= {label_of[trace_id] for trace_id in queued} & targets
         rows.append({"recall": len(reached) / len(targets), "precision": on_uncovered / picks if picks else 0.0,
                      "false coverage": sum(verdicts[t] for t in still) / len(still) if still else 0.0,
+                     "newly false": (sum(verdicts[t] for t in was_uncovered) / len(was_uncovered)
+                                     if was_uncovered else None),
                      "covered figure": figure, "covered truth": 1 - len(still) / len(label_of)})
         labels = folder / f"labels-{night}.jsonl"
         labels.write_text("".join(json.dumps(simulated_label(item, label_of, intent_of, has_case, labeller)) + "\n"
@@ -197,6 +204,7 @@ def nights(template: Path, folder: Path, production, evals, covered: set[str], t
         intent_of |= {row["case_id"]: label_of[row["trace_id"]] for row in emitted}
         rows[-1]["suite cases"] = len(emitted)
         has_case |= {label_of[trace_id] for trace_id in queued}
+        before = verdicts
     return rows
 
 
@@ -295,7 +303,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=0, help="run the labelling loop this many nights instead")
     parser.add_argument("--embedder", default="minilm",
                         help="any of mine's: minilm-int8 to check it loses nothing, st:FOLDER to try another model")
-    parser.add_argument("--coverage-judge", default="nearest-eval-case", help="mine's judge for `ours`: local-reach, ...")
+    parser.add_argument("--coverage-judge", default=DEFAULTS.coverage_judge,
+                        help=f"mine's judge for `ours` (its default: {DEFAULTS.coverage_judge}), nearest-eval-case, ...")
     parser.add_argument("--labeller", choices=["covered-by", "cases"], default="covered-by",
                         help="in the loop: say covered_by of a pick whose intent has a case, or give every pick a case")
     args = parser.parse_args()
@@ -383,7 +392,7 @@ def loop_table(args: argparse.Namespace) -> None:
                                         start=1):
                 figures.setdefault((corpus, night), []).append(row)
         print(f"# {corpus} seed {seed}: {args.nights} nights", file=sys.stderr)
-    names = ["recall", "precision", "false coverage", "covered figure", "covered truth", "suite cases"]
+    names = ["recall", "precision", "false coverage", "newly false", "covered figure", "covered truth", "suite cases"]
     print(f"\nseeds {args.seeds}; judged by {args.coverage_judge}; labeller {args.labeller}; budget 1x per night; "
           "mean ± stdev (min) over seeds\n")
     print("| corpus | night | " + " | ".join(names) + " |")
@@ -392,7 +401,11 @@ def loop_table(args: argparse.Namespace) -> None:
         print(f"| {corpus} | {night} | " + " | ".join(_fmt([row[name] for row in rows]) for name in names) + " |")
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float | None]) -> str:
+    """Mean ± stdev (min); a figure some seeds lack (nothing to measure that night) over the others."""
+    values = [value for value in values if value is not None]
+    if not values:
+        return "–"
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.2f} ± {spread:.2f} ({min(values):.2f})"
 

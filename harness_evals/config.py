@@ -56,9 +56,10 @@ class MineSettings(BaseModel):
     clusterer: str = Field(default="pca-hdbscan", description=(
         "What groups traces into regions: pca-hdbscan (PCA to --dimensions, then HDBSCAN), or a plugin's "
         "(README, Extending)"))
-    coverage_judge: str = Field(default="nearest-eval-case", description=(
-        "What says whether an eval case covers a trace: nearest-eval-case (within --covered-similarity), "
-        "local-reach (that, and only in the case's own structure of the traffic), or a plugin's (README, "
+    coverage_judge: str = Field(default="local-reach", description=(
+        "What says whether an eval case covers a trace: local-reach (its nearest case within "
+        "--covered-similarity, and only in that case's own structure of the traffic), nearest-eval-case "
+        "(within --covered-similarity, however far the traffic around it reaches), or a plugin's (README, "
         "Extending)"))
     ruler_refit_share: float = Field(default=0.2, gt=0, le=1, description=(
         "The coverage ruler is refitted when this share of the eval set it was fitted on has changed "

@@ -120,7 +120,8 @@ class NearestEvalCase:
 
 
 LINK_SIMILARITY = 0.7  # MiniLM: two requests this alike are phrasings of one behaviour (benchmarks/README)
-MIN_STRUCTURE = 3  # traces linked among themselves: fewer is a stray phrasing, not a behaviour of its own
+MIN_STRUCTURE = 3  # phrasings linked among themselves: fewer is a stray phrasing, not a behaviour of its own
+COPY_SIMILARITY = 0.95  # two requests this alike are one phrasing (a popular request, repeated), however often seen
 MAX_CELL = 4000  # the traces of one case whose links are computed; the rest join their nearest one's group
 
 
@@ -129,9 +130,11 @@ class LocalReach:
     """A case's reach is its own behaviour: a trace is covered by its nearest eval case within the
     calibrated cosine (as NearestEvalCase) unless it lies in a structure of the traffic that the case
     does not share. Of the traces a case would cover, those linked to it through a chain of traces at
-    cosine `link_similarity` or more are its own; a group of at least `min_structure` traces linked
-    among themselves but not to the case is another behaviour, however near its wording, and stays
-    uncovered. So two cases in a domain of four behaviours cover their own two, not the domain.
+    cosine `link_similarity` or more are its own; a group of at least `min_structure` phrasings
+    linked among themselves but not to the case is another behaviour, however near its wording, and
+    stays uncovered. So two cases in a domain of four behaviours cover their own two, not the domain.
+    Near-copies (cosine `copy_similarity` or more) are one phrasing: a request repeated is popular,
+    not a structure, and a covered figure does not fall because traffic grew.
 
     Each case's links are computed over at most `max_cell` of its traces (seeded); the others join
     the group of the one they are most alike to, or stand alone below `link_similarity`."""
@@ -141,6 +144,7 @@ class LocalReach:
     min_structure: int = MIN_STRUCTURE
     stable_cases: int = STABLE_CASES
     max_cell: int = MAX_CELL
+    copy_similarity: float = COPY_SIMILARITY
     seed: int = 0
 
     @property
@@ -168,7 +172,7 @@ class LocalReach:
             for position, size in zip(cell[sizes > 0].tolist(), sizes[sizes > 0].tolist(), strict=True):
                 covered[position] = False
                 reasons[position] = (f"the nearest eval case {evals.ids[case]} is at {similarity[position]:.2f}, "
-                                     f"but this trace is one of {size} linked at cosine {link:.2f} "
+                                     f"but this trace is one of {size} phrasing{'' if size == 1 else 's'} linked at cosine {link:.2f} "
                                      "that the case is not linked to: a behaviour of their own")
         nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else []
         ids = [case_id if hit else None for case_id, hit in zip(nearest or [None] * len(covered), covered.tolist(),
@@ -177,13 +181,15 @@ class LocalReach:
 
     def _groups_apart(self, case: np.ndarray, cell: np.ndarray, link: float, rng: np.random.Generator
                       ) -> np.ndarray:
-        """Per trace of the case's cell, the size of its group when that group is another behaviour
-        (at least `min_structure` traces not linked to the case), else 0."""
+        """Per trace of the case's cell, the phrasings of its group when that group is another
+        behaviour (at least `min_structure` phrasings not linked to the case), else 0."""
         linked = np.arange(cell.shape[0])
         if cell.shape[0] > self.max_cell:
             linked = np.sort(rng.choice(cell.shape[0], self.max_cell, replace=False))
         nodes = np.vstack([case[None, :], cell[linked]])
-        _, group = connected_components(sparse.csr_matrix(nodes @ nodes.T >= link), directed=False)
+        cosines = nodes @ nodes.T
+        _, group = connected_components(sparse.csr_matrix(cosines >= link), directed=False)
+        _, phrasing = connected_components(sparse.csr_matrix(cosines >= self.copy_similarity), directed=False)
         of_trace = np.full(cell.shape[0], -1)
         of_trace[linked] = group[1:]
         rest = np.setdiff1d(np.arange(cell.shape[0]), linked)
@@ -193,9 +199,11 @@ class LocalReach:
             nearest = cosines.argmax(axis=1)
             reached = cosines[np.arange(chunk.size), nearest] >= link
             of_trace[chunk[reached]] = group[1:][nearest[reached]]
-        counts = np.bincount(of_trace[of_trace >= 0], minlength=group.max() + 1)
+        # a group's phrasings: its distinct near-copy components among the linked traces
+        pairs = np.unique(np.stack([group[1:], phrasing[1:]], axis=1), axis=0)
+        phrasings = np.bincount(pairs[:, 0], minlength=group.max() + 1)
         apart = (of_trace >= 0) & (of_trace != group[0])
-        sizes = np.where(apart, counts[np.maximum(of_trace, 0)], 0)
+        sizes = np.where(apart, phrasings[np.maximum(of_trace, 0)], 0)
         return np.where(sizes >= self.min_structure, sizes, 0)
 
 

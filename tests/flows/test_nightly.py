@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+from collections import Counter
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -56,16 +57,28 @@ def test_two_nights_on_the_sample(settings, tmp_path):
     # are requests no eval case is near, or flagged by a silent-failure detector
     assert sum(not trace_id.startswith("tau-airline") for trace_id in picked) >= 12
     queue = {item["trace_id"]: item for item in map(json.loads, settings.queue_out.read_text().splitlines())}
+    kinds = Counter()
     for pick in mined.picks:
-        if pick.reason.startswith("not covered: "):
+        shown = queue[pick.trace_id]["nearest_case"]
+        if pick.reason.startswith("not covered: "):  # no eval case within the ruler's cosine
             nearest = re.match(rf"not covered: no eval case within {re.escape(mined.ruler.name)} "
                                r"\(the nearest is (\S+), at (\d\.\d\d)\)", pick.reason)
             assert nearest and float(nearest[2]) < mined.covered_similarity
-            assert (queue[pick.trace_id]["nearest_case"]["case_id"],
-                    f"{queue[pick.trace_id]['nearest_case']['similarity']:.2f}") == (nearest[1], nearest[2])
+            assert (shown["case_id"], f"{shown['similarity']:.2f}") == (nearest[1], nearest[2])
+            kinds["none within"] += 1
+        elif pick.reason.startswith(f"not covered ({mined.ruler.name}): "):  # within it, but outside the case's reach
+            apart = re.search(r"the nearest eval case (\S+) is at (\d\.\d\d), but this trace is one of \d+ "
+                              r"phrasings linked at cosine 0\.70 that the case is not linked to", pick.reason)
+            assert apart and float(apart[2]) >= mined.covered_similarity
+            assert (shown["case_id"], f"{shown['similarity']:.2f}") == (apart[1], apart[2])
+            kinds["out of reach"] += 1
         else:  # covered, and picked for what a detector found
             assert pick.reason.startswith("covered by eval case ") and "; flagged: " in pick.reason
-    assert list(queue) == [p.trace_id for p in mined.picks]
+            kinds["covered"] += 1
+    assert kinds["none within"] and kinds["out of reach"]  # the default judge, local-reach, draws both lines
+    assert set(queue) == picked and len(queue) == len(mined.picks)
+    priorities = [item["priority"] for item in queue.values()]
+    assert priorities == sorted(priorities, reverse=True)  # exported highest priority first
 
     second = nightly(settings=settings, db=db)
     assert [r.stored for r in second.ingested] == [0, 0, 0]

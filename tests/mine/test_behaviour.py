@@ -96,10 +96,11 @@ def test_a_trace_whose_path_differs_is_queued_though_covered_and_its_reason_says
     reasons = {pick.trace_id: pick.reason for pick in report.picks}
     # order-2, -3 and -4 ask the same words: one label stands for the three; the rest keep to their case's path
     assert set(reasons) == {"order-2", "exchange-0"}
-    assert reasons["order-2"].startswith("covered by eval case e-order at 0.81 (cosine 0.75, ruler r1), but flagged; "
-                                         "flagged: path_differs; stands for 3 traces alike")
-    assert reasons["exchange-0"].startswith("covered by eval case e-exchange at 1.00 (cosine 0.75, ruler r1), but "
-                                            "flagged; flagged: path_differs; stands for 1 trace alike")
+    assert reasons["order-2"].startswith("covered by eval case e-order at 0.81 (cosine 0.75, reach linked at 0.70, "
+                                         "ruler r1), but flagged; flagged: path_differs; stands for 3 traces alike")
+    assert reasons["exchange-0"].startswith("covered by eval case e-exchange at 1.00 (cosine 0.75, reach linked at "
+                                            "0.70, ruler r1), but flagged; flagged: path_differs; stands for 1 trace "
+                                            "alike")
 
 
 def test_path_differs_is_checked_afresh_when_the_covering_case_changes_without_reading_a_trace_again(db, tmp_path):

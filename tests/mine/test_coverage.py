@@ -85,10 +85,12 @@ def test_the_covered_similarity_is_read_off_the_eval_sets_own_spacing():
     assert calibrate_covered_similarity(evals[:1]) == 0.5  # too few cases to read a spacing from
 
 
-def four_behaviours(*, traces_each: int = 6, seed: int = 0) -> tuple[EmbeddedItems, EmbeddedItems, list[str]]:
+def four_behaviours(*, traces_each: int = 6, spread: float = 0.08, seed: int = 0
+                    ) -> tuple[EmbeddedItems, EmbeddedItems, list[str]]:
     """One domain of four behaviours (a telecom help desk: MMS, no service, mobile data, roaming):
-    each a tight group of traces, every two behaviours at cosine 0.55; eval cases for the first two
-    only, and one stray phrasing of MMS far from everything (cosine 0.5 to its case)."""
+    each a group of distinct phrasings (at `spread` 0.08, cosine about 0.85 to each other: linked,
+    not copies), every two behaviours at cosine 0.55; eval cases for the first two only, and one
+    stray phrasing of MMS far from everything (cosine 0.5 to its case)."""
     rng = np.random.default_rng(seed)
     dims = 32
     shared, unique = np.eye(dims)[0], np.eye(dims)[1:5]
@@ -97,7 +99,7 @@ def four_behaviours(*, traces_each: int = 6, seed: int = 0) -> tuple[EmbeddedIte
     vectors, truth = [], []
     for behaviour, centre in zip(behaviours, centres, strict=True):
         for _ in range(traces_each):
-            noisy = centre + rng.normal(0, 0.03, dims) * (np.arange(dims) >= 5)  # noise off the domain's axes
+            noisy = centre + rng.normal(0, spread, dims) * (np.arange(dims) >= 5)  # noise off the domain's axes
             vectors.append(noisy / np.linalg.norm(noisy))
             truth.append(behaviour)
     stray = 0.5 * centres[0] + np.sqrt(0.75) * np.eye(dims)[10]
@@ -125,7 +127,7 @@ def test_two_cases_in_a_domain_of_four_behaviours_cover_their_own_two():
     assert sorted(verdicts.uncovered_reasons) == list(range(12, 24))
     reason = verdicts.uncovered_reasons[12]
     assert reason.startswith("the nearest eval case case-")
-    assert "this trace is one of 6 linked at cosine 0.70 that the case is not linked to" in reason
+    assert "this trace is one of 6 phrasings linked at cosine 0.70 that the case is not linked to" in reason
 
 
 def test_local_reach_needs_a_group_before_it_calls_traffic_another_behaviour():
@@ -134,6 +136,17 @@ def test_local_reach_needs_a_group_before_it_calls_traffic_another_behaviour():
     assert local.judge(traces, evals, local.calibrate(traces, evals)).covered.all()
     pairs = LocalReach(0.4, min_structure=2)
     assert not pairs.judge(traces, evals, pairs.calibrate(traces, evals)).covered[4:8].any()
+
+
+def test_copies_of_one_request_are_one_phrasing_however_often_they_come():
+    traces, evals, truth = four_behaviours(spread=0.005)  # each behaviour one request, repeated (cosine ~1)
+    local = LocalReach(0.4)
+    assert local.judge(traces, evals, local.calibrate(traces, evals)).covered.all()  # popular, not a structure
+    single = LocalReach(0.4, min_structure=1)
+    verdicts = single.judge(traces, evals, single.calibrate(traces, evals))
+    # one phrasing is enough apart now: six copies of it count once, as the stray phrasing does
+    assert verdicts.covered.tolist() == [behaviour in ("mms", "no-service") for behaviour in truth[:24]] + [False]
+    assert "one of 1 phrasing linked" in verdicts.uncovered_reasons[12]
 
 
 def test_local_reach_over_a_cell_larger_than_its_cap_places_the_rest_by_their_nearest_linked_trace():

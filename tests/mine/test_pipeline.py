@@ -274,8 +274,9 @@ def test_the_ruler_is_fitted_once_and_reused_while_the_eval_set_hardly_changes(l
     assert (first.ruler.ruler_id, first.ruler.fresh, second.ruler.ruler_id, second.ruler.fresh) == ("r1", True, "r1", False)
     assert second.ruler.calibration == first.ruler.calibration
     threshold = first.ruler.calibration.values["threshold"]
-    assert first.ruler.calibration.label == f"cosine {threshold:.2f}"
-    assert rulers(loaded) == [("r1", f"cosine {threshold:.2f}", 3, "the first ruler for this judge and embedder")]
+    assert first.ruler.calibration.label == f"cosine {threshold:.2f}, reach linked at 0.70"  # the default, local-reach
+    assert rulers(loaded) == [("r1", f"cosine {threshold:.2f}, reach linked at 0.70", 3,
+                               "the first ruler for this judge and embedder")]
     assert [loaded.one("SELECT summary->>'ruler' FROM runs WHERE run_id = ?", [r.run_id])[0] for r in (first, second)
             ] == ["r1", "r1"]
     # 17 cases more where the ruler was fitted on 3: a new ruler
@@ -298,7 +299,7 @@ def test_a_refit_is_asked_for_or_follows_the_judge_and_each_is_recorded(loaded):
     assert [row[3] for row in rulers(loaded)] == ["the first ruler for this judge and embedder",
                                                   "refitted as asked (ruler r1 before)",
                                                   "the first ruler for this judge and embedder"]
-    assert fixed.ruler.calibration.label == "cosine 0.60"
+    assert fixed.ruler.calibration.label == "cosine 0.60, reach linked at 0.70"
 
 
 def test_coverage_is_judged_on_requests_whatever_view_groups_the_traffic(loaded):
@@ -317,7 +318,7 @@ def test_coverage_is_judged_on_requests_whatever_view_groups_the_traffic(loaded)
 
         series = coverage_series(workspace.trend().to_pylist())
     assert [(s.ruler, s.view, len(rows)) for s, rows in series] == [
-        ("r1 (cosine 0.60)", "intent", 1), ("r1 (cosine 0.60)", "trajectory", 1), ("r1 (cosine 0.60)", "outcome", 1)]
+        ("r1 (cosine 0.60, reach linked at 0.70)", view, 1) for view in ("intent", "trajectory", "outcome")]
 
 
 def test_local_reach_is_chosen_by_name_and_its_ruler_names_the_reach(loaded):
