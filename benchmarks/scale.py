@@ -124,7 +124,7 @@ def seed_vectors(store, rows: list[tuple[str, int]], base_vectors: np.ndarray, s
 
 def one_size(size: int, night: float) -> dict:
     from harness_evals.mine import pipeline
-    from harness_evals.mine.coverage import NearestEvalCase
+    from harness_evals.mine.coverage import LocalReach, NearestEvalCase
     from harness_evals.mine.embed import Embedder
     from harness_evals.ingest import available_cpus, ingest_file
     from harness_evals.store import Store
@@ -154,7 +154,8 @@ def one_size(size: int, night: float) -> dict:
                         ("load_vectors", "load vectors"), ("map_coordinates", "map"), ("detect", "detectors"),
                         ("redacted_text", "redact + views"), ("embed_pending", "embed (cache lookups)")):
         stages.wrap(pipeline, name, stage)
-    stages.wrap(NearestEvalCase, "judge", "coverage")
+    for judge in (NearestEvalCase, LocalReach):  # whichever is mine's default
+        stages.wrap(judge, "judge", "coverage")
     result = {"size": size}
     with Store(folder / "h.duckdb") as store:
         rows = write_traffic(folder / "traffic.jsonl", texts, 0, size, seed=1)

@@ -216,7 +216,7 @@ class CoverageVerdicts:
     uncovered_reasons: dict[int, str] = field(default_factory=dict)
     # the nearest eval case of each trace, covering or not (what a labeller compares it with); empty: not said
     nearest_case_ids: list[str | None] = field(default_factory=list)
-    # covered through a trace a labeller said its case covers (mine.pipeline.with_labelled_reach): that trace's id
+    # covered through a trace a labeller said its case covers (mine.coverage.with_labelled_reach): that trace's id
     covered_through: dict[int, str] = field(default_factory=dict)
 
     @classmethod

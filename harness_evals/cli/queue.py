@@ -58,9 +58,8 @@ def queue_import(
         with run_lock(db), Store(db) as store:
             report = import_labels(store, path, format=format, labeller=labeller, replace=replace)
     console.print(
-        f"{path}: {report.applied} labels applied, {report.covered} covered by an eval case, {report.skipped} skipped, "
-        f"{report.unchanged} unchanged, "
-        f"{report.blank} blank, {len(report.refused)} refused",
+        f"{path}: {report.applied} labels applied, {report.covered} covered by an eval case, "
+        f"{report.skipped} skipped, {report.unchanged} unchanged, {report.blank} blank, {len(report.refused)} refused",
         highlight=False,
     )
     print_refused(report.refused)

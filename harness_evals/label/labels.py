@@ -8,7 +8,7 @@ annotator's email where the export has it (`completed_by` expanded), else the us
 
 A label is a case of its own (`expected`), a skip, or `covered_by` the id of the eval case that
 already covers the trace's behaviour: the trace leaves the queue without a case (state `covered`),
-and later runs count that case as reaching it (mine.pipeline.with_labelled_reach).
+and later runs count that case as reaching it (mine.coverage.with_labelled_reach).
 
 LABEL_FORMATS read them; a format from outside the package is an entry point in
 `harness_evals.label_formats`, or `module:function`. A label never silently replaces another: a

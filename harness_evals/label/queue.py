@@ -1,9 +1,10 @@
 """The labelling queue: a mining run's picks enter it, and it goes out for labelling.
 
 A trace enters the queue once, ever, and moves queued → labelled → emitted, queued → skipped, or
-queued → covered (an eval case already covers it: `covered_by`); each move is recorded in `queue_events` with its run. QUEUE_FORMATS write the queue (JSONL, CSV,
-Label Studio tasks); a format from outside the package is an entry point in
-`harness_evals.queue_formats`, or `module:function`. Labels come back through `label.labels`.
+queued → covered (an eval case already covers it: `covered_by`); each move is recorded in
+`queue_events` with its run. QUEUE_FORMATS write the queue (JSONL, CSV, Label Studio tasks); a
+format from outside the package is an entry point in `harness_evals.queue_formats`, or
+`module:function`. Labels come back through `label.labels`.
 
 Each item carries its trajectory (TRAJECTORY_FIELDS): the conversation, the steps in order, the
 flags the run that queued it found, the outcome signals, the nearest eval case (to say `covered_by`

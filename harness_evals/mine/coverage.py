@@ -171,8 +171,9 @@ class LocalReach:
             sizes = self._groups_apart(evals.vectors[case], traces.vectors[cell], link, rng)
             for position, size in zip(cell[sizes > 0].tolist(), sizes[sizes > 0].tolist(), strict=True):
                 covered[position] = False
+                phrasings = f"{size} phrasing{'' if size == 1 else 's'}"
                 reasons[position] = (f"the nearest eval case {evals.ids[case]} is at {similarity[position]:.2f}, "
-                                     f"but this trace is one of {size} phrasing{'' if size == 1 else 's'} linked at cosine {link:.2f} "
+                                     f"but this trace is one of {phrasings} linked at cosine {link:.2f} "
                                      "that the case is not linked to: a behaviour of their own")
         nearest = [evals.ids[position] for position in positions.tolist()] if evals.ids else []
         ids = [case_id if hit else None for case_id, hit in zip(nearest or [None] * len(covered), covered.tolist(),
@@ -187,9 +188,9 @@ class LocalReach:
         if cell.shape[0] > self.max_cell:
             linked = np.sort(rng.choice(cell.shape[0], self.max_cell, replace=False))
         nodes = np.vstack([case[None, :], cell[linked]])
-        cosines = nodes @ nodes.T
-        _, group = connected_components(sparse.csr_matrix(cosines >= link), directed=False)
-        _, phrasing = connected_components(sparse.csr_matrix(cosines >= self.copy_similarity), directed=False)
+        among = nodes @ nodes.T
+        _, group = connected_components(sparse.csr_matrix(among >= link), directed=False)
+        _, phrasing = connected_components(sparse.csr_matrix(among >= self.copy_similarity), directed=False)
         of_trace = np.full(cell.shape[0], -1)
         of_trace[linked] = group[1:]
         rest = np.setdiff1d(np.arange(cell.shape[0]), linked)
