@@ -194,12 +194,9 @@ class LocalReach:
         of_trace = np.full(cell.shape[0], -1)
         of_trace[linked] = group[1:]
         rest = np.setdiff1d(np.arange(cell.shape[0]), linked)
-        for start in range(0, rest.size, 4096):
-            chunk = rest[start : start + 4096]
-            cosines = cell[chunk] @ nodes[1:].T
-            nearest = cosines.argmax(axis=1)
-            reached = cosines[np.arange(chunk.size), nearest] >= link
-            of_trace[chunk[reached]] = group[1:][nearest[reached]]
+        nearest, similarity = nearest_eval_cases(cell[rest], nodes[1:])  # each other trace's most alike linked one
+        reached = similarity >= link
+        of_trace[rest[reached]] = group[1:][nearest[reached]]
         # a group's phrasings: its distinct near-copy components among the linked traces
         pairs = np.unique(np.stack([group[1:], phrasing[1:]], axis=1), axis=0)
         phrasings = np.bincount(pairs[:, 0], minlength=group.max() + 1)
@@ -226,23 +223,18 @@ def with_labelled_reach(evals: EmbeddedItems, traces: EmbeddedItems, evidence: l
 def through_labelled_reach(verdicts: CoverageVerdicts, traces: EmbeddedItems, evals: EmbeddedItems,
                            stand_ins: list[str]) -> CoverageVerdicts:
     """`verdicts` with `covered_through` said: of the traces covered by a case with stand-ins
-    (`evals` as with_labelled_reach made them), those nearer a stand-in than the case's own request,
-    by that stand-in's trace id."""
+    (`evals` as with_labelled_reach made them), those nearer a stand-in than any eval case's own
+    request, by that stand-in's trace id."""
     if not stand_ins:
         return verdicts
     own = len(evals.ids) - len(stand_ins)
-    stand_ins_of: dict[str, list[int]] = {}
-    for offset, case_id in enumerate(evals.ids[own:]):
-        stand_ins_of.setdefault(case_id, []).append(own + offset)
-    position_of = {case_id: position for position, case_id in enumerate(evals.ids[:own])}
-    through = {}
-    for index, case_id in enumerate(verdicts.covering_case_ids):
-        if case_id in stand_ins_of:
-            candidates = [position_of[case_id], *stand_ins_of[case_id]]
-            nearest = candidates[int(np.argmax(evals.vectors[candidates] @ traces.vectors[index]))]
-            if nearest >= own:
-                through[index] = stand_ins[nearest - own]
-    return replace(verdicts, covered_through=through)
+    vouched = set(evals.ids[own:])
+    # a covering case is its trace's nearest eval case, so the nearest row says which stood in for it
+    indices = np.array([i for i, case_id in enumerate(verdicts.covering_case_ids) if case_id in vouched], dtype=int)
+    nearest, _ = nearest_eval_cases(traces.vectors[indices], evals.vectors)
+    return replace(verdicts, covered_through={
+        int(index): stand_ins[row - own] for index, row in zip(indices, nearest.tolist())
+        if row >= own and evals.ids[row] == verdicts.covering_case_ids[index]})
 
 
 def calibration_warnings(evals: np.ndarray, threshold: float, *, stable_cases: int) -> tuple[str, ...]:
